@@ -1,0 +1,630 @@
+//! Configuration: TOML with `${VAR:-default}` interpolation, loaded in two
+//! stages. [`raw`] mirrors the file; [`Config`] is the validated, typed form.
+//! Validation reports every problem at once, each as `key.path: message`.
+
+pub mod raw;
+pub mod vars;
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::fmt;
+use std::path::Path;
+
+use serde::Serialize;
+
+use raw::{RawConfig, RawDrift, RawFeature, RawFields, RawModel};
+
+/// One problem in a config file.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ConfigProblem {
+    /// Dotted key path (`models.captioner.features.brightness.threshold`), or
+    /// a location such as `line 3` when the problem is not tied to a key.
+    pub path: String,
+    pub message: String,
+}
+
+impl fmt::Display for ConfigProblem {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{}: {}", self.path, self.message)
+    }
+}
+
+/// Every problem found in a config file.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("{} problem(s) in {source_name}:\n{}", problems.len(), problems.iter().map(|p| format!("  {p}")).collect::<Vec<_>>().join("\n"))]
+pub struct ConfigError {
+    pub source_name: String,
+    pub problems: Vec<ConfigProblem>,
+}
+
+/// What kind of values a feature holds.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, serde::Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum FeatureKind {
+    Numeric,
+    Categorical,
+    /// Free text; compared on its token count.
+    Text,
+    /// A vector; compared on its Euclidean norm.
+    Embedding,
+}
+
+impl FeatureKind {
+    const NAMES: &'static str = "numeric, categorical, text, embedding";
+
+    fn parse(s: &str) -> Option<Self> {
+        Some(match s {
+            "numeric" => Self::Numeric,
+            "categorical" => Self::Categorical,
+            "text" => Self::Text,
+            "embedding" => Self::Embedding,
+            _ => return None,
+        })
+    }
+
+    /// Whether the feature is compared as numbers (text and embeddings are
+    /// reduced to a number per value first).
+    pub fn is_numeric(self) -> bool {
+        !matches!(self, Self::Categorical)
+    }
+}
+
+/// Statistic that decides drift for a feature.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, serde::Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Method {
+    Ks,
+    Wasserstein,
+    Psi,
+    JensenShannon,
+    ChiSquare,
+}
+
+impl Method {
+    const NAMES: &'static str = "auto, ks, wasserstein, psi, jensen_shannon, chi_square";
+
+    /// `Ok(None)` is `auto`.
+    fn parse(s: &str) -> Result<Option<Self>, ()> {
+        Ok(Some(match s {
+            "auto" => return Ok(None),
+            "ks" => Self::Ks,
+            "wasserstein" => Self::Wasserstein,
+            "psi" => Self::Psi,
+            "jensen_shannon" => Self::JensenShannon,
+            "chi_square" => Self::ChiSquare,
+            _ => return Err(()),
+        }))
+    }
+
+    pub fn name(self) -> &'static str {
+        match self {
+            Self::Ks => "ks",
+            Self::Wasserstein => "wasserstein",
+            Self::Psi => "psi",
+            Self::JensenShannon => "jensen_shannon",
+            Self::ChiSquare => "chi_square",
+        }
+    }
+
+    /// p-value methods flag drift below the threshold; distances at or above it.
+    pub fn is_p_value(self) -> bool {
+        matches!(self, Self::Ks | Self::ChiSquare)
+    }
+
+    /// Whether the method applies to numeric (true) or categorical (false) values.
+    pub fn applies_to(self, numeric: bool) -> bool {
+        match self {
+            Self::Ks | Self::Wasserstein => numeric,
+            Self::ChiSquare => !numeric,
+            Self::Psi | Self::JensenShannon => true,
+        }
+    }
+
+    /// Valid thresholds, for messages and checks: (low exclusive, high inclusive).
+    fn threshold_range(self) -> (f64, f64) {
+        match self {
+            Self::Ks | Self::ChiSquare | Self::JensenShannon => (0.0, 1.0),
+            Self::Wasserstein | Self::Psi => (0.0, f64::INFINITY),
+        }
+    }
+}
+
+/// Default decision settings.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct DriftDefaults {
+    pub small_sample_limit: u64,
+    pub p_value_threshold: f64,
+    pub wasserstein_threshold: f64,
+    pub jensen_shannon_threshold: f64,
+    pub psi_threshold: f64,
+    pub dataset_drift_share: f64,
+}
+
+impl DriftDefaults {
+    /// Threshold used for `method` when a feature does not set one.
+    pub fn threshold_for(&self, method: Method) -> f64 {
+        match method {
+            Method::Ks | Method::ChiSquare => self.p_value_threshold,
+            Method::Wasserstein => self.wasserstein_threshold,
+            Method::JensenShannon => self.jensen_shannon_threshold,
+            Method::Psi => self.psi_threshold,
+        }
+    }
+
+    /// The `auto` choice for a feature whose reference has `reference_count`
+    /// non-null values.
+    pub fn auto_method(&self, numeric: bool, reference_count: u64) -> Method {
+        match (numeric, reference_count <= self.small_sample_limit) {
+            (true, true) => Method::Ks,
+            (true, false) => Method::Wasserstein,
+            (false, true) => Method::ChiSquare,
+            (false, false) => Method::JensenShannon,
+        }
+    }
+}
+
+impl Default for DriftDefaults {
+    fn default() -> Self {
+        let r = RawDrift::default();
+        Self {
+            small_sample_limit: r.small_sample_limit,
+            p_value_threshold: r.p_value_threshold,
+            wasserstein_threshold: r.wasserstein_threshold,
+            jensen_shannon_threshold: r.jensen_shannon_threshold,
+            psi_threshold: r.psi_threshold,
+            dataset_drift_share: r.dataset_drift_share,
+        }
+    }
+}
+
+/// JSON pointers to an event's fields.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct FieldPaths {
+    pub event_id: String,
+    pub timestamp: String,
+    pub model_version: String,
+    pub features: String,
+    pub prediction: String,
+    pub embeddings: String,
+    pub latency_ms: String,
+    pub error: String,
+}
+
+impl Default for FieldPaths {
+    fn default() -> Self {
+        let r = RawFields::default();
+        Self {
+            event_id: r.event_id,
+            timestamp: r.timestamp,
+            model_version: r.model_version,
+            features: r.features,
+            prediction: r.prediction,
+            embeddings: r.embeddings,
+            latency_ms: r.latency_ms,
+            error: r.error,
+        }
+    }
+}
+
+/// Settings of one feature.
+#[derive(Debug, Clone, Default, PartialEq, Serialize)]
+pub struct FeatureConfig {
+    pub kind: Option<FeatureKind>,
+    pub path: Option<String>,
+    /// `None` is `auto`.
+    pub method: Option<Method>,
+    pub threshold: Option<f64>,
+}
+
+/// Settings of one model.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct ModelConfig {
+    pub fields: FieldPaths,
+    pub include_unlisted_features: bool,
+    pub exclude: BTreeSet<String>,
+    pub features: BTreeMap<String, FeatureConfig>,
+    pub dataset_drift_share: f64,
+}
+
+impl ModelConfig {
+    /// A model with no settings of its own: every feature, inferred kinds.
+    pub fn defaults(drift: &DriftDefaults) -> Self {
+        Self {
+            fields: FieldPaths::default(),
+            include_unlisted_features: true,
+            exclude: BTreeSet::new(),
+            features: BTreeMap::new(),
+            dataset_drift_share: drift.dataset_drift_share,
+        }
+    }
+
+    /// Whether a column or feature key `name` is monitored.
+    pub fn monitors(&self, name: &str) -> bool {
+        !self.exclude.contains(name)
+            && (self.include_unlisted_features || self.features.contains_key(name))
+    }
+}
+
+/// The validated configuration.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct Config {
+    pub max_event_bytes: usize,
+    pub model_pointer: String,
+    pub drift: DriftDefaults,
+    pub models: BTreeMap<String, ModelConfig>,
+}
+
+impl Default for Config {
+    fn default() -> Self {
+        Self {
+            max_event_bytes: raw::RawLimits::default().max_event_bytes as usize,
+            model_pointer: raw::RawRouting::default().model,
+            drift: DriftDefaults::default(),
+            models: BTreeMap::new(),
+        }
+    }
+}
+
+impl Config {
+    /// Read, interpolate, parse and validate a config file.
+    pub fn load(path: &Path, env: &dyn Fn(&str) -> Option<String>) -> Result<Self, ConfigError> {
+        let source_name = path.display().to_string();
+        let text = std::fs::read_to_string(path).map_err(|e| ConfigError {
+            source_name: source_name.clone(),
+            problems: vec![ConfigProblem {
+                path: source_name.clone(),
+                message: format!("cannot read: {e}"),
+            }],
+        })?;
+        Self::from_toml(&text, &source_name, env)
+    }
+
+    /// Parse and validate config text. `source_name` names it in errors.
+    pub fn from_toml(
+        text: &str,
+        source_name: &str,
+        env: &dyn Fn(&str) -> Option<String>,
+    ) -> Result<Self, ConfigError> {
+        let fail = |problems| ConfigError {
+            source_name: source_name.to_owned(),
+            problems,
+        };
+        let text = vars::interpolate(text, env).map_err(|errs| {
+            fail(
+                errs.into_iter()
+                    .map(|e| {
+                        let (loc, msg) = e.split_once(": ").unwrap_or(("", &e));
+                        ConfigProblem {
+                            path: loc.to_owned(),
+                            message: msg.to_owned(),
+                        }
+                    })
+                    .collect(),
+            )
+        })?;
+        let mut unknown = Vec::new();
+        let de =
+            toml::Deserializer::parse(&text).map_err(|e| fail(vec![toml_problem(&text, &e)]))?;
+        let raw: RawConfig = serde_ignored::deserialize(de, |path| unknown.push(path.to_string()))
+            .map_err(|e| fail(vec![toml_problem(&text, &e)]))?;
+        let mut problems: Vec<ConfigProblem> = unknown
+            .into_iter()
+            .map(|path| ConfigProblem {
+                path,
+                message: "unknown key".into(),
+            })
+            .collect();
+        let config = validate(raw, &mut problems);
+        if problems.is_empty() {
+            Ok(config)
+        } else {
+            Err(fail(problems))
+        }
+    }
+
+    /// Settings for `model`: its own section, or the defaults.
+    pub fn model(&self, model: &str) -> ModelConfig {
+        self.models
+            .get(model)
+            .cloned()
+            .unwrap_or_else(|| ModelConfig::defaults(&self.drift))
+    }
+}
+
+fn toml_problem(text: &str, e: &toml::de::Error) -> ConfigProblem {
+    let location = match e.span() {
+        Some(span) => {
+            let line = text[..span.start.min(text.len())].matches('\n').count() + 1;
+            format!("line {line}")
+        }
+        None => "toml".into(),
+    };
+    ConfigProblem {
+        path: location,
+        message: e.message().trim().to_owned(),
+    }
+}
+
+fn validate(raw: RawConfig, problems: &mut Vec<ConfigProblem>) -> Config {
+    let mut problem =
+        |path: String, message: String| problems.push(ConfigProblem { path, message });
+
+    if raw.limits.max_event_bytes == 0 {
+        problem(
+            "limits.max_event_bytes".into(),
+            "must be greater than 0, got 0".into(),
+        );
+    }
+    check_pointer("routing.model", &raw.routing.model, &mut problem);
+
+    let d = &raw.drift;
+    for (key, v) in [
+        ("p_value_threshold", d.p_value_threshold),
+        ("jensen_shannon_threshold", d.jensen_shannon_threshold),
+        ("dataset_drift_share", d.dataset_drift_share),
+    ] {
+        if !(v > 0.0 && v <= 1.0) {
+            problem(
+                format!("drift.{key}"),
+                format!("must be in (0, 1], got {v}"),
+            );
+        }
+    }
+    for (key, v) in [
+        ("wasserstein_threshold", d.wasserstein_threshold),
+        ("psi_threshold", d.psi_threshold),
+    ] {
+        if !(v > 0.0 && v.is_finite()) {
+            problem(
+                format!("drift.{key}"),
+                format!("must be a finite number greater than 0, got {v}"),
+            );
+        }
+    }
+    let drift = DriftDefaults {
+        small_sample_limit: d.small_sample_limit,
+        p_value_threshold: d.p_value_threshold,
+        wasserstein_threshold: d.wasserstein_threshold,
+        jensen_shannon_threshold: d.jensen_shannon_threshold,
+        psi_threshold: d.psi_threshold,
+        dataset_drift_share: d.dataset_drift_share,
+    };
+
+    let mut models = BTreeMap::new();
+    for (name, m) in raw.models {
+        let model = validate_model(&name, m, &drift, &mut problem);
+        models.insert(name, model);
+    }
+    Config {
+        max_event_bytes: raw.limits.max_event_bytes as usize,
+        model_pointer: raw.routing.model,
+        drift,
+        models,
+    }
+}
+
+fn validate_model(
+    name: &str,
+    m: RawModel,
+    drift: &DriftDefaults,
+    problem: &mut dyn FnMut(String, String),
+) -> ModelConfig {
+    let base = format!("models.{name}");
+    if name.trim().is_empty() {
+        problem(base.clone(), "model name must not be empty".into());
+    }
+    let f = &m.fields;
+    for (key, ptr) in [
+        ("event_id", &f.event_id),
+        ("timestamp", &f.timestamp),
+        ("model_version", &f.model_version),
+        ("features", &f.features),
+        ("prediction", &f.prediction),
+        ("embeddings", &f.embeddings),
+        ("latency_ms", &f.latency_ms),
+        ("error", &f.error),
+    ] {
+        check_pointer(&format!("{base}.fields.{key}"), ptr, problem);
+    }
+    let dataset_drift_share = m.dataset_drift_share.unwrap_or(drift.dataset_drift_share);
+    if !(dataset_drift_share > 0.0 && dataset_drift_share <= 1.0) {
+        problem(
+            format!("{base}.dataset_drift_share"),
+            format!("must be in (0, 1], got {dataset_drift_share}"),
+        );
+    }
+    let mut features = BTreeMap::new();
+    for (fname, rf) in m.features {
+        let fc = validate_feature(&format!("{base}.features.{fname}"), rf, problem);
+        if m.exclude.contains(&fname) {
+            problem(
+                format!("{base}.exclude"),
+                format!("`{fname}` is both excluded and configured"),
+            );
+        }
+        features.insert(fname, fc);
+    }
+    ModelConfig {
+        fields: FieldPaths {
+            event_id: m.fields.event_id,
+            timestamp: m.fields.timestamp,
+            model_version: m.fields.model_version,
+            features: m.fields.features,
+            prediction: m.fields.prediction,
+            embeddings: m.fields.embeddings,
+            latency_ms: m.fields.latency_ms,
+            error: m.fields.error,
+        },
+        include_unlisted_features: m.include_unlisted_features.unwrap_or(true),
+        exclude: m.exclude.into_iter().collect(),
+        features,
+        dataset_drift_share,
+    }
+}
+
+fn validate_feature(
+    base: &str,
+    rf: RawFeature,
+    problem: &mut dyn FnMut(String, String),
+) -> FeatureConfig {
+    let kind = rf.kind.as_deref().and_then(|k| {
+        let parsed = FeatureKind::parse(k);
+        if parsed.is_none() {
+            problem(
+                format!("{base}.kind"),
+                format!("must be one of {}, got {k:?}", FeatureKind::NAMES),
+            );
+        }
+        parsed
+    });
+    let method = match rf.method.as_deref().map(Method::parse) {
+        None | Some(Ok(None)) => None,
+        Some(Ok(Some(m))) => Some(m),
+        Some(Err(())) => {
+            let got = rf.method.as_deref().unwrap_or_default();
+            problem(
+                format!("{base}.method"),
+                format!("must be one of {}, got {got:?}", Method::NAMES),
+            );
+            None
+        }
+    };
+    if let (Some(k), Some(m)) = (kind, method) {
+        if !m.applies_to(k.is_numeric()) {
+            problem(
+                format!("{base}.method"),
+                format!(
+                    "{} does not apply to a {} feature",
+                    m.name(),
+                    serde_json::to_value(k).unwrap().as_str().unwrap_or("")
+                ),
+            );
+        }
+    }
+    if let Some(path) = &rf.path {
+        check_pointer(&format!("{base}.path"), path, problem);
+    }
+    if let Some(t) = rf.threshold {
+        match method {
+            Some(m) => {
+                let (lo, hi) = m.threshold_range();
+                if !(t > lo && t <= hi && t.is_finite()) {
+                    let range = if hi.is_infinite() { "(0, inf)".to_owned() } else { "(0, 1]".to_owned() };
+                    problem(format!("{base}.threshold"), format!("must be in {range}, got {t}"));
+                }
+            }
+            None if rf.method.as_deref().is_none_or(|m| m == "auto") => problem(
+                format!("{base}.threshold"),
+                format!("needs an explicit method (auto switches between p-values and distances), got {t}"),
+            ),
+            None => {}
+        }
+    }
+    FeatureConfig {
+        kind,
+        path: rf.path,
+        method,
+        threshold: rf.threshold,
+    }
+}
+
+/// A JSON pointer is empty (the whole document) or starts with `/` (RFC 6901).
+fn check_pointer(key: &str, ptr: &str, problem: &mut dyn FnMut(String, String)) {
+    if !ptr.is_empty() && !ptr.starts_with('/') {
+        problem(
+            key.to_owned(),
+            format!("must be a JSON pointer starting with `/`, got {ptr:?}"),
+        );
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn no_env(_: &str) -> Option<String> {
+        None
+    }
+
+    fn problems(text: &str) -> Vec<String> {
+        match Config::from_toml(text, "test.toml", &no_env) {
+            Ok(_) => vec![],
+            Err(e) => e.problems.iter().map(ToString::to_string).collect(),
+        }
+    }
+
+    #[test]
+    fn empty_config_is_valid_with_defaults() {
+        let c = Config::from_toml("", "t", &no_env).unwrap();
+        assert_eq!(c, Config::default());
+    }
+
+    #[test]
+    fn reports_every_problem_at_once_with_key_and_value() {
+        let text = r#"
+            [drift]
+            p_value_threshold = 0
+            bogus = 1
+            [models.captioner]
+            dataset_drift_share = 1.5
+            [models.captioner.features.brightness]
+            method = "ks"
+            threshold = 1.7
+            [models.captioner.features.source]
+            kind = "colour"
+            method = "magic"
+            [models.captioner.features.width]
+            kind = "categorical"
+            method = "wasserstein"
+        "#;
+        let got = problems(text);
+        let want = [
+            "drift.bogus: unknown key",
+            "drift.p_value_threshold: must be in (0, 1], got 0",
+            "models.captioner.dataset_drift_share: must be in (0, 1], got 1.5",
+            "models.captioner.features.brightness.threshold: must be in (0, 1], got 1.7",
+            "models.captioner.features.source.kind: must be one of numeric, categorical, text, embedding, got \"colour\"",
+            "models.captioner.features.source.method: must be one of auto, ks, wasserstein, psi, jensen_shannon, chi_square, got \"magic\"",
+            "models.captioner.features.width.method: wasserstein does not apply to a categorical feature",
+        ];
+        for w in want {
+            assert!(got.iter().any(|g| g == w), "missing {w:?} in {got:#?}");
+        }
+        assert_eq!(got.len(), want.len(), "{got:#?}");
+    }
+
+    #[test]
+    fn threshold_without_method_is_rejected() {
+        let got = problems("[models.m.features.f]\nthreshold = 0.2\n");
+        assert_eq!(got.len(), 1);
+        assert!(
+            got[0].starts_with("models.m.features.f.threshold: needs an explicit method"),
+            "{got:?}"
+        );
+    }
+
+    #[test]
+    fn syntax_error_names_the_line() {
+        let got = problems("[drift]\np_value_threshold = \n");
+        assert_eq!(got.len(), 1);
+        assert!(got[0].starts_with("line 2: "), "{got:?}");
+    }
+
+    #[test]
+    fn interpolation_feeds_values() {
+        let env = |k: &str| (k == "SHARE").then(|| "0.3".to_owned());
+        let c = Config::from_toml(
+            "[drift]\ndataset_drift_share = ${SHARE}\npsi_threshold = ${PSI:-0.25}\n",
+            "t",
+            &env,
+        )
+        .unwrap();
+        assert_eq!(c.drift.dataset_drift_share, 0.3);
+        assert_eq!(c.drift.psi_threshold, 0.25);
+    }
+
+    #[test]
+    fn bad_pointer_is_reported() {
+        let got = problems("[models.m.fields]\nfeatures = \"features\"\n");
+        assert_eq!(got, ["models.m.fields.features: must be a JSON pointer starting with `/`, got \"features\""]);
+    }
+}

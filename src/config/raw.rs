@@ -1,0 +1,149 @@
+//! The config file as written: serde structs with named defaults and a doc line
+//! on every field (these become the operator's documentation in
+//! `config/driftd.toml`). Enumerations stay strings here so validation can
+//! report every bad value at once with the value in the message.
+
+use std::collections::BTreeMap;
+
+use serde::Deserialize;
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(default)]
+pub struct RawConfig {
+    /// Limits applied to every incoming event.
+    pub limits: RawLimits,
+    /// Where the fields shared by all models live in an event.
+    pub routing: RawRouting,
+    /// Default drift decisions; each model and feature may override them.
+    pub drift: RawDrift,
+    /// Per-model settings, keyed by the model name found in events.
+    pub models: BTreeMap<String, RawModel>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(default)]
+pub struct RawLimits {
+    /// Largest accepted event, in bytes; larger ones are rejected as `too_large`.
+    pub max_event_bytes: u64,
+}
+
+impl Default for RawLimits {
+    fn default() -> Self {
+        // 1 MiB: Kafka's default message.max.bytes is about this size.
+        Self {
+            max_event_bytes: 1024 * 1024,
+        }
+    }
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(default)]
+pub struct RawRouting {
+    /// JSON pointer to the model name, used to pick the model's settings.
+    pub model: String,
+}
+
+impl Default for RawRouting {
+    fn default() -> Self {
+        Self {
+            model: "/model".into(),
+        }
+    }
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(default)]
+pub struct RawDrift {
+    /// Reference non-null count at or below which the p-value tests (KS,
+    /// chi-square) decide drift; above it the distances do.
+    pub small_sample_limit: u64,
+    /// Drift when a p-value (ks, chi_square) is below this.
+    pub p_value_threshold: f64,
+    /// Drift when normalized Wasserstein is at or above this.
+    pub wasserstein_threshold: f64,
+    /// Drift when the Jensen-Shannon distance is at or above this.
+    pub jensen_shannon_threshold: f64,
+    /// Drift when PSI is at or above this (only when a feature selects `psi`).
+    pub psi_threshold: f64,
+    /// Dataset drift when the share of drifted features is at or above this.
+    pub dataset_drift_share: f64,
+}
+
+impl Default for RawDrift {
+    fn default() -> Self {
+        // The defaults of issue 2 (the same as Evidently's data-drift preset);
+        // PSI 0.2 is the customary "significant shift" level.
+        Self {
+            small_sample_limit: 1000,
+            p_value_threshold: 0.05,
+            wasserstein_threshold: 0.1,
+            jensen_shannon_threshold: 0.1,
+            psi_threshold: 0.2,
+            dataset_drift_share: 0.5,
+        }
+    }
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(default)]
+pub struct RawModel {
+    /// JSON pointers to the event's fields for this model.
+    pub fields: RawFields,
+    /// Monitor every key of the features object, not only those listed below.
+    pub include_unlisted_features: Option<bool>,
+    /// Keys of the features object never monitored.
+    pub exclude: Vec<String>,
+    /// Per-feature settings, keyed by feature name.
+    pub features: BTreeMap<String, RawFeature>,
+    /// Overrides `drift.dataset_drift_share` for this model.
+    pub dataset_drift_share: Option<f64>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(default)]
+pub struct RawFields {
+    /// JSON pointer to the event id (required in events).
+    pub event_id: String,
+    /// JSON pointer to the event time, RFC 3339 or epoch milliseconds (required).
+    pub timestamp: String,
+    /// JSON pointer to the model version.
+    pub model_version: String,
+    /// JSON pointer to the object of input features.
+    pub features: String,
+    /// JSON pointer to the object of prediction outputs.
+    pub prediction: String,
+    /// JSON pointer to the object of named embedding vectors.
+    pub embeddings: String,
+    /// JSON pointer to the serving latency in milliseconds.
+    pub latency_ms: String,
+    /// JSON pointer to the serving error (null when the call succeeded).
+    pub error: String,
+}
+
+impl Default for RawFields {
+    fn default() -> Self {
+        Self {
+            event_id: "/event_id".into(),
+            timestamp: "/timestamp".into(),
+            model_version: "/model_version".into(),
+            features: "/features".into(),
+            prediction: "/prediction".into(),
+            embeddings: "/embeddings".into(),
+            latency_ms: "/latency_ms".into(),
+            error: "/error".into(),
+        }
+    }
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(default)]
+pub struct RawFeature {
+    /// numeric, categorical, text or embedding; inferred from values when unset.
+    pub kind: Option<String>,
+    /// JSON pointer to the value when it is not `<features>/<name>`.
+    pub path: Option<String>,
+    /// auto, ks, wasserstein, psi, jensen_shannon or chi_square.
+    pub method: Option<String>,
+    /// Decision threshold of `method` (p-value below it, or distance at or above it).
+    pub threshold: Option<f64>,
+}
