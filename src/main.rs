@@ -1,1 +1,163 @@
-fn main() {}
+//! The `driftd` command: parse arguments, run the command from the library,
+//! exit 0 on success, 2 on bad input (config, files, arguments), 1 otherwise.
+
+use std::io::IsTerminal;
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+use clap::{Parser, Subcommand};
+use driftd::cli::{self, CheckFormat, CliError, Progress, ReportArgs, ReportFormat};
+
+#[derive(Parser)]
+#[command(
+    name = "driftd",
+    version,
+    about = "Drift and caption-quality monitor for ML models in production"
+)]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Validate a config file and print every problem at once.
+    ///
+    /// Exit 0 when valid, 2 when not.
+    ///
+    /// Example: driftd check-config --config config/driftd.toml
+    CheckConfig {
+        /// Config file (TOML).
+        #[arg(long, env = "DRIFTD_CONFIG", default_value = "config/driftd.toml")]
+        config: PathBuf,
+        #[arg(long, value_enum, default_value_t = CheckFormat::Text)]
+        format: CheckFormat,
+    },
+    /// Compare a current dataset with a reference (file or profile).
+    ///
+    /// Files are Parquet, CSV or NDJSON by extension: flat tables, or
+    /// inference-log events. JSON goes to stdout unless --out is given.
+    ///
+    /// Example: driftd report --reference samples/reference.csv --current samples/current.csv
+    Report {
+        /// Reference dataset.
+        #[arg(
+            long,
+            conflicts_with = "baseline",
+            required_unless_present = "baseline"
+        )]
+        reference: Option<PathBuf>,
+        /// Reference profile written by `driftd baseline`.
+        #[arg(long)]
+        baseline: Option<PathBuf>,
+        /// Current dataset.
+        #[arg(long)]
+        current: PathBuf,
+        /// Config file (TOML); built-in defaults when absent.
+        #[arg(long, env = "DRIFTD_CONFIG")]
+        config: Option<PathBuf>,
+        /// Model whose settings (and, in event logs, events) to use.
+        #[arg(long)]
+        model: Option<String>,
+        #[arg(long, value_enum, default_value_t = ReportFormat::Json)]
+        format: ReportFormat,
+        /// Write the report here instead of stdout.
+        #[arg(long)]
+        out: Option<PathBuf>,
+    },
+    /// Build a reference profile from one or more datasets.
+    ///
+    /// Example: driftd baseline --input samples/reference.csv --out reference.profile.json
+    Baseline {
+        /// Reference dataset(s); all must have the same columns.
+        #[arg(long = "input", required = true, num_args = 1..)]
+        inputs: Vec<PathBuf>,
+        #[arg(long, env = "DRIFTD_CONFIG")]
+        config: Option<PathBuf>,
+        #[arg(long)]
+        model: Option<String>,
+        /// Where to write the profile (JSON).
+        #[arg(long)]
+        out: PathBuf,
+    },
+}
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    tracing_subscriber::fmt()
+        .with_writer(std::io::stderr)
+        .with_env_filter(
+            tracing_subscriber::EnvFilter::try_from_env("DRIFTD_LOG")
+                .unwrap_or_else(|_| "warn".into()),
+        )
+        .init();
+    match run(cli) {
+        Ok(code) => code,
+        Err(e) => {
+            eprintln!("driftd: {}", e.message.replace('\n', "\ndriftd: "));
+            ExitCode::from(e.code)
+        }
+    }
+}
+
+fn run(cli: Cli) -> Result<ExitCode, CliError> {
+    let mut stdout = std::io::stdout().lock();
+    // Progress only where a person is watching, or when explicitly asked for.
+    let progress_on =
+        std::io::stderr().is_terminal() || std::env::var_os("DRIFTD_PROGRESS").is_some();
+    match cli.command {
+        Command::CheckConfig { config, format } => {
+            let ok = cli::check_config(&config, format, &mut stdout)?;
+            Ok(if ok {
+                ExitCode::SUCCESS
+            } else {
+                ExitCode::from(cli::EXIT_BAD_INPUT)
+            })
+        }
+        Command::Report {
+            reference,
+            baseline,
+            current,
+            config,
+            model,
+            format,
+            out,
+        } => {
+            let progress = Progress::start(progress_on);
+            let args = ReportArgs {
+                reference: reference.as_deref(),
+                baseline: baseline.as_deref(),
+                current: &current,
+                config: config.as_deref(),
+                model: model.as_deref(),
+                format,
+                out: out.as_deref(),
+            };
+            cli::report(&args, &progress, &mut stdout)?;
+            Ok(ExitCode::SUCCESS)
+        }
+        Command::Baseline {
+            inputs,
+            config,
+            model,
+            out,
+        } => {
+            let progress = Progress::start(progress_on);
+            let p = cli::baseline(
+                &inputs,
+                config.as_deref(),
+                model.as_deref(),
+                &out,
+                &progress,
+            )?;
+            drop(progress);
+            eprintln!(
+                "driftd: wrote {} ({} features, {} rows)",
+                out.display(),
+                p.features.len(),
+                p.rows
+            );
+            Ok(ExitCode::SUCCESS)
+        }
+    }
+}

@@ -1,6 +1,7 @@
 //! `${VAR}` and `${VAR:-default}` interpolation of the raw config text, done
 //! before TOML parsing (as Vector does). `$$` is a literal `$`; a `$` not
-//! followed by `{` or `$` is left alone. The environment is passed in, so tests
+//! followed by `{` or `$` is left alone; whole-line comments (`# ...`) are
+//! copied untouched so documentation can show the syntax. The environment is passed in, so tests
 //! and callers decide where values come from.
 
 /// Substitute variables in `input`. Returns every problem found, each with its
@@ -12,6 +13,10 @@ pub fn interpolate(
     let mut out = String::with_capacity(input.len());
     let mut errors = Vec::new();
     for (lineno, line) in input.split_inclusive('\n').enumerate() {
+        if line.trim_start().starts_with('#') {
+            out.push_str(line);
+            continue;
+        }
         let mut rest = line;
         while let Some(pos) = rest.find('$') {
             out.push_str(&rest[..pos]);
@@ -95,6 +100,7 @@ mod tests {
             ("a = \"${MISSING}\"", Err("`MISSING` is not set")),
             ("a = \"${1BAD}\"", Err("invalid variable name `1BAD`")),
             ("a = \"${HOST\"", Err("unclosed")),
+            ("  # use ${VAR} here", Ok("  # use ${VAR} here")),
         ];
         for (input, want) in cases {
             let got = interpolate(input, &env);

@@ -140,8 +140,8 @@ fn durbin_matrix_cdf(n: u64, d: f64) -> f64 {
             hm.set(r, i, w[r - (i - 1)]);
         }
     }
-    for r in 0..m {
-        hm.set(r, 0, v[r]);
+    for (r, &vr) in v.iter().enumerate() {
+        hm.set(r, 0, vr);
     }
     for c in 0..m {
         hm.set(m - 1, c, v[m - 1 - c]);

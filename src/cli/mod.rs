@@ -1,0 +1,281 @@
+//! Command implementations. `main.rs` parses arguments and maps a
+//! [`CliError`] to an exit code; everything else is here.
+
+mod progress;
+
+use std::collections::BTreeMap;
+use std::io::Write;
+use std::path::{Path, PathBuf};
+
+use clap::ValueEnum;
+
+use crate::baseline::{read_dataset, Dataset, Profile};
+use crate::config::Config;
+use crate::monitor::{evaluate, Reference};
+use crate::report::{render_html, render_json, HtmlContext};
+pub use progress::Progress;
+
+/// Exit code for bad input: config, files, arguments.
+pub const EXIT_BAD_INPUT: u8 = 2;
+/// Exit code for failures that are not the input's fault (e.g. cannot write output).
+pub const EXIT_FAILURE: u8 = 1;
+
+/// A command failure: what to print and how to exit.
+#[derive(Debug, thiserror::Error)]
+#[error("{message}")]
+pub struct CliError {
+    pub code: u8,
+    pub message: String,
+}
+
+impl CliError {
+    pub fn bad_input(message: impl Into<String>) -> Self {
+        Self {
+            code: EXIT_BAD_INPUT,
+            message: message.into(),
+        }
+    }
+    pub fn failure(message: impl Into<String>) -> Self {
+        Self {
+            code: EXIT_FAILURE,
+            message: message.into(),
+        }
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum ReportFormat {
+    Json,
+    Html,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum CheckFormat {
+    Text,
+    Json,
+}
+
+/// Read the config at `path`, or the built-in defaults when there is none.
+pub fn load_config(path: Option<&Path>) -> Result<Config, CliError> {
+    match path {
+        None => Ok(Config::default()),
+        Some(p) => Config::load(p, &|k| std::env::var(k).ok())
+            .map_err(|e| CliError::bad_input(e.to_string())),
+    }
+}
+
+/// `driftd check-config`: prints every problem; Ok(true) when valid.
+pub fn check_config(
+    path: &Path,
+    format: CheckFormat,
+    out: &mut dyn Write,
+) -> Result<bool, CliError> {
+    let result = Config::load(path, &|k| std::env::var(k).ok());
+    let write_err = |e: std::io::Error| CliError::failure(format!("cannot write output: {e}"));
+    match (format, &result) {
+        (CheckFormat::Json, _) => {
+            let problems: Vec<serde_json::Value> = match &result {
+                Ok(_) => vec![],
+                Err(e) => e
+                    .problems
+                    .iter()
+                    .map(|p| serde_json::json!({"path": p.path, "message": p.message}))
+                    .collect(),
+            };
+            let body = serde_json::json!({"config": path.display().to_string(), "valid": result.is_ok(), "problems": problems});
+            writeln!(out, "{body}").map_err(write_err)?;
+        }
+        (CheckFormat::Text, Ok(c)) => {
+            let names: Vec<&str> = c.models.keys().map(String::as_str).collect();
+            writeln!(
+                out,
+                "{}: valid ({} model(s){}{})",
+                path.display(),
+                names.len(),
+                if names.is_empty() { "" } else { ": " },
+                names.join(", ")
+            )
+            .map_err(write_err)?;
+        }
+        (CheckFormat::Text, Err(e)) => {
+            for p in &e.problems {
+                writeln!(out, "{p}").map_err(write_err)?;
+            }
+            writeln!(out, "{}: {} problem(s)", path.display(), e.problems.len())
+                .map_err(write_err)?;
+        }
+    }
+    Ok(result.is_ok())
+}
+
+pub struct ReportArgs<'a> {
+    pub reference: Option<&'a Path>,
+    pub baseline: Option<&'a Path>,
+    pub current: &'a Path,
+    pub config: Option<&'a Path>,
+    pub model: Option<&'a str>,
+    pub format: ReportFormat,
+    pub out: Option<&'a Path>,
+}
+
+/// `driftd report`.
+pub fn report(
+    args: &ReportArgs<'_>,
+    progress: &Progress,
+    stdout: &mut dyn Write,
+) -> Result<(), CliError> {
+    let config = load_config(args.config)?;
+    // Settings of the model named on the command line, else of the model the
+    // current file's events belong to.
+    let model_of =
+        |ds: &Dataset| config.model(args.model.or(ds.model.as_deref()).unwrap_or_default());
+    let read = |path: &Path| -> Result<Dataset, CliError> {
+        progress.stage(format!("reading {}", path.display()));
+        read_dataset(path, &config, args.model).map_err(|e| CliError::bad_input(e.to_string()))
+    };
+    let (reference_name, report) = match (args.reference, args.baseline) {
+        (Some(r), None) => {
+            // Read both files at once: parsing dominates and they are independent.
+            let (reference, current) = std::thread::scope(|s| {
+                let h = s.spawn(|| read(r));
+                let c = read(args.current);
+                (
+                    h.join()
+                        .unwrap_or_else(|_| Err(CliError::failure("reader thread panicked"))),
+                    c,
+                )
+            });
+            let (reference, current) = (reference?, current?);
+            progress.stage("computing drift statistics");
+            let report = evaluate(
+                Reference::Data(&reference.features),
+                &current.features,
+                &model_of(&current),
+                &config.drift,
+                (
+                    &r.display().to_string(),
+                    &args.current.display().to_string(),
+                ),
+            )
+            .map_err(|problems| CliError::bad_input(problems.join("\n")))?;
+            (r.display().to_string(), report)
+        }
+        (None, Some(b)) => {
+            progress.stage(format!("reading profile {}", b.display()));
+            let profile = Profile::load(b).map_err(|e| CliError::bad_input(e.to_string()))?;
+            let current = read(args.current)?;
+            progress.stage("computing drift statistics");
+            let report = evaluate(
+                Reference::Profile(&profile.features),
+                &current.features,
+                &model_of(&current),
+                &config.drift,
+                (
+                    &b.display().to_string(),
+                    &args.current.display().to_string(),
+                ),
+            )
+            .map_err(|problems| CliError::bad_input(problems.join("\n")))?;
+            (b.display().to_string(), report)
+        }
+        _ => {
+            return Err(CliError::bad_input(
+                "give exactly one of --reference FILE or --baseline PROFILE",
+            ))
+        }
+    };
+    let body = match args.format {
+        ReportFormat::Json => render_json(&report),
+        ReportFormat::Html => render_html(
+            &report,
+            &HtmlContext {
+                reference: &reference_name,
+                current: &args.current.display().to_string(),
+                model: args.model,
+            },
+        ),
+    };
+    emit(args.out, &body, stdout)
+}
+
+/// `driftd baseline`: build a profile from one or more files of one model.
+pub fn baseline(
+    inputs: &[PathBuf],
+    config: Option<&Path>,
+    model: Option<&str>,
+    out: &Path,
+    progress: &Progress,
+) -> Result<Profile, CliError> {
+    let config = load_config(config)?;
+    if inputs.is_empty() {
+        return Err(CliError::bad_input("give at least one --input FILE"));
+    }
+    let mut merged: Option<BTreeMap<String, crate::baseline::FeatureData>> = None;
+    let mut rows = 0;
+    let mut first_name = String::new();
+    let mut model_seen: Option<String> = None;
+    for path in inputs {
+        progress.stage(format!("reading {}", path.display()));
+        let ds =
+            read_dataset(path, &config, model).map_err(|e| CliError::bad_input(e.to_string()))?;
+        rows += ds.rows;
+        model_seen = model_seen.or(ds.model.clone());
+        match &mut merged {
+            None => {
+                first_name = path.display().to_string();
+                merged = Some(ds.features);
+            }
+            Some(acc) => {
+                let this = path.display().to_string();
+                let mut problems = Vec::new();
+                for k in acc.keys() {
+                    if !ds.features.contains_key(k) {
+                        problems.push(format!(
+                            "{this}: column {k:?} is in {first_name} but not here"
+                        ));
+                    }
+                }
+                for k in ds.features.keys() {
+                    if !acc.contains_key(k) {
+                        problems.push(format!(
+                            "{first_name}: column {k:?} is in {this} but not here"
+                        ));
+                    }
+                }
+                if !problems.is_empty() {
+                    return Err(CliError::bad_input(problems.join("\n")));
+                }
+                for (k, v) in ds.features {
+                    if let Some(a) = acc.get_mut(&k) {
+                        a.merge(v).map_err(|m| {
+                            CliError::bad_input(format!("{this}: column {k:?} {m}"))
+                        })?;
+                    }
+                }
+            }
+        }
+    }
+    progress.stage("summarizing");
+    let names = inputs.iter().map(|p| p.display().to_string()).collect();
+    let profile = Profile::build(
+        model.or(model_seen.as_deref()),
+        names,
+        rows,
+        &merged.unwrap_or_default(),
+    )
+    .map_err(CliError::bad_input)?;
+    std::fs::write(out, profile.to_json())
+        .map_err(|e| CliError::failure(format!("cannot write {}: {e}", out.display())))?;
+    Ok(profile)
+}
+
+fn emit(out: Option<&Path>, body: &str, stdout: &mut dyn Write) -> Result<(), CliError> {
+    match out {
+        Some(p) => std::fs::write(p, body)
+            .map_err(|e| CliError::failure(format!("cannot write {}: {e}", p.display()))),
+        None => stdout
+            .write_all(body.as_bytes())
+            .and_then(|_| stdout.flush())
+            .map_err(|e| CliError::failure(format!("cannot write to stdout: {e}"))),
+    }
+}

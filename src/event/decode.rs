@@ -1,0 +1,482 @@
+//! Decoding of inference-log and feedback events.
+
+use serde_json::{Map, Value};
+
+use super::timestamp::{json_type, parse_timestamp};
+use super::{RejectReason, Rejection};
+use crate::config::{Config, FeatureKind, ModelConfig};
+
+/// One feature value as found in an event.
+#[derive(Debug, Clone, PartialEq)]
+pub enum FeatureValue {
+    Number(f64),
+    /// Strings, and booleans as "true"/"false".
+    Category(String),
+    Vector(Vec<f64>),
+    Null,
+}
+
+/// A decoded inference-log event.
+#[derive(Debug, Clone, PartialEq)]
+pub struct InferenceEvent {
+    pub event_id: String,
+    /// Event time, epoch milliseconds.
+    pub timestamp_ms: i64,
+    pub model: String,
+    pub model_version: Option<String>,
+    /// Monitored features, in name order.
+    pub features: Vec<(String, FeatureValue)>,
+    /// Prediction outputs (caption, confidence, ...), in name order.
+    pub prediction: Vec<(String, FeatureValue)>,
+    /// Named embedding vectors.
+    pub embeddings: Vec<(String, Vec<f64>)>,
+    pub latency_ms: Option<f64>,
+    /// Serving error, when the call failed.
+    pub error: Option<String>,
+}
+
+/// A decoded feedback event.
+#[derive(Debug, Clone, PartialEq)]
+pub struct FeedbackEvent {
+    pub event_id: String,
+    pub timestamp_ms: i64,
+    pub references: Vec<String>,
+    pub rating: Option<f64>,
+}
+
+/// Decodes events according to a config. Cheap to clone.
+#[derive(Debug, Clone)]
+pub struct Decoder {
+    max_bytes: usize,
+    model_pointer: String,
+    config: Config,
+}
+
+impl Decoder {
+    pub fn new(config: &Config) -> Self {
+        Self {
+            max_bytes: config.max_event_bytes,
+            model_pointer: config.model_pointer.clone(),
+            config: config.clone(),
+        }
+    }
+
+    /// Decode an inference-log event. The model is found first (routing), then
+    /// that model's field locations apply.
+    pub fn decode_inference(&self, bytes: &[u8]) -> Result<InferenceEvent, Rejection> {
+        let root = self.parse(bytes)?;
+        let model = required_str(&root, &self.model_pointer, "model")?.to_owned();
+        let mc = self.config.model(&model);
+        let f = &mc.fields;
+        let event_id = required_id(&root, &f.event_id)?;
+        let ts = root
+            .pointer(&f.timestamp)
+            .filter(|v| !v.is_null())
+            .ok_or_else(|| missing(&f.timestamp, "timestamp"))?;
+        let timestamp_ms =
+            parse_timestamp(ts).map_err(|e| Rejection::new(RejectReason::BadTimestamp, e))?;
+        let model_version =
+            optional_str(&root, &f.model_version, "model_version")?.map(str::to_owned);
+        let features = extract_features(&root, &mc)?;
+        let prediction = match optional_object(&root, &f.prediction, "prediction")? {
+            Some(obj) => obj
+                .iter()
+                .map(|(k, v)| Ok((k.clone(), scalar(v, &format!("prediction.{k}"), None)?)))
+                .collect::<Result<Vec<_>, Rejection>>()?,
+            None => Vec::new(),
+        };
+        let embeddings = match optional_object(&root, &f.embeddings, "embeddings")? {
+            Some(obj) => obj
+                .iter()
+                .filter(|(_, v)| !v.is_null())
+                .map(|(k, v)| Ok((k.clone(), vector(v, &format!("embeddings.{k}"))?)))
+                .collect::<Result<Vec<_>, Rejection>>()?,
+            None => Vec::new(),
+        };
+        let latency_ms = match root.pointer(&f.latency_ms) {
+            None | Some(Value::Null) => None,
+            Some(Value::Number(n)) => Some(finite(n.as_f64(), "latency_ms")?),
+            Some(other) => return Err(wrong_type("latency_ms", "a number", other)),
+        };
+        let error = match root.pointer(&f.error) {
+            None | Some(Value::Null) => None,
+            Some(Value::String(s)) => Some(s.clone()),
+            // Serving stacks log structured errors too; keep them as JSON text.
+            Some(other) => Some(other.to_string()),
+        };
+        Ok(InferenceEvent {
+            event_id,
+            timestamp_ms,
+            model,
+            model_version,
+            features,
+            prediction,
+            embeddings,
+            latency_ms,
+            error,
+        })
+    }
+
+    /// Decode a feedback event (`event_id`, `timestamp`, `references`, `rating`).
+    pub fn decode_feedback(&self, bytes: &[u8]) -> Result<FeedbackEvent, Rejection> {
+        let root = self.parse(bytes)?;
+        let event_id = required_id(&root, "/event_id")?;
+        let ts = root
+            .get("timestamp")
+            .filter(|v| !v.is_null())
+            .ok_or_else(|| missing("/timestamp", "timestamp"))?;
+        let timestamp_ms =
+            parse_timestamp(ts).map_err(|e| Rejection::new(RejectReason::BadTimestamp, e))?;
+        let references = match root.get("references") {
+            None | Some(Value::Null) => Vec::new(),
+            Some(Value::Array(items)) => items
+                .iter()
+                .enumerate()
+                .map(|(i, v)| match v {
+                    Value::String(s) => Ok(s.clone()),
+                    other => Err(wrong_type(&format!("references[{i}]"), "a string", other)),
+                })
+                .collect::<Result<_, _>>()?,
+            Some(other) => return Err(wrong_type("references", "an array of strings", other)),
+        };
+        let rating = match root.get("rating") {
+            None | Some(Value::Null) => None,
+            Some(Value::Number(n)) => Some(finite(n.as_f64(), "rating")?),
+            Some(other) => return Err(wrong_type("rating", "a number", other)),
+        };
+        if references.is_empty() && rating.is_none() {
+            return Err(Rejection::new(
+                RejectReason::MissingField,
+                "feedback needs `references` or `rating`",
+            ));
+        }
+        Ok(FeedbackEvent {
+            event_id,
+            timestamp_ms,
+            references,
+            rating,
+        })
+    }
+
+    fn parse(&self, bytes: &[u8]) -> Result<Value, Rejection> {
+        if bytes.len() > self.max_bytes {
+            return Err(Rejection::new(
+                RejectReason::TooLarge,
+                format!(
+                    "event is {} bytes, limit is {}",
+                    bytes.len(),
+                    self.max_bytes
+                ),
+            ));
+        }
+        let root: Value = serde_json::from_slice(bytes).map_err(|e| {
+            // serde_json refuses numbers beyond f64 range ("number out of range");
+            // that is a non-finite value, not malformed JSON.
+            let reason = if e.to_string().contains("number out of range") {
+                RejectReason::NonFinite
+            } else {
+                RejectReason::InvalidJson
+            };
+            Rejection::new(reason, e.to_string())
+        })?;
+        if !root.is_object() {
+            return Err(Rejection::new(
+                RejectReason::InvalidJson,
+                format!("event must be a JSON object, got {}", json_type(&root)),
+            ));
+        }
+        Ok(root)
+    }
+}
+
+fn extract_features(
+    root: &Value,
+    mc: &ModelConfig,
+) -> Result<Vec<(String, FeatureValue)>, Rejection> {
+    let mut out = Vec::new();
+    if let Some(obj) = optional_object(root, &mc.fields.features, "features")? {
+        for (k, v) in obj {
+            if mc.features.get(k).is_some_and(|f| f.path.is_some()) || !mc.monitors(k) {
+                continue;
+            }
+            let kind = mc.features.get(k).and_then(|f| f.kind);
+            out.push((k.clone(), scalar(v, &format!("features.{k}"), kind)?));
+        }
+    }
+    for (name, fc) in &mc.features {
+        if let Some(path) = &fc.path {
+            let v = root.pointer(path).unwrap_or(&Value::Null);
+            out.push((name.clone(), scalar(v, name, fc.kind)?));
+        }
+    }
+    out.sort_by(|a, b| a.0.cmp(&b.0));
+    Ok(out)
+}
+
+fn scalar(v: &Value, field: &str, kind: Option<FeatureKind>) -> Result<FeatureValue, Rejection> {
+    Ok(match v {
+        Value::Null => FeatureValue::Null,
+        Value::Number(n) => FeatureValue::Number(finite(n.as_f64(), field)?),
+        Value::String(s) => FeatureValue::Category(s.clone()),
+        Value::Bool(b) => FeatureValue::Category(b.to_string()),
+        Value::Array(_) if kind == Some(FeatureKind::Embedding) => {
+            FeatureValue::Vector(vector(v, field)?)
+        }
+        other => {
+            return Err(wrong_type(
+                field,
+                "a number, string, boolean or null",
+                other,
+            ))
+        }
+    })
+}
+
+fn vector(v: &Value, field: &str) -> Result<Vec<f64>, Rejection> {
+    let Value::Array(items) = v else {
+        return Err(wrong_type(field, "an array of numbers", v));
+    };
+    items
+        .iter()
+        .map(|x| match x {
+            Value::Number(n) => finite(n.as_f64(), field),
+            other => Err(wrong_type(field, "an array of numbers", other)),
+        })
+        .collect()
+}
+
+fn finite(x: Option<f64>, field: &str) -> Result<f64, Rejection> {
+    match x {
+        Some(x) if x.is_finite() => Ok(x),
+        _ => Err(Rejection::new(
+            RejectReason::NonFinite,
+            format!("`{field}` is not a finite number"),
+        )),
+    }
+}
+
+fn missing(pointer: &str, name: &str) -> Rejection {
+    Rejection::new(
+        RejectReason::MissingField,
+        format!("required field `{name}` (at {pointer:?}) is missing"),
+    )
+}
+
+fn wrong_type(field: &str, want: &str, got: &Value) -> Rejection {
+    Rejection::new(
+        RejectReason::WrongType,
+        format!("`{field}` must be {want}, got {}", json_type(got)),
+    )
+}
+
+fn required_str<'a>(root: &'a Value, pointer: &str, name: &str) -> Result<&'a str, Rejection> {
+    match root.pointer(pointer) {
+        None | Some(Value::Null) => Err(missing(pointer, name)),
+        Some(Value::String(s)) if !s.is_empty() => Ok(s),
+        Some(Value::String(_)) => Err(Rejection::new(
+            RejectReason::MissingField,
+            format!("`{name}` is empty"),
+        )),
+        Some(other) => Err(wrong_type(name, "a string", other)),
+    }
+}
+
+/// Event ids are strings; integer ids are accepted and kept as their decimal text.
+fn required_id(root: &Value, pointer: &str) -> Result<String, Rejection> {
+    match root.pointer(pointer) {
+        Some(Value::Number(n)) if n.is_u64() || n.is_i64() => Ok(n.to_string()),
+        _ => required_str(root, pointer, "event_id").map(str::to_owned),
+    }
+}
+
+fn optional_str<'a>(
+    root: &'a Value,
+    pointer: &str,
+    name: &str,
+) -> Result<Option<&'a str>, Rejection> {
+    match root.pointer(pointer) {
+        None | Some(Value::Null) => Ok(None),
+        Some(Value::String(s)) => Ok(Some(s)),
+        Some(other) => Err(wrong_type(name, "a string", other)),
+    }
+}
+
+fn optional_object<'a>(
+    root: &'a Value,
+    pointer: &str,
+    name: &str,
+) -> Result<Option<&'a Map<String, Value>>, Rejection> {
+    match root.pointer(pointer) {
+        None | Some(Value::Null) => Ok(None),
+        Some(Value::Object(m)) => Ok(Some(m)),
+        Some(other) => Err(wrong_type(name, "an object", other)),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const GOOD: &str = r#"{
+        "event_id": "01JD3Q8W3Y2K6Z9V1N5M4R7T0B",
+        "timestamp": "2026-11-24T01:02:03.456Z",
+        "model": "alt-text-captioner",
+        "model_version": "3.2.0",
+        "features": {"brightness": 0.43, "width": 1024, "source": "mobile", "is_photo": true, "exif": null},
+        "prediction": {"caption": "a man riding a bike down a street", "confidence": 0.81},
+        "embeddings": {"image": [0.01, -0.2], "caption": [0.03, -0.1]},
+        "latency_ms": 143.0,
+        "error": null,
+        "extra": {"ignored": true}
+    }"#;
+
+    fn decoder() -> Decoder {
+        Decoder::new(&Config::default())
+    }
+
+    #[test]
+    fn decodes_the_contract_example() {
+        let e = decoder().decode_inference(GOOD.as_bytes()).unwrap();
+        assert_eq!(e.model, "alt-text-captioner");
+        assert_eq!(e.model_version.as_deref(), Some("3.2.0"));
+        assert_eq!(e.timestamp_ms, 1_795_482_123_456);
+        let names: Vec<_> = e.features.iter().map(|(k, _)| k.as_str()).collect();
+        assert_eq!(names, ["brightness", "exif", "is_photo", "source", "width"]);
+        assert_eq!(e.features[2].1, FeatureValue::Category("true".into()));
+        assert_eq!(e.features[1].1, FeatureValue::Null);
+        assert_eq!(e.embeddings.len(), 2);
+        assert_eq!(e.latency_ms, Some(143.0));
+        assert_eq!(e.error, None);
+    }
+
+    #[test]
+    fn rejections_table() {
+        let d = Decoder::new(&Config {
+            max_event_bytes: 200,
+            ..Config::default()
+        });
+        let base = r#"{"event_id":"e1","timestamp":1,"model":"m","features":{}}"#;
+        let cases: &[(&str, RejectReason, &str)] = &[
+            (
+                "{not json",
+                RejectReason::InvalidJson,
+                "key must be a string",
+            ),
+            ("[1,2]", RejectReason::InvalidJson, "must be a JSON object"),
+            (
+                r#"{"timestamp":1,"model":"m"}"#,
+                RejectReason::MissingField,
+                "`event_id`",
+            ),
+            (
+                r#"{"event_id":"e","model":"m"}"#,
+                RejectReason::MissingField,
+                "`timestamp`",
+            ),
+            (
+                r#"{"event_id":"e","timestamp":1}"#,
+                RejectReason::MissingField,
+                "`model`",
+            ),
+            (
+                r#"{"event_id":"e","timestamp":"noon","model":"m"}"#,
+                RejectReason::BadTimestamp,
+                "noon",
+            ),
+            (
+                r#"{"event_id":"e","timestamp":1,"model":7}"#,
+                RejectReason::WrongType,
+                "`model` must be a string",
+            ),
+            (
+                r#"{"event_id":"e","timestamp":1,"model":"m","features":[1]}"#,
+                RejectReason::WrongType,
+                "`features` must be an object",
+            ),
+            (
+                r#"{"event_id":"e","timestamp":1,"model":"m","features":{"a":{"b":1}}}"#,
+                RejectReason::WrongType,
+                "features.a",
+            ),
+            (
+                r#"{"event_id":"e","timestamp":1,"model":"m","features":{"a":1e400}}"#,
+                RejectReason::NonFinite,
+                "out of range",
+            ),
+            (
+                r#"{"event_id":"e","timestamp":1,"model":"m","latency_ms":"fast"}"#,
+                RejectReason::WrongType,
+                "latency_ms",
+            ),
+            (
+                r#"{"event_id":"e","timestamp":1,"model":"m","embeddings":{"image":[1,"x"]}}"#,
+                RejectReason::WrongType,
+                "embeddings.image",
+            ),
+        ];
+        assert!(d.decode_inference(base.as_bytes()).is_ok());
+        for (input, reason, detail) in cases {
+            let err = d.decode_inference(input.as_bytes()).unwrap_err();
+            assert_eq!(err.reason, *reason, "{input}: {err}");
+            assert!(err.detail.contains(detail), "{input}: {err}");
+        }
+        let big = format!(
+            r#"{{"event_id":"e","timestamp":1,"model":"m","pad":"{}"}}"#,
+            "x".repeat(300)
+        );
+        assert_eq!(
+            d.decode_inference(big.as_bytes()).unwrap_err().reason,
+            RejectReason::TooLarge
+        );
+        assert_eq!(
+            d.decode_inference(&[0xff, 0xfe]).unwrap_err().reason,
+            RejectReason::InvalidJson
+        );
+    }
+
+    #[test]
+    fn configured_pointers_and_exclusions() {
+        let toml = r#"
+            [routing]
+            model = "/meta/model"
+            [models.cap.fields]
+            event_id = "/meta/id"
+            timestamp = "/meta/ts"
+            features = "/inputs"
+            [models.cap]
+            exclude = ["secret"]
+            [models.cap.features.conf]
+            path = "/outputs/confidence"
+            kind = "numeric"
+        "#;
+        let cfg = Config::from_toml(toml, "t", &|_| None).unwrap();
+        let ev = r#"{"meta":{"model":"cap","id":42,"ts":5},"inputs":{"a":1,"secret":"x"},"outputs":{"confidence":0.5}}"#;
+        let e = Decoder::new(&cfg).decode_inference(ev.as_bytes()).unwrap();
+        assert_eq!(e.event_id, "42");
+        assert_eq!(
+            e.features,
+            vec![
+                ("a".into(), FeatureValue::Number(1.0)),
+                ("conf".into(), FeatureValue::Number(0.5))
+            ]
+        );
+    }
+
+    #[test]
+    fn feedback_events() {
+        let d = decoder();
+        let ok = d
+            .decode_feedback(br#"{"event_id":"e","timestamp":"2026-11-24T00:00:00Z","references":["a dog"],"rating":4.0}"#)
+            .unwrap();
+        assert_eq!(ok.references, ["a dog"]);
+        assert_eq!(ok.rating, Some(4.0));
+        let err = d
+            .decode_feedback(br#"{"event_id":"e","timestamp":1}"#)
+            .unwrap_err();
+        assert_eq!(err.reason, RejectReason::MissingField);
+        let err = d
+            .decode_feedback(br#"{"event_id":"e","timestamp":1,"references":[3]}"#)
+            .unwrap_err();
+        assert_eq!(err.reason, RejectReason::WrongType);
+    }
+}

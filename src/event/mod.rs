@@ -1,0 +1,75 @@
+//! The event contracts of `DESIGN.md`: inference-log events and feedback
+//! events, decoded from bytes with per-model JSON-pointer locations. Decoding
+//! never panics: every bad input becomes a [`Rejection`] with a bounded
+//! [`RejectReason`] (usable as a metric label) and a human-readable detail.
+
+mod decode;
+mod timestamp;
+
+pub use decode::{Decoder, FeatureValue, FeedbackEvent, InferenceEvent};
+pub use timestamp::parse_timestamp;
+
+use std::fmt;
+
+/// Why an event was rejected. The set is closed so it can label metrics.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, serde::Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum RejectReason {
+    /// Larger than `limits.max_event_bytes`.
+    TooLarge,
+    /// Not UTF-8 JSON, or not a JSON object.
+    InvalidJson,
+    /// A required field is absent or null.
+    MissingField,
+    /// A field holds the wrong JSON type.
+    WrongType,
+    /// The timestamp is neither RFC 3339 nor integer epoch milliseconds.
+    BadTimestamp,
+    /// A number that does not fit a finite f64 (e.g. `1e400`).
+    NonFinite,
+}
+
+impl RejectReason {
+    pub const ALL: [RejectReason; 6] = [
+        Self::TooLarge,
+        Self::InvalidJson,
+        Self::MissingField,
+        Self::WrongType,
+        Self::BadTimestamp,
+        Self::NonFinite,
+    ];
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::TooLarge => "too_large",
+            Self::InvalidJson => "invalid_json",
+            Self::MissingField => "missing_field",
+            Self::WrongType => "wrong_type",
+            Self::BadTimestamp => "bad_timestamp",
+            Self::NonFinite => "non_finite",
+        }
+    }
+}
+
+impl fmt::Display for RejectReason {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+/// A rejected event: the reason and what exactly was wrong.
+#[derive(Debug, Clone, PartialEq, thiserror::Error)]
+#[error("{reason}: {detail}")]
+pub struct Rejection {
+    pub reason: RejectReason,
+    pub detail: String,
+}
+
+impl Rejection {
+    pub(crate) fn new(reason: RejectReason, detail: impl Into<String>) -> Self {
+        Self {
+            reason,
+            detail: detail.into(),
+        }
+    }
+}

@@ -1,0 +1,337 @@
+//! The `driftd` command end to end: report, baseline and check-config, on the
+//! shipped samples and on deliberately bad input (issue 2).
+
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output};
+
+use polars::prelude::*;
+use serde_json::Value;
+
+fn driftd(args: &[&str]) -> Output {
+    Command::new(env!("CARGO_BIN_EXE_driftd"))
+        .args(args)
+        .current_dir(env!("CARGO_MANIFEST_DIR"))
+        .env_remove("DRIFTD_CONFIG")
+        .output()
+        .expect("driftd runs")
+}
+
+fn stdout(o: &Output) -> String {
+    String::from_utf8_lossy(&o.stdout).into_owned()
+}
+
+fn stderr(o: &Output) -> String {
+    String::from_utf8_lossy(&o.stderr).into_owned()
+}
+
+fn p(path: &Path) -> &str {
+    path.to_str().unwrap()
+}
+
+fn write(dir: &Path, name: &str, text: &str) -> PathBuf {
+    let path = dir.join(name);
+    std::fs::write(&path, text).unwrap();
+    path
+}
+
+const SAMPLE_ARGS: [&str; 8] = [
+    "report",
+    "--config",
+    "config/driftd.toml",
+    "--reference",
+    "samples/reference.ndjson",
+    "--current",
+    "samples/current.ndjson",
+    "--format=json",
+];
+
+#[test]
+fn report_json_has_the_contract_shape() {
+    let out = driftd(&SAMPLE_ARGS);
+    assert!(out.status.success(), "{}", stderr(&out));
+    let r: Value = serde_json::from_str(&stdout(&out)).expect("stdout is clean JSON");
+    let features = r["features"].as_array().unwrap();
+    assert_eq!(features.len(), 8);
+    for f in features {
+        let keys: Vec<&str> = f.as_object().unwrap().keys().map(String::as_str).collect();
+        for k in [
+            "name",
+            "kind",
+            "reference_count",
+            "current_count",
+            "missing",
+            "tests",
+            "method",
+            "threshold",
+            "score",
+            "drift",
+        ] {
+            assert!(keys.contains(&k), "{k} missing in {f}");
+        }
+        // serde_json's map sorts keys.
+        let tests: Vec<&str> = f["tests"]
+            .as_object()
+            .unwrap()
+            .keys()
+            .map(String::as_str)
+            .collect();
+        match f["kind"].as_str().unwrap() {
+            "numeric" => {
+                assert_eq!(tests, ["jensen_shannon", "ks", "psi", "wasserstein"]);
+                assert!(
+                    f["tests"]["ks"]["p_value"].is_f64()
+                        && f["tests"]["wasserstein"]["normalized"].is_f64()
+                );
+            }
+            "categorical" => {
+                assert_eq!(tests, ["chi_square", "jensen_shannon", "psi"]);
+                assert!(f["tests"]["chi_square"]["dof"].is_u64());
+            }
+            k => panic!("kind {k}"),
+        }
+    }
+    // Planted drift in the samples: brightness, width, source and confidence
+    // drift; height, is_photo and latency do not.
+    let drift: Vec<(&str, bool)> = features
+        .iter()
+        .map(|f| (f["name"].as_str().unwrap(), f["drift"].as_bool().unwrap()))
+        .collect();
+    for (name, want) in [
+        ("brightness", true),
+        ("width", true),
+        ("source", true),
+        ("confidence", true),
+        ("height", false),
+        ("is_photo", false),
+        ("latency", false),
+    ] {
+        assert!(
+            drift.contains(&(name, want)),
+            "{name} should have drift={want}: {drift:?}"
+        );
+    }
+    // Config overrides were applied (method and threshold from config/driftd.toml).
+    let brightness = features.iter().find(|f| f["name"] == "brightness").unwrap();
+    assert_eq!(
+        (
+            brightness["method"].as_str(),
+            brightness["threshold"].as_f64()
+        ),
+        (Some("ks"), Some(0.01))
+    );
+    assert_eq!(r["dataset"]["total"], 8);
+    assert_eq!(r["dataset"]["drifted"], 4);
+    assert_eq!(r["dataset"]["drift"], true);
+}
+
+#[test]
+fn report_from_profile_equals_report_from_raw_reference() {
+    // The sample reference has 2,000 rows: the profile stores every value, so
+    // every statistic must come out identical, not merely close.
+    let dir = tempfile::tempdir().unwrap();
+    let profile = dir.path().join("ref.profile.json");
+    let out = driftd(&[
+        "baseline",
+        "--config",
+        "config/driftd.toml",
+        "--input",
+        "samples/reference.ndjson",
+        "--out",
+        p(&profile),
+    ]);
+    assert!(out.status.success(), "{}", stderr(&out));
+    let raw = driftd(&SAMPLE_ARGS);
+    let from_profile = driftd(&[
+        "report",
+        "--config",
+        "config/driftd.toml",
+        "--baseline",
+        p(&profile),
+        "--current",
+        "samples/current.ndjson",
+    ]);
+    assert!(from_profile.status.success(), "{}", stderr(&from_profile));
+    assert_eq!(stdout(&raw), stdout(&from_profile));
+    let prof: Value = serde_json::from_str(&std::fs::read_to_string(&profile).unwrap()).unwrap();
+    assert_eq!(prof["format"], "driftd.profile");
+    assert_eq!(prof["version"], 1);
+    assert_eq!(prof["model"], "alt-text-captioner");
+    assert_eq!(prof["features"]["brightness"]["quantiles"]["kind"], "exact");
+}
+
+#[test]
+fn reads_parquet_and_csv_flat_tables() {
+    let dir = tempfile::tempdir().unwrap();
+    let n = 3000;
+    let mut reference = df!(
+        "x" => (0..n).map(|i| (i as f64 * 0.37).sin()).collect::<Vec<_>>(),
+        "city" => (0..n).map(|i| ["paris", "lima", "oslo"][i % 3]).collect::<Vec<_>>(),
+        "flag" => (0..n).map(|i| i % 4 == 0).collect::<Vec<_>>(),
+    )
+    .unwrap();
+    let mut current = df!(
+        "x" => (0..n).map(|i| (i as f64 * 0.37).sin() + 0.5).collect::<Vec<_>>(),
+        "city" => (0..n).map(|i| ["paris", "lima", "oslo", "rome"][i % 4]).collect::<Vec<_>>(),
+        "flag" => (0..n).map(|i| i % 4 == 0).collect::<Vec<_>>(),
+    )
+    .unwrap();
+    let rp = dir.path().join("ref.parquet");
+    ParquetWriter::new(std::fs::File::create(&rp).unwrap())
+        .finish(&mut reference)
+        .unwrap();
+    let cc = dir.path().join("cur.csv");
+    CsvWriter::new(std::fs::File::create(&cc).unwrap())
+        .finish(&mut current)
+        .unwrap();
+    let out = driftd(&["report", "--reference", p(&rp), "--current", p(&cc)]);
+    assert!(out.status.success(), "{}", stderr(&out));
+    let r: Value = serde_json::from_str(&stdout(&out)).unwrap();
+    let by_name = |n: &str| {
+        r["features"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|f| f["name"] == n)
+            .unwrap()
+            .clone()
+    };
+    assert_eq!(by_name("x")["kind"], "numeric");
+    assert_eq!(by_name("x")["drift"], true);
+    assert_eq!(by_name("city")["kind"], "categorical");
+    assert_eq!(by_name("city")["tests"]["chi_square"]["dof"], 3);
+    assert_eq!(by_name("flag")["drift"], false);
+    assert_eq!(by_name("flag")["tests"]["jensen_shannon"]["distance"], 0.0);
+}
+
+#[test]
+fn bad_input_gets_a_clear_message_and_exit_2() {
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    let ok = write(d, "ok.csv", "a,b\n1,x\n2,y\n3,x\n");
+    let extra = write(d, "extra.csv", "a,b,c\n1,x,5\n2,y,6\n");
+    let nulls = write(d, "nulls.csv", "a,b\n,x\n,y\n");
+    let mixed = write(d, "mixed.csv", "a,b\n1,x\n2,y\nthree,x\n");
+    let unknown = write(d, "data.xlsx", "whatever");
+    let bad_event = write(
+        d,
+        "events.ndjson",
+        "{\"event_id\":\"1\",\"timestamp\":1,\"model\":\"m\",\"features\":{\"a\":1}}\n{\"event_id\":\"2\",\"timestamp\":\"noon\",\"model\":\"m\",\"features\":{\"a\":2}}\n",
+    );
+    let cases: Vec<(Vec<&str>, Vec<&str>)> = vec![
+        (
+            vec!["--reference", "nope.csv", "--current", p(&ok)],
+            vec!["nope.csv", "cannot open"],
+        ),
+        (
+            vec!["--reference", p(&unknown), "--current", p(&ok)],
+            vec!["data.xlsx", "unknown format"],
+        ),
+        (
+            vec!["--reference", p(&ok), "--current", p(&extra)],
+            vec!["ok.csv", "column \"c\"", "not here"],
+        ),
+        (
+            vec!["--reference", p(&ok), "--current", p(&nulls)],
+            vec![
+                "nulls.csv",
+                "column \"a\"",
+                "no values left after dropping nulls",
+            ],
+        ),
+        (
+            vec!["--reference", p(&ok), "--current", p(&mixed)],
+            vec!["mixed.csv", "column \"a\"", "mixed types"],
+        ),
+        (
+            vec!["--reference", p(&bad_event), "--current", p(&ok)],
+            vec!["events.ndjson", "line 2", "bad_timestamp"],
+        ),
+        (
+            vec!["--baseline", p(&ok), "--current", p(&ok)],
+            vec!["ok.csv", "not a driftd profile"],
+        ),
+    ];
+    for (args, wants) in cases {
+        let mut full = vec!["report"];
+        full.extend(&args);
+        let out = driftd(&full);
+        let err = stderr(&out);
+        assert_eq!(out.status.code(), Some(2), "{args:?}: {err}");
+        assert!(stdout(&out).is_empty(), "{args:?}: stdout must stay clean");
+        assert!(!err.contains("panicked"), "{args:?}: {err}");
+        for w in wants {
+            assert!(err.contains(w), "{args:?}: want {w:?} in {err}");
+        }
+    }
+}
+
+#[test]
+fn html_report_is_self_contained() {
+    let dir = tempfile::tempdir().unwrap();
+    let html = dir.path().join("r.html");
+    let mut args = SAMPLE_ARGS.to_vec();
+    args.pop();
+    args.extend(["--format", "html", "--out", p(&html)]);
+    let out = driftd(&args);
+    assert!(out.status.success(), "{}", stderr(&out));
+    assert!(stdout(&out).is_empty());
+    let page = std::fs::read_to_string(&html).unwrap();
+    assert!(page.starts_with("<!DOCTYPE html>"));
+    for forbidden in ["<script", "<link", "src=", "url(", "https://", "@import"] {
+        assert!(
+            !page.contains(forbidden),
+            "page must not load anything: found {forbidden}"
+        );
+    }
+    // The only URL is the SVG namespace, which is never fetched.
+    assert_eq!(
+        page.matches("http://").count(),
+        page.matches("http://www.w3.org/2000/svg").count()
+    );
+    assert_eq!(page.matches("<svg").count(), 8, "one picture per feature");
+    for name in [
+        "brightness",
+        "caption_length",
+        "confidence",
+        "source",
+        "width",
+    ] {
+        assert!(
+            page.contains(&format!("id=\"f-{name}\"")),
+            "section for {name}"
+        );
+    }
+    assert!(page.contains("Dataset drift detected: 4 of 8 features drifted"));
+}
+
+#[test]
+fn check_config_lists_every_problem() {
+    let out = driftd(&["check-config", "--config", "config/driftd.toml"]);
+    assert_eq!(
+        out.status.code(),
+        Some(0),
+        "the shipped example must validate: {}",
+        stdout(&out)
+    );
+    let dir = tempfile::tempdir().unwrap();
+    let bad = write(
+        dir.path(),
+        "bad.toml",
+        "[drift]\nwasserstein_threshold = -1\n[models.captioner.features.brightness]\nmethod = \"ks\"\nthreshold = 1.7\n[models.captioner]\ncolour = \"red\"\n",
+    );
+    let out = driftd(&["check-config", "--config", p(&bad)]);
+    assert_eq!(out.status.code(), Some(2));
+    let text = stdout(&out);
+    for want in [
+        "models.captioner.features.brightness.threshold: must be in (0, 1], got 1.7",
+        "drift.wasserstein_threshold: must be a finite number greater than 0, got -1",
+        "models.captioner.colour: unknown key",
+        "3 problem(s)",
+    ] {
+        assert!(text.contains(want), "want {want:?} in\n{text}");
+    }
+    let out = driftd(&["check-config", "--config", p(&bad), "--format", "json"]);
+    let v: Value = serde_json::from_str(&stdout(&out)).unwrap();
+    assert_eq!(v["valid"], false);
+    assert_eq!(v["problems"].as_array().unwrap().len(), 3);
+}
