@@ -266,6 +266,57 @@ fn bad_input_gets_a_clear_message_and_exit_2() {
 }
 
 #[test]
+fn quick_runs_print_nothing_on_stderr_even_with_progress_on() {
+    let out = Command::new(env!("CARGO_BIN_EXE_driftd"))
+        .args(SAMPLE_ARGS)
+        .current_dir(env!("CARGO_MANIFEST_DIR"))
+        .env("DRIFTD_PROGRESS", "1")
+        .output()
+        .unwrap();
+    assert!(out.status.success());
+    let err = stderr(&out);
+    // Progress starts only after about a second; a quick run stays silent.
+    assert!(
+        err.is_empty() || err.lines().all(|l| l.starts_with("driftd: ")),
+        "{err}"
+    );
+}
+
+#[test]
+fn baseline_and_report_name_the_model_and_file_on_errors() {
+    let dir = tempfile::tempdir().unwrap();
+    let nulls = write(dir.path(), "nulls.csv", "a,b\n,x\n,y\n");
+    let out = driftd(&[
+        "baseline",
+        "--input",
+        p(&nulls),
+        "--out",
+        p(&dir.path().join("p.json")),
+    ]);
+    assert_eq!(out.status.code(), Some(2));
+    assert!(
+        stderr(&out).contains("nulls.csv: feature \"a\" has no non-null values"),
+        "{}",
+        stderr(&out)
+    );
+    let out = driftd(&[
+        "report",
+        "--model",
+        "other",
+        "--reference",
+        "samples/reference.ndjson",
+        "--current",
+        "samples/current.ndjson",
+    ]);
+    assert_eq!(out.status.code(), Some(2));
+    assert!(
+        stderr(&out).contains("no events of model \"other\" (models present: alt-text-captioner)"),
+        "{}",
+        stderr(&out)
+    );
+}
+
+#[test]
 fn html_report_is_self_contained() {
     let dir = tempfile::tempdir().unwrap();
     let html = dir.path().join("r.html");

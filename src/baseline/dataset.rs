@@ -210,6 +210,16 @@ fn read_events(path: &Path, config: &Config, model: Option<&str>) -> Result<Data
         });
     }
     if rows == 0 {
+        if let Some(m) = model {
+            let names: Vec<_> = models_seen.keys().map(String::as_str).collect();
+            return Err(DatasetError::Read {
+                path: name,
+                message: format!(
+                    "no events of model {m:?} (models present: {})",
+                    names.join(", ")
+                ),
+            });
+        }
         return Err(DatasetError::NoRows { path: name });
     }
     // A feature absent from some events is missing there.

@@ -256,14 +256,15 @@ pub fn baseline(
         }
     }
     progress.stage("summarizing");
-    let names = inputs.iter().map(|p| p.display().to_string()).collect();
+    let names: Vec<String> = inputs.iter().map(|p| p.display().to_string()).collect();
+    let joined = names.join(", ");
     let profile = Profile::build(
         model.or(model_seen.as_deref()),
         names,
         rows,
         &merged.unwrap_or_default(),
     )
-    .map_err(CliError::bad_input)?;
+    .map_err(|m| CliError::bad_input(format!("{joined}: {m}")))?;
     std::fs::write(out, profile.to_json())
         .map_err(|e| CliError::failure(format!("cannot write {}: {e}", out.display())))?;
     Ok(profile)

@@ -462,6 +462,27 @@ mod tests {
         );
     }
 
+    proptest::proptest! {
+        // Whatever arrives, decoding returns a value or a rejection; it never panics.
+        #[test]
+        fn never_panics_on_arbitrary_bytes(bytes in proptest::collection::vec(proptest::num::u8::ANY, 0..300)) {
+            let d = decoder();
+            let _ = d.decode_inference(&bytes);
+            let _ = d.decode_feedback(&bytes);
+        }
+
+        #[test]
+        fn never_panics_on_json_shaped_input(
+            id in "[a-z0-9]{0,4}",
+            ts in proptest::sample::select(vec!["0", "1795482123456", "99999999999999999999", "\"2026-11-24T01:02:03Z\"", "\"noon\"", "null", "true", "-5"]),
+            model in proptest::sample::select(vec!["\"m\"", "\"\"", "1", "null", "[]"]),
+            feat in proptest::sample::select(vec!["{}", "{\"a\":1e999}", "{\"a\":[1,2]}", "{\"a\":\"x\"}", "{\"a\":{}}", "3", "null"]),
+        ) {
+            let text = format!(r#"{{"event_id":"{id}","timestamp":{ts},"model":{model},"features":{feat}}}"#);
+            let _ = decoder().decode_inference(text.as_bytes());
+        }
+    }
+
     #[test]
     fn feedback_events() {
         let d = decoder();
