@@ -2,26 +2,19 @@
 //!
 //!     cargo bench --bench stats
 //!
-//! Inputs are deterministic pseudo-random samples (xorshift), sorted as the
+//! Inputs are deterministic pseudo-random normal samples, sorted as the
 //! report path sorts them; times include everything after sorting.
 
 use criterion::{criterion_group, criterion_main, BenchmarkId, Criterion, Throughput};
 use driftd::sketch::quantile::{ks_distance, wasserstein_distance, QuantileFn};
 use driftd::sketch::QuantileSummary;
 use driftd::stats::{self, binned, kolmogorov, ks, wasserstein};
+use driftd::testkit::XorShift;
 
-/// Deterministic standard-normal-ish sample (sum of 4 uniforms), sorted.
+/// Deterministic normal sample, sorted.
 fn sample(n: usize, seed: u64, shift: f64) -> Vec<f64> {
-    let mut s = seed.wrapping_mul(0x9E37_79B9_7F4A_7C15) | 1;
-    let mut next = || {
-        s ^= s << 13;
-        s ^= s >> 7;
-        s ^= s << 17;
-        (s >> 11) as f64 / (1u64 << 53) as f64
-    };
-    let mut v: Vec<f64> = (0..n)
-        .map(|_| (0..4).map(|_| next()).sum::<f64>() - 2.0 + shift)
-        .collect();
+    let mut rng = XorShift::new(seed);
+    let mut v: Vec<f64> = (0..n).map(|_| rng.normal() + shift).collect();
     v.sort_by(f64::total_cmp);
     v
 }

@@ -4,25 +4,11 @@
 //!
 //!     cargo run --release --example bench_data -- DIR [ROWS]
 
+use driftd::testkit::XorShift;
 use polars::prelude::*;
 
-struct Rng(u64);
-
-impl Rng {
-    fn uniform(&mut self) -> f64 {
-        self.0 ^= self.0 << 13;
-        self.0 ^= self.0 >> 7;
-        self.0 ^= self.0 << 17;
-        ((self.0 >> 11) as f64 + 0.5) / (1u64 << 53) as f64
-    }
-    fn normal(&mut self) -> f64 {
-        let (u, v) = (self.uniform(), self.uniform());
-        (-2.0 * u.ln()).sqrt() * (2.0 * std::f64::consts::PI * v).cos()
-    }
-}
-
 fn frame(rows: usize, seed: u64, drift: bool) -> DataFrame {
-    let mut rng = Rng(seed);
+    let mut rng = XorShift::new(seed);
     let mut columns: Vec<Column> = Vec::new();
     for c in 0..10 {
         let shift = if drift && c % 2 == 0 { 0.2 } else { 0.0 };

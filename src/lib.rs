@@ -38,3 +38,5 @@ pub mod monitor;
 pub mod report;
 pub mod sketch;
 pub mod stats;
+#[doc(hidden)]
+pub mod testkit;

@@ -9,21 +9,7 @@ use driftd::baseline::{FeatureData, FeatureProfile};
 use driftd::config::FeatureKind;
 use driftd::sketch::quantile::{ks_distance, wasserstein_distance, QuantileFn};
 use driftd::stats::{self, WassersteinResult};
-
-struct Rng(u64);
-
-impl Rng {
-    fn uniform(&mut self) -> f64 {
-        self.0 ^= self.0 << 13;
-        self.0 ^= self.0 >> 7;
-        self.0 ^= self.0 << 17;
-        ((self.0 >> 11) as f64 + 0.5) / (1u64 << 53) as f64
-    }
-    fn normal(&mut self) -> f64 {
-        let (u, v) = (self.uniform(), self.uniform());
-        (-2.0 * u.ln()).sqrt() * (2.0 * std::f64::consts::PI * v).cos()
-    }
-}
+use driftd::testkit::XorShift as Rng;
 
 fn sorted(mut v: Vec<f64>) -> Vec<f64> {
     v.sort_by(f64::total_cmp);
@@ -51,7 +37,7 @@ fn profile_statistics_are_within_issue_tolerances() {
     let mut worst_w_rel = 0.0f64;
     let mut report = Vec::new();
     for (fi, (family, gen)) in families.iter().enumerate() {
-        let mut rng = Rng(0x5EED + fi as u64);
+        let mut rng = Rng::new(0x5EED + fi as u64);
         let reference = sorted((0..50_000).map(|_| gen(&mut rng, 0.0)).collect());
         let data = FeatureData::Numeric {
             values: reference.clone(),

@@ -133,50 +133,28 @@ pub fn report(
         progress.stage(format!("reading {}", path.display()));
         read_dataset(path, &config, args.model).map_err(|e| CliError::bad_input(e.to_string()))
     };
-    let (reference_name, report) = match (args.reference, args.baseline) {
+    /// The reference as loaded: a dataset or a profile.
+    enum Loaded {
+        Data(Dataset),
+        Profile(Profile),
+    }
+    let (reference_path, loaded, current) = match (args.reference, args.baseline) {
         (Some(r), None) => {
             // Read both files at once: parsing dominates and they are independent.
             let (reference, current) = std::thread::scope(|s| {
                 let h = s.spawn(|| read(r));
                 let c = read(args.current);
-                (
-                    h.join()
-                        .unwrap_or_else(|_| Err(CliError::failure("reader thread panicked"))),
-                    c,
-                )
+                let r = h
+                    .join()
+                    .unwrap_or_else(|_| Err(CliError::failure("reader thread panicked")));
+                (r, c)
             });
-            let (reference, current) = (reference?, current?);
-            progress.stage("computing drift statistics");
-            let report = evaluate(
-                Reference::Data(&reference.features),
-                &current.features,
-                &model_of(&current),
-                &config.drift,
-                (
-                    &r.display().to_string(),
-                    &args.current.display().to_string(),
-                ),
-            )
-            .map_err(|problems| CliError::bad_input(problems.join("\n")))?;
-            (r.display().to_string(), report)
+            (r, Loaded::Data(reference?), current?)
         }
         (None, Some(b)) => {
             progress.stage(format!("reading profile {}", b.display()));
             let profile = Profile::load(b).map_err(|e| CliError::bad_input(e.to_string()))?;
-            let current = read(args.current)?;
-            progress.stage("computing drift statistics");
-            let report = evaluate(
-                Reference::Profile(&profile.features),
-                &current.features,
-                &model_of(&current),
-                &config.drift,
-                (
-                    &b.display().to_string(),
-                    &args.current.display().to_string(),
-                ),
-            )
-            .map_err(|problems| CliError::bad_input(problems.join("\n")))?;
-            (b.display().to_string(), report)
+            (b, Loaded::Profile(profile), read(args.current)?)
         }
         _ => {
             return Err(CliError::bad_input(
@@ -184,13 +162,28 @@ pub fn report(
             ))
         }
     };
+    let reference = match &loaded {
+        Loaded::Data(d) => Reference::Data(&d.features),
+        Loaded::Profile(p) => Reference::Profile(&p.features),
+    };
+    let reference_name = reference_path.display().to_string();
+    let current_name = args.current.display().to_string();
+    progress.stage("computing drift statistics");
+    let report = evaluate(
+        reference,
+        &current.features,
+        &model_of(&current),
+        &config.drift,
+        (&reference_name, &current_name),
+    )
+    .map_err(|problems| CliError::bad_input(problems.join("\n")))?;
     let body = match args.format {
         ReportFormat::Json => render_json(&report),
         ReportFormat::Html => render_html(
             &report,
             &HtmlContext {
                 reference: &reference_name,
-                current: &args.current.display().to_string(),
+                current: &current_name,
                 model: args.model,
             },
         ),

@@ -103,19 +103,25 @@ pub fn evaluate(
             ));
         }
     }
+    // Features are independent and the exact tests are O(n) each: run them
+    // in parallel, then decide in feature order.
+    let compared: Vec<(&String, &FeatureData, Result<Compared, Side>)> = {
+        use rayon::prelude::*;
+        let pairs: Vec<(&String, &FeatureData)> = current.iter().collect();
+        pairs
+            .into_par_iter()
+            .filter_map(|(name, cur)| {
+                let result = match reference {
+                    Reference::Data(d) => compare_data(d.get(name)?, cur),
+                    Reference::Profile(p) => compare_profile(p.get(name)?, cur),
+                };
+                Some((name, cur, result))
+            })
+            .collect()
+    };
     let mut features = Vec::new();
-    for (name, cur) in current {
+    for (name, cur, result) in compared {
         let fc = model.features.get(name).cloned().unwrap_or_default();
-        let result = match reference {
-            Reference::Data(d) => match d.get(name) {
-                Some(r) => compare_data(r, cur),
-                None => continue,
-            },
-            Reference::Profile(p) => match p.get(name) {
-                Some(r) => compare_profile(r, cur),
-                None => continue,
-            },
-        };
         let (tests, histogram, ref_count, ref_missing) = match result {
             Ok(v) => v,
             Err(Side::Reference(m)) => {
