@@ -35,6 +35,7 @@ pub mod cli;
 pub mod config;
 pub mod event;
 pub mod monitor;
+pub mod quality;
 pub mod report;
 pub mod sketch;
 pub mod stats;

@@ -1,0 +1,206 @@
+//! COCO-style caption tokenization: what pycocoevalcap's `PTBTokenizer` does
+//! (Stanford PTBTokenizer with `-lowerCase`, then the punctuation tokens
+//! `'' ' `` ` -LRB- -RRB- -LCB- -RCB- . ? ! , : - -- ... ;` removed), in Rust.
+//!
+//! Rules: lowercase; `’` read as `'`; punctuation split off words and dropped;
+//! clitics split as PTB does (`can't` -> `ca n't`, `man's` -> `man 's`,
+//! `they're` -> `they 're`, `cannot` -> `can not`, `gonna` -> `gon na`);
+//! `$`, `%` and `#` split off as tokens of their own; commas, colons and
+//! periods inside numbers (`1,000`, `10:30`, `3.5`) and periods inside
+//! abbreviations (`u.s.`) kept; hyphens inside words kept (`t-shirt`);
+//! whitespace collapsed.
+//!
+//! Where it differs from Stanford's tokenizer: square brackets are dropped
+//! (PTB emits `-LSB-`/`-RSB-`, which COCO's list does not remove), PTB's
+//! rarer multi-word splits (`'tis`, `d'ye`, `gimme`) are not applied, and no
+//! Penn Treebank escaping (`&` stays `&`). Text that is already tokenized
+//! (lowercase words, single spaces, no punctuation) passes through unchanged
+//! and without allocating.
+
+use std::borrow::Cow;
+
+/// Clitic suffixes PTB splits off, longest first.
+const CLITICS: [&str; 7] = ["n't", "'ll", "'re", "'ve", "'s", "'d", "'m"];
+/// Words PTB splits in two.
+const SPLIT_WORDS: [(&str, &str, &str); 5] = [
+    ("cannot", "can", "not"),
+    ("gonna", "gon", "na"),
+    ("gotta", "got", "ta"),
+    ("wanna", "wan", "na"),
+    ("lemme", "lem", "me"),
+];
+
+/// Tokenize a caption; the result is the tokens joined by single spaces.
+pub fn tokenize(text: &str) -> Cow<'_, str> {
+    if is_already_tokenized(text) {
+        return Cow::Borrowed(text);
+    }
+    let lowered = text.to_lowercase().replace(['\u{2019}', '\u{2018}'], "'");
+    let mut out = String::with_capacity(lowered.len());
+    for chunk in lowered.split_whitespace() {
+        split_chunk(chunk, &mut out);
+    }
+    Cow::Owned(out)
+}
+
+/// Lowercase ASCII words and digits separated by single spaces, and no word
+/// that PTB would split: nothing to do.
+fn is_already_tokenized(text: &str) -> bool {
+    let b = text.as_bytes();
+    if b.first() == Some(&b' ') || b.last() == Some(&b' ') {
+        return false;
+    }
+    let mut prev_space = false;
+    for &c in b {
+        match c {
+            b'a'..=b'z' | b'0'..=b'9' => prev_space = false,
+            b' ' if !prev_space => prev_space = true,
+            _ => return false,
+        }
+    }
+    !text.split(' ').any(|w| SPLIT_WORDS.iter().any(|(word, _, _)| *word == w))
+}
+
+fn push_token(out: &mut String, token: &str) {
+    if token.is_empty() || is_dropped_punctuation(token) {
+        return;
+    }
+    if !out.is_empty() {
+        out.push(' ');
+    }
+    out.push_str(token);
+}
+
+/// Tokens made only of punctuation that COCO removes (and brackets).
+fn is_dropped_punctuation(token: &str) -> bool {
+    token.chars().all(|c| {
+        matches!(c, '.' | ',' | '!' | '?' | ';' | ':' | '-' | '\'' | '`' | '"' | '(' | ')' | '[' | ']' | '{' | '}' | '…')
+    })
+}
+
+/// Characters that separate tokens wherever they appear (except the
+/// number-internal cases handled in `split_chunk`).
+fn is_splitting(c: char) -> bool {
+    matches!(c, ',' | ';' | '!' | '?' | '(' | ')' | '[' | ']' | '{' | '}' | '"' | '`' | '…' | '$' | '%' | '#' | ':')
+}
+
+fn split_chunk(chunk: &str, out: &mut String) {
+    let chars: Vec<char> = chunk.chars().collect();
+    let mut start = 0;
+    let mut i = 0;
+    while i < chars.len() {
+        let c = chars[i];
+        let between_digits = i > 0
+            && i + 1 < chars.len()
+            && chars[i - 1].is_ascii_digit()
+            && chars[i + 1].is_ascii_digit();
+        if is_splitting(c) && !(matches!(c, ',' | ':') && between_digits) {
+            word(&chars[start..i], out);
+            if matches!(c, '$' | '%' | '#') {
+                push_token(out, &c.to_string());
+            }
+            start = i + 1;
+        }
+        i += 1;
+    }
+    word(&chars[start..], out);
+}
+
+/// One word without splitting characters: strip leading and trailing quotes,
+/// hyphens and periods, then split clitics.
+fn word(chars: &[char], out: &mut String) {
+    // A clitic already split off ("'s" in "man 's") stays as it is.
+    if chars.first() == Some(&'\'') && CLITICS.iter().any(|c| c.chars().eq(chars.iter().copied())) {
+        push_token(out, &chars.iter().collect::<String>());
+        return;
+    }
+    let mut lo = 0;
+    let mut hi = chars.len();
+    while lo < hi && matches!(chars[lo], '\'' | '-' | '.') {
+        lo += 1;
+    }
+    while hi > lo && matches!(chars[hi - 1], '-' | '.' | '\'') {
+        // Keep the final period of an abbreviation such as "u.s.".
+        if chars[hi - 1] == '.' && is_abbreviation(&chars[lo..hi]) {
+            break;
+        }
+        hi -= 1;
+    }
+    if lo >= hi {
+        return;
+    }
+    let w: String = chars[lo..hi].iter().collect();
+    if let Some((_, a, b)) = SPLIT_WORDS.iter().find(|(word, _, _)| *word == w) {
+        push_token(out, a);
+        push_token(out, b);
+        return;
+    }
+    for clitic in CLITICS {
+        if let Some(stem) = w.strip_suffix(clitic) {
+            // "n't" keeps the letter before it apart: "can't" -> "ca n't".
+            if !stem.is_empty() && !stem.ends_with('\'') {
+                push_token(out, stem);
+                push_token(out, clitic);
+                return;
+            }
+        }
+    }
+    push_token(out, &w);
+}
+
+/// Letters separated by single periods: "u.s.", "e.g.".
+fn is_abbreviation(chars: &[char]) -> bool {
+    chars.len() >= 4
+        && chars.iter().enumerate().all(|(i, c)| if i % 2 == 0 { c.is_alphabetic() } else { *c == '.' })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use proptest::prelude::*;
+
+    #[test]
+    fn table() {
+        let cases = [
+            ("A man riding a bike.", "a man riding a bike"),
+            ("Two dogs, playing; outside!", "two dogs playing outside"),
+            ("The dog's ball", "the dog 's ball"),
+            ("I can't see", "i ca n't see"),
+            ("They're here, aren't they?", "they 're here are n't they"),
+            ("We'll go; I'd say I'm in.", "we 'll go i 'd say i 'm in"),
+            ("He cannot, gonna wait", "he can not gon na wait"),
+            ("\"Quoted\" (and bracketed) [x] {y}", "quoted and bracketed x y"),
+            ("a t-shirt -- well-known - ok", "a t-shirt well-known ok"),
+            ("costs $5 or 50% of 1,000 at 10:30", "costs $ 5 or 50 % of 1,000 at 10:30"),
+            ("3.5 kg in the u.s. today...", "3.5 kg in the u.s. today"),
+            ("the dogs' bowls", "the dogs bowls"),
+            ("It’s fine", "it 's fine"),
+            ("  spaced   out\ttext\n", "spaced out text"),
+            ("...", ""),
+            ("", ""),
+        ];
+        for (input, want) in cases {
+            assert_eq!(tokenize(input), want, "{input:?}");
+        }
+    }
+
+    proptest! {
+        #[test]
+        fn tokenized_text_passes_through_unchanged(words in prop::collection::vec("[a-z0-9]{1,8}", 0..15)) {
+            let text = words.join(" ");
+            let out = tokenize(&text);
+            let expected = words.iter().flat_map(|w| match SPLIT_WORDS.iter().find(|(x, _, _)| x == w) {
+                Some((_, a, b)) => vec![a.to_string(), b.to_string()],
+                None => vec![w.clone()],
+            }).collect::<Vec<_>>().join(" ");
+            prop_assert_eq!(out.as_ref(), expected.as_str());
+        }
+
+        #[test]
+        fn tokenizing_twice_changes_nothing(text in "\\PC{0,60}") {
+            let once = tokenize(&text).into_owned();
+            let twice = tokenize(&once).into_owned();
+            prop_assert_eq!(once, twice);
+        }
+    }
+}
