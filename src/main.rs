@@ -6,7 +6,10 @@ use std::path::PathBuf;
 use std::process::ExitCode;
 
 use clap::{Parser, Subcommand};
-use driftd::cli::{self, CheckFormat, CliError, Progress, ReportArgs, ReportFormat};
+use driftd::cli::{
+    self, CaptionFormat, CheckFormat, CliError, Progress, ReportArgs, ReportFormat,
+    ScoreCaptionsArgs,
+};
 
 #[derive(Parser)]
 #[command(
@@ -62,6 +65,39 @@ enum Command {
         #[arg(long, value_enum, default_value_t = ReportFormat::Json)]
         format: ReportFormat,
         /// Write the report here instead of stdout.
+        #[arg(long)]
+        out: Option<PathBuf>,
+    },
+    /// Score captions: BLEU-1..4, ROUGE-L and CIDEr-D (as pycocoevalcap 1.2)
+    /// where references are given, reference-free descriptors always, CLIPScore
+    /// where embeddings are given.
+    ///
+    /// Each input line is {"id", "candidate", "references"?, "image_embedding"?,
+    /// "caption_embedding"?, "reference_embeddings"?}. Bad lines are reported
+    /// with their line number and skipped (fatal with --strict).
+    ///
+    /// Example: driftd score-captions --input captions.jsonl --format table
+    ScoreCaptions {
+        /// Captions, one JSON object per line.
+        #[arg(long)]
+        input: PathBuf,
+        /// Frozen CIDEr-D document frequencies (from --write-df) instead of the
+        /// references of this file.
+        #[arg(long)]
+        df: Option<PathBuf>,
+        /// Write the document frequencies used, to freeze them for later runs.
+        #[arg(long)]
+        write_df: Option<PathBuf>,
+        /// Vocabulary for the out-of-vocabulary rate, one word per line
+        /// (default: the shipped English list).
+        #[arg(long)]
+        vocabulary: Option<PathBuf>,
+        #[arg(long, value_enum, default_value_t = CaptionFormat::Json)]
+        format: CaptionFormat,
+        /// Stop at the first bad line (exit 2) instead of skipping it.
+        #[arg(long)]
+        strict: bool,
+        /// Write the result here instead of stdout.
         #[arg(long)]
         out: Option<PathBuf>,
     },
@@ -134,6 +170,27 @@ fn run(cli: Cli) -> Result<ExitCode, CliError> {
                 out: out.as_deref(),
             };
             cli::report(&args, &progress, &mut stdout)?;
+            Ok(ExitCode::SUCCESS)
+        }
+        Command::ScoreCaptions {
+            input,
+            df,
+            write_df,
+            vocabulary,
+            format,
+            strict,
+            out,
+        } => {
+            let args = ScoreCaptionsArgs {
+                input: &input,
+                df: df.as_deref(),
+                write_df: write_df.as_deref(),
+                vocabulary: vocabulary.as_deref(),
+                format,
+                strict,
+                out: out.as_deref(),
+            };
+            cli::score_captions(&args, &mut stdout, &mut std::io::stderr())?;
             Ok(ExitCode::SUCCESS)
         }
         Command::Baseline {

@@ -1,6 +1,7 @@
 //! Command implementations. `main.rs` parses arguments and maps a
 //! [`CliError`] to an exit code; everything else is here.
 
+mod captions;
 mod progress;
 
 use std::collections::BTreeMap;
@@ -13,6 +14,7 @@ use crate::baseline::{read_dataset, Dataset, Profile};
 use crate::config::Config;
 use crate::monitor::{evaluate, Reference};
 use crate::report::{render_html, render_json, HtmlContext};
+pub use captions::{score_captions, CaptionFormat, ScoreCaptionsArgs};
 pub use progress::Progress;
 
 /// Exit code for bad input: config, files, arguments.
@@ -263,7 +265,7 @@ pub fn baseline(
     Ok(profile)
 }
 
-fn emit(out: Option<&Path>, body: &str, stdout: &mut dyn Write) -> Result<(), CliError> {
+pub(crate) fn emit(out: Option<&Path>, body: &str, stdout: &mut dyn Write) -> Result<(), CliError> {
     match out {
         Some(p) => std::fs::write(p, body)
             .map_err(|e| CliError::failure(format!("cannot write {}: {e}", p.display()))),

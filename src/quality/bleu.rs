@@ -46,11 +46,21 @@ pub fn bleu_stats(candidate: &NgramCounts, references: &[NgramCounts]) -> BleuSt
     for &(g, c) in &candidate.grams {
         correct[order(&g) - 1] += c.min(max_ref.get(&g).copied().unwrap_or(0)) as usize;
     }
-    BleuStats { testlen, reflen, guess, correct }
+    BleuStats {
+        testlen,
+        reflen,
+        guess,
+        correct,
+    }
 }
 
 /// BLEU-1..4 from (possibly pooled) counts and lengths.
-fn score(testlen: f64, reflen: f64, guess: &[usize; MAX_N], correct: &[usize; MAX_N]) -> [f64; MAX_N] {
+fn score(
+    testlen: f64,
+    reflen: f64,
+    guess: &[usize; MAX_N],
+    correct: &[usize; MAX_N],
+) -> [f64; MAX_N] {
     let mut out = [0.0; MAX_N];
     let mut bleu = 1.0f64;
     for k in 0..MAX_N {

@@ -65,9 +65,13 @@ impl DocumentFrequency {
 
     /// Read a frozen table, interning its n-grams.
     pub fn from_json(text: &str, interner: &mut Interner) -> Result<Self, String> {
-        let f: DfFile = serde_json::from_str(text).map_err(|e| format!("not a document-frequency table: {e}"))?;
+        let f: DfFile = serde_json::from_str(text)
+            .map_err(|e| format!("not a document-frequency table: {e}"))?;
         if f.format != DF_FORMAT || f.version != 1 {
-            return Err(format!("format {:?} version {} is not {DF_FORMAT:?} version 1", f.format, f.version));
+            return Err(format!(
+                "format {:?} version {} is not {DF_FORMAT:?} version 1",
+                f.format, f.version
+            ));
         }
         if f.images == 0 {
             return Err("images must be at least 1".into());
@@ -82,7 +86,10 @@ impl DocumentFrequency {
             g[..ids.len()].copy_from_slice(&ids);
             df.insert(g, count);
         }
-        Ok(Self { images: f.images, df })
+        Ok(Self {
+            images: f.images,
+            df,
+        })
     }
 
     /// Write the table for later use as a frozen one.
@@ -96,7 +103,12 @@ impl DocumentFrequency {
                 (text.join(" "), c)
             })
             .collect();
-        let f = DfFile { format: DF_FORMAT.into(), version: 1, images: self.images, df };
+        let f = DfFile {
+            format: DF_FORMAT.into(),
+            version: 1,
+            images: self.images,
+            df,
+        };
         serde_json::to_string(&f).expect("df table serializes")
     }
 }
@@ -128,7 +140,12 @@ fn tf_idf(c: &NgramCounts, df: &DocumentFrequency, ref_len: f64) -> TfIdf {
     for v in &mut norm {
         *v = v.sqrt();
     }
-    TfIdf { weights, order_of, norm, length }
+    TfIdf {
+        weights,
+        order_of,
+        norm,
+        length,
+    }
 }
 
 /// CIDEr-D of one candidate against its references.

@@ -31,9 +31,16 @@ pub fn clip_score(image: &[f64], caption: &[f64]) -> Option<f64> {
 /// RefCLIP-S = harmonic mean of CLIP-S and max(max_r cos(caption, r), 0).
 pub fn ref_clip_score(image: &[f64], caption: &[f64], references: &[Vec<f64>]) -> Option<f64> {
     let clip = clip_score(image, caption)?;
-    let best = references.iter().filter_map(|r| cosine(caption, r)).fold(None, |m: Option<f64>, c| Some(m.map_or(c, |m| m.max(c))))?;
+    let best = references
+        .iter()
+        .filter_map(|r| cosine(caption, r))
+        .fold(None, |m: Option<f64>, c| Some(m.map_or(c, |m| m.max(c))))?;
     let r = best.max(0.0);
-    Some(if clip + r == 0.0 { 0.0 } else { 2.0 * clip * r / (clip + r) })
+    Some(if clip + r == 0.0 {
+        0.0
+    } else {
+        2.0 * clip * r / (clip + r)
+    })
 }
 
 #[cfg(test)]
@@ -48,7 +55,8 @@ mod tests {
         assert_eq!(clip_score(&[1.0, 1.0], &[2.0, 2.0]), Some(2.5));
         assert_eq!(clip_score(&[1.0, 0.0], &[-1.0, 0.0]), Some(0.0));
         // CLIP-S 2.5 * 0.6 = 1.5, best reference cosine 1.0: H-mean = 2*1.5/(2.5) = 1.2
-        let got = ref_clip_score(&[1.0, 0.0], &[0.6, 0.8], &[vec![0.6, 0.8], vec![0.0, 1.0]]).unwrap();
+        let got =
+            ref_clip_score(&[1.0, 0.0], &[0.6, 0.8], &[vec![0.6, 0.8], vec![0.0, 1.0]]).unwrap();
         assert!((got - 1.2).abs() < 1e-12, "{got}");
         assert_eq!(ref_clip_score(&[1.0, 0.0], &[0.6, 0.8], &[]), None);
     }

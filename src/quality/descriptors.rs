@@ -103,21 +103,33 @@ pub fn describe(tokens: &[&str], vocab: &Vocabulary) -> Descriptors {
     let mut longest = 0;
     let mut run = 0;
     for (i, t) in tokens.iter().enumerate() {
-        run = if i > 0 && tokens[i - 1] == *t { run + 1 } else { 1 };
+        run = if i > 0 && tokens[i - 1] == *t {
+            run + 1
+        } else {
+            1
+        };
         longest = longest.max(run);
     }
     let oov = tokens.iter().filter(|t| !vocab.contains(t)).count();
     Descriptors {
         token_count: n,
         empty: n == 0,
-        type_token_ratio: if n == 0 { 0.0 } else { (distinct / n as f64).clamp(0.0, 1.0) },
+        type_token_ratio: if n == 0 {
+            0.0
+        } else {
+            (distinct / n as f64).clamp(0.0, 1.0)
+        },
         repeated_1gram_rate: rates[0],
         repeated_2gram_rate: rates[1],
         repeated_3gram_rate: rates[2],
         repeated_4gram_rate: rates[3],
         longest_repeat_run: longest,
-        boilerplate_prefix: BOILERPLATE_PREFIXES.iter().any(|p| starts_with_words(tokens, p)),
-        ends_with_stopword: tokens.last().is_some_and(|t| TRAILING_STOPWORDS.contains(t)),
+        boilerplate_prefix: BOILERPLATE_PREFIXES
+            .iter()
+            .any(|p| starts_with_words(tokens, p)),
+        ends_with_stopword: tokens
+            .last()
+            .is_some_and(|t| TRAILING_STOPWORDS.contains(t)),
         oov_rate: if n == 0 { 0.0 } else { oov as f64 / n as f64 },
     }
 }
@@ -206,7 +218,8 @@ pub struct SetDescriptors {
 /// Aggregate per-caption descriptors and the tokenized captions themselves.
 pub fn summarize(items: &[Descriptors], captions: &[&str]) -> SetDescriptors {
     let m = items.len();
-    let col = |f: fn(&Descriptors) -> f64| Summary::of(&mut items.iter().map(f).collect::<Vec<_>>());
+    let col =
+        |f: fn(&Descriptors) -> f64| Summary::of(&mut items.iter().map(f).collect::<Vec<_>>());
     let rate = |f: fn(&Descriptors) -> bool| {
         if m == 0 {
             0.0
@@ -242,7 +255,11 @@ pub fn summarize(items: &[Descriptors], captions: &[&str]) -> SetDescriptors {
         ends_with_stopword_rate: rate(|d| d.ends_with_stopword),
         distinct_1: share(unigrams.len(), n1),
         distinct_2: share(bigrams.len(), n2),
-        duplicate_caption_share: if captions.is_empty() { 0.0 } else { 1.0 - share(counts.len(), captions.len()) },
+        duplicate_caption_share: if captions.is_empty() {
+            0.0
+        } else {
+            1.0 - share(counts.len(), captions.len())
+        },
         top_caption_share: share(counts.values().copied().max().unwrap_or(0), captions.len()),
     }
 }
@@ -259,7 +276,10 @@ mod tests {
     fn table() {
         let v = Vocabulary::from_text("a\nman\nriding\nbike\npicture\nof\ndog");
         let d = describe(&toks("a man riding a bike"), &v);
-        assert_eq!((d.token_count, d.empty, d.longest_repeat_run), (5, false, 1));
+        assert_eq!(
+            (d.token_count, d.empty, d.longest_repeat_run),
+            (5, false, 1)
+        );
         assert!((d.type_token_ratio - 0.8).abs() < 1e-15);
         assert!((d.repeated_1gram_rate - 0.2).abs() < 1e-15);
         assert_eq!(d.repeated_2gram_rate, 0.0);
@@ -275,7 +295,10 @@ mod tests {
 
         let d = describe(&[], &v);
         assert!(d.empty && !d.ends_with_stopword);
-        assert_eq!((d.token_count, d.longest_repeat_run, d.type_token_ratio), (0, 0, 0.0));
+        assert_eq!(
+            (d.token_count, d.longest_repeat_run, d.type_token_ratio),
+            (0, 0, 0.0)
+        );
     }
 
     #[test]
@@ -287,10 +310,14 @@ mod tests {
             let distinct: FxHashSet<&[&str]> = t.windows(n).collect();
             let want = (total - distinct.len()) as f64 / total as f64;
             assert!((repeated_rate(&t, n) - want).abs() < 1e-15);
-            assert!((repeated_rate(&t[..60], n) - {
-                let d: FxHashSet<&[&str]> = t[..60].windows(n).collect();
-                (61 - n - d.len()) as f64 / (61 - n) as f64
-            }).abs() < 1e-15);
+            assert!(
+                (repeated_rate(&t[..60], n) - {
+                    let d: FxHashSet<&[&str]> = t[..60].windows(n).collect();
+                    (61 - n - d.len()) as f64 / (61 - n) as f64
+                })
+                .abs()
+                    < 1e-15
+            );
         }
     }
 

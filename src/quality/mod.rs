@@ -97,22 +97,47 @@ pub struct SetScores {
 }
 
 /// Score a set of captions.
-pub fn score_set(inputs: &[CaptionInput], vocab: &Vocabulary, df: DfSource<'_>) -> Result<SetScores, String> {
+pub fn score_set(
+    inputs: &[CaptionInput],
+    vocab: &Vocabulary,
+    df: DfSource<'_>,
+) -> Result<SetScores, String> {
     let mut interner = Interner::default();
     let frozen = match df {
         DfSource::ScoredSet => None,
         DfSource::Frozen(text) => Some(DocumentFrequency::from_json(text, &mut interner)?),
     };
-    let candidates: Vec<String> = inputs.iter().map(|i| tokenize(&i.candidate).into_owned()).collect();
-    let references: Vec<Vec<String>> =
-        inputs.iter().map(|i| i.references.iter().map(|r| tokenize(r).into_owned()).collect()).collect();
-    let cand_counts: Vec<NgramCounts> = candidates.iter().map(|c| NgramCounts::new(&interner.ids(c))).collect();
+    let candidates: Vec<String> = inputs
+        .iter()
+        .map(|i| tokenize(&i.candidate).into_owned())
+        .collect();
+    let references: Vec<Vec<String>> = inputs
+        .iter()
+        .map(|i| {
+            i.references
+                .iter()
+                .map(|r| tokenize(r).into_owned())
+                .collect()
+        })
+        .collect();
+    let cand_counts: Vec<NgramCounts> = candidates
+        .iter()
+        .map(|c| NgramCounts::new(&interner.ids(c)))
+        .collect();
     let ref_counts: Vec<Vec<NgramCounts>> = references
         .iter()
-        .map(|rs| rs.iter().map(|r| NgramCounts::new(&interner.ids(r))).collect())
+        .map(|rs| {
+            rs.iter()
+                .map(|r| NgramCounts::new(&interner.ids(r)))
+                .collect()
+        })
         .collect();
-    let with_refs: Vec<usize> = (0..inputs.len()).filter(|&i| !ref_counts[i].is_empty()).collect();
-    let df = frozen.unwrap_or_else(|| DocumentFrequency::from_references(with_refs.iter().map(|&i| ref_counts[i].as_slice())));
+    let with_refs: Vec<usize> = (0..inputs.len())
+        .filter(|&i| !ref_counts[i].is_empty())
+        .collect();
+    let df = frozen.unwrap_or_else(|| {
+        DocumentFrequency::from_references(with_refs.iter().map(|&i| ref_counts[i].as_slice()))
+    });
 
     let mut items = Vec::with_capacity(inputs.len());
     let mut bleu_stats = Vec::with_capacity(with_refs.len());
@@ -164,7 +189,9 @@ pub fn score_set(inputs: &[CaptionInput], vocab: &Vocabulary, df: DfSource<'_>) 
         });
     }
     let corpus_bleu = (!bleu_stats.is_empty()).then(|| bleu::corpus_bleu(&bleu_stats));
-    let mean = |v: &[f64]| (!v.is_empty()).then(|| crate::stats::numeric_sum::pairwise_sum(v) / v.len() as f64);
+    let mean = |v: &[f64]| {
+        (!v.is_empty()).then(|| crate::stats::numeric_sum::pairwise_sum(v) / v.len() as f64)
+    };
     let caption_refs: Vec<&str> = candidates.iter().map(String::as_str).collect();
     let corpus = CorpusScores {
         items_with_references: with_refs.len(),
@@ -178,5 +205,9 @@ pub fn score_set(inputs: &[CaptionInput], vocab: &Vocabulary, df: DfSource<'_>) 
         ref_clip_score: Summary::of(&mut ref_clips),
         descriptors: summarize(&descs, &caption_refs),
     };
-    Ok(SetScores { corpus, items, df_json: df.to_json(&interner) })
+    Ok(SetScores {
+        corpus,
+        items,
+        df_json: df.to_json(&interner),
+    })
 }

@@ -58,7 +58,11 @@ pub struct NgramCounts {
 
 impl NgramCounts {
     pub fn new(ids: &[u32]) -> Self {
-        let mut c = NgramCounts { grams: Vec::new(), index: FxHashMap::default(), len: ids.len() };
+        let mut c = NgramCounts {
+            grams: Vec::new(),
+            index: FxHashMap::default(),
+            len: ids.len(),
+        };
         for k in 1..=MAX_N {
             for w in ids.windows(k) {
                 let mut g = [u32::MAX; MAX_N];

@@ -58,7 +58,9 @@ fn is_already_tokenized(text: &str) -> bool {
             _ => return false,
         }
     }
-    !text.split(' ').any(|w| SPLIT_WORDS.iter().any(|(word, _, _)| *word == w))
+    !text
+        .split(' ')
+        .any(|w| SPLIT_WORDS.iter().any(|(word, _, _)| *word == w))
 }
 
 fn push_token(out: &mut String, token: &str) {
@@ -74,14 +76,50 @@ fn push_token(out: &mut String, token: &str) {
 /// Tokens made only of punctuation that COCO removes (and brackets).
 fn is_dropped_punctuation(token: &str) -> bool {
     token.chars().all(|c| {
-        matches!(c, '.' | ',' | '!' | '?' | ';' | ':' | '-' | '\'' | '`' | '"' | '(' | ')' | '[' | ']' | '{' | '}' | '…')
+        matches!(
+            c,
+            '.' | ','
+                | '!'
+                | '?'
+                | ';'
+                | ':'
+                | '-'
+                | '\''
+                | '`'
+                | '"'
+                | '('
+                | ')'
+                | '['
+                | ']'
+                | '{'
+                | '}'
+                | '…'
+        )
     })
 }
 
 /// Characters that separate tokens wherever they appear (except the
 /// number-internal cases handled in `split_chunk`).
 fn is_splitting(c: char) -> bool {
-    matches!(c, ',' | ';' | '!' | '?' | '(' | ')' | '[' | ']' | '{' | '}' | '"' | '`' | '…' | '$' | '%' | '#' | ':')
+    matches!(
+        c,
+        ',' | ';'
+            | '!'
+            | '?'
+            | '('
+            | ')'
+            | '['
+            | ']'
+            | '{'
+            | '}'
+            | '"'
+            | '`'
+            | '…'
+            | '$'
+            | '%'
+            | '#'
+            | ':'
+    )
 }
 
 fn split_chunk(chunk: &str, out: &mut String) {
@@ -151,7 +189,13 @@ fn word(chars: &[char], out: &mut String) {
 /// Letters separated by single periods: "u.s.", "e.g.".
 fn is_abbreviation(chars: &[char]) -> bool {
     chars.len() >= 4
-        && chars.iter().enumerate().all(|(i, c)| if i % 2 == 0 { c.is_alphabetic() } else { *c == '.' })
+        && chars.iter().enumerate().all(|(i, c)| {
+            if i % 2 == 0 {
+                c.is_alphabetic()
+            } else {
+                *c == '.'
+            }
+        })
 }
 
 #[cfg(test)]
@@ -169,9 +213,15 @@ mod tests {
             ("They're here, aren't they?", "they 're here are n't they"),
             ("We'll go; I'd say I'm in.", "we 'll go i 'd say i 'm in"),
             ("He cannot, gonna wait", "he can not gon na wait"),
-            ("\"Quoted\" (and bracketed) [x] {y}", "quoted and bracketed x y"),
+            (
+                "\"Quoted\" (and bracketed) [x] {y}",
+                "quoted and bracketed x y",
+            ),
             ("a t-shirt -- well-known - ok", "a t-shirt well-known ok"),
-            ("costs $5 or 50% of 1,000 at 10:30", "costs $ 5 or 50 % of 1,000 at 10:30"),
+            (
+                "costs $5 or 50% of 1,000 at 10:30",
+                "costs $ 5 or 50 % of 1,000 at 10:30",
+            ),
             ("3.5 kg in the u.s. today...", "3.5 kg in the u.s. today"),
             ("the dogs' bowls", "the dogs bowls"),
             ("It’s fine", "it 's fine"),
