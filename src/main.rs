@@ -81,6 +81,10 @@ enum Command {
         /// Captions, one JSON object per line.
         #[arg(long)]
         input: PathBuf,
+        /// Config file; its [quality] section sets the vocabulary and document
+        /// frequencies unless the flags below do.
+        #[arg(long, env = "DRIFTD_CONFIG")]
+        config: Option<PathBuf>,
         /// Frozen CIDEr-D document frequencies (from --write-df) instead of the
         /// references of this file.
         #[arg(long)]
@@ -174,6 +178,7 @@ fn run(cli: Cli) -> Result<ExitCode, CliError> {
         }
         Command::ScoreCaptions {
             input,
+            config,
             df,
             write_df,
             vocabulary,
@@ -183,6 +188,7 @@ fn run(cli: Cli) -> Result<ExitCode, CliError> {
         } => {
             let args = ScoreCaptionsArgs {
                 input: &input,
+                config: config.as_deref(),
                 df: df.as_deref(),
                 write_df: write_df.as_deref(),
                 vocabulary: vocabulary.as_deref(),

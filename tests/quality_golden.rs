@@ -5,7 +5,11 @@ use driftd::quality::{score_set, CaptionInput, DfSource, Vocabulary};
 use serde_json::Value;
 
 fn fixture(name: &str) -> String {
-    std::fs::read_to_string(format!("{}/tests/fixtures/captions/{name}", env!("CARGO_MANIFEST_DIR"))).unwrap()
+    std::fs::read_to_string(format!(
+        "{}/tests/fixtures/captions/{name}",
+        env!("CARGO_MANIFEST_DIR")
+    ))
+    .unwrap()
 }
 
 fn inputs(jsonl: &str) -> Vec<CaptionInput> {
@@ -16,7 +20,12 @@ fn inputs(jsonl: &str) -> Vec<CaptionInput> {
             CaptionInput {
                 id: v["id"].as_str().unwrap().to_owned(),
                 candidate: v["candidate"].as_str().unwrap().to_owned(),
-                references: v["references"].as_array().unwrap().iter().map(|r| r.as_str().unwrap().to_owned()).collect(),
+                references: v["references"]
+                    .as_array()
+                    .unwrap()
+                    .iter()
+                    .map(|r| r.as_str().unwrap().to_owned())
+                    .collect(),
                 ..Default::default()
             }
         })
@@ -36,7 +45,10 @@ fn check(set: &str) {
     let corpus = serde_json::to_value(&got.corpus).unwrap();
     let mut failures = Vec::new();
     for m in METRICS {
-        let (g, w) = (corpus[m].as_f64().unwrap(), want["corpus"][m].as_f64().unwrap());
+        let (g, w) = (
+            corpus[m].as_f64().unwrap(),
+            want["corpus"][m].as_f64().unwrap(),
+        );
         if !close(g, w) {
             failures.push(format!("{set} corpus {m}: got {g:e} want {w:e}"));
         }
@@ -51,7 +63,12 @@ fn check(set: &str) {
             }
         }
     }
-    assert!(failures.is_empty(), "{} mismatches:\n{}", failures.len(), failures.join("\n"));
+    assert!(
+        failures.is_empty(),
+        "{} mismatches:\n{}",
+        failures.len(),
+        failures.join("\n")
+    );
 }
 
 #[test]
@@ -97,9 +114,57 @@ fn frozen_document_frequencies_reproduce_the_set_scores() {
     // Score a window of 20 captions with the frequencies of all 300 frozen.
     let window = score_set(&items[..20], &vocab, DfSource::Frozen(&first.df_json)).unwrap();
     for (a, b) in window.items.iter().zip(&first.items) {
-        assert!(close(a.cider_d.unwrap(), b.cider_d.unwrap()), "{} {:?} {:?}", a.id, a.cider_d, b.cider_d);
+        assert!(
+            close(a.cider_d.unwrap(), b.cider_d.unwrap()),
+            "{} {:?} {:?}",
+            a.id,
+            a.cider_d,
+            b.cider_d
+        );
     }
     // Without the frozen table the window's own references give other values.
     let own = score_set(&items[..20], &vocab, DfSource::ScoredSet).unwrap();
     assert_ne!(own.corpus.cider_d, window.corpus.cider_d);
+}
+
+/// Tokens pycocoevalcap keeps that our tokenizer drops on purpose (see the
+/// module doc of `quality::tokenize`).
+fn is_documented_deviation(token: &str) -> bool {
+    matches!(
+        token,
+        "-lrb-" | "-rrb-" | "-lcb-" | "-rcb-" | "-lsb-" | "-rsb-"
+    ) || token
+        .chars()
+        .all(|c| c.is_ascii_punctuation() && c != '$' && c != '%' && c != '#' && c != '&')
+}
+
+#[test]
+fn tokenizer_matches_stanford_ptb_tokenizer_as_used_by_pycocoevalcap() {
+    let golden: Value = serde_json::from_str(&fixture("tokenizer.expected.json")).unwrap();
+    let mut failures = Vec::new();
+    let mut deviations = 0;
+    for case in golden.as_array().unwrap() {
+        let input = case["input"].as_str().unwrap();
+        let expected = case["expected"].as_str().unwrap();
+        let kept: Vec<&str> = expected
+            .split(' ')
+            .filter(|t| !is_documented_deviation(t))
+            .collect();
+        if kept.len() != expected.split(' ').count() {
+            deviations += 1;
+        }
+        let got = driftd::quality::tokenize(input);
+        if got != kept.join(" ") {
+            failures.push(format!("{input:?}: got {got:?}, PTB {expected:?}"));
+        }
+    }
+    assert!(
+        failures.is_empty(),
+        "{} of {} differ:\n{}",
+        failures.len(),
+        golden.as_array().unwrap().len(),
+        failures.join("\n")
+    );
+    // Only the bracket and "!!!" cases deviate, and they are the ones documented.
+    assert_eq!(deviations, 3);
 }

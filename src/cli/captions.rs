@@ -19,6 +19,8 @@ pub enum CaptionFormat {
 
 pub struct ScoreCaptionsArgs<'a> {
     pub input: &'a Path,
+    /// Config whose `[quality]` section gives defaults for the two files below.
+    pub config: Option<&'a Path>,
     pub df: Option<&'a Path>,
     pub write_df: Option<&'a Path>,
     pub vocabulary: Option<&'a Path>,
@@ -89,14 +91,17 @@ pub fn score_captions(
     let name = args.input.display().to_string();
     let file = std::fs::File::open(args.input)
         .map_err(|e| CliError::bad_input(format!("{name}: cannot open: {e}")))?;
-    let vocab = match args.vocabulary {
+    let config = super::load_config(args.config)?;
+    let vocabulary = args.vocabulary.or(config.quality.vocabulary.as_deref());
+    let df_path = args.df.or(config.quality.document_frequencies.as_deref());
+    let vocab = match vocabulary {
         None => Vocabulary::english(),
         Some(p) => Vocabulary::from_text(
             &std::fs::read_to_string(p)
                 .map_err(|e| CliError::bad_input(format!("{}: cannot read: {e}", p.display())))?,
         ),
     };
-    let df_text = match args.df {
+    let df_text = match df_path {
         None => None,
         Some(p) => Some(
             std::fs::read_to_string(p)

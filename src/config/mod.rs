@@ -7,7 +7,7 @@ pub mod vars;
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::fmt;
-use std::path::Path;
+use std::path::{Path, PathBuf};
 
 use serde::Serialize;
 
@@ -244,10 +244,18 @@ impl ModelConfig {
     }
 }
 
+/// Caption-quality settings.
+#[derive(Debug, Clone, Default, PartialEq, Serialize)]
+pub struct QualityConfig {
+    pub vocabulary: Option<PathBuf>,
+    pub document_frequencies: Option<PathBuf>,
+}
+
 /// The validated configuration.
 #[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct Config {
     pub max_event_bytes: usize,
+    pub quality: QualityConfig,
     pub model_pointer: String,
     pub drift: DriftDefaults,
     pub models: BTreeMap<String, ModelConfig>,
@@ -257,6 +265,7 @@ impl Default for Config {
     fn default() -> Self {
         Self {
             max_event_bytes: raw::RawLimits::default().max_event_bytes as usize,
+            quality: QualityConfig::default(),
             model_pointer: raw::RawRouting::default().model,
             drift: DriftDefaults::default(),
             models: BTreeMap::new(),
@@ -275,13 +284,26 @@ impl Config {
                 message: format!("cannot read: {e}"),
             }],
         })?;
-        Self::from_toml(&text, &source_name, env)
+        // Relative file paths in the config are relative to the config file.
+        let base = path.parent().unwrap_or(Path::new("."));
+        Self::from_toml_in(&text, &source_name, base, env)
     }
 
-    /// Parse and validate config text. `source_name` names it in errors.
+    /// Parse and validate config text. `source_name` names it in errors;
+    /// relative paths are taken from the current directory.
     pub fn from_toml(
         text: &str,
         source_name: &str,
+        env: &dyn Fn(&str) -> Option<String>,
+    ) -> Result<Self, ConfigError> {
+        Self::from_toml_in(text, source_name, Path::new("."), env)
+    }
+
+    /// As [`Config::from_toml`], with relative paths taken from `base`.
+    pub fn from_toml_in(
+        text: &str,
+        source_name: &str,
+        base: &Path,
         env: &dyn Fn(&str) -> Option<String>,
     ) -> Result<Self, ConfigError> {
         let fail = |problems| ConfigError {
@@ -313,7 +335,7 @@ impl Config {
                 message: "unknown key".into(),
             })
             .collect();
-        let config = validate(raw, &mut problems);
+        let config = validate(raw, base, &mut problems);
         if problems.is_empty() {
             Ok(config)
         } else {
@@ -344,7 +366,7 @@ fn toml_problem(text: &str, e: &toml::de::Error) -> ConfigProblem {
     }
 }
 
-fn validate(raw: RawConfig, problems: &mut Vec<ConfigProblem>) -> Config {
+fn validate(raw: RawConfig, base: &Path, problems: &mut Vec<ConfigProblem>) -> Config {
     let mut problem =
         |path: String, message: String| problems.push(ConfigProblem { path, message });
 
@@ -394,8 +416,23 @@ fn validate(raw: RawConfig, problems: &mut Vec<ConfigProblem>) -> Config {
         let model = validate_model(&name, m, &drift, &mut problem);
         models.insert(name, model);
     }
+    let mut file_key = |key: &str, v: &Option<String>| -> Option<PathBuf> {
+        let path = base.join(v.as_ref()?);
+        if !path.is_file() {
+            problem(
+                format!("quality.{key}"),
+                format!("no such file: {}", path.display()),
+            );
+        }
+        Some(path)
+    };
+    let quality = QualityConfig {
+        vocabulary: file_key("vocabulary", &raw.quality.vocabulary),
+        document_frequencies: file_key("document_frequencies", &raw.quality.document_frequencies),
+    };
     Config {
         max_event_bytes: raw.limits.max_event_bytes as usize,
+        quality,
         model_pointer: raw.routing.model,
         drift,
         models,
@@ -620,6 +657,15 @@ mod tests {
         .unwrap();
         assert_eq!(c.drift.dataset_drift_share, 0.3);
         assert_eq!(c.drift.psi_threshold, 0.25);
+    }
+
+    #[test]
+    fn quality_files_must_exist() {
+        let got = problems("[quality]\nvocabulary = \"/nonexistent/words.txt\"\n");
+        assert_eq!(
+            got,
+            ["quality.vocabulary: no such file: /nonexistent/words.txt"]
+        );
     }
 
     #[test]

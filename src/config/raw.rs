@@ -16,8 +16,21 @@ pub struct RawConfig {
     pub routing: RawRouting,
     /// Default drift decisions; each model and feature may override them.
     pub drift: RawDrift,
+    /// Caption-quality settings.
+    pub quality: RawQuality,
     /// Per-model settings, keyed by the model name found in events.
     pub models: BTreeMap<String, RawModel>,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(default)]
+pub struct RawQuality {
+    /// Word list (one per line, `#` comments) for the out-of-vocabulary rate;
+    /// the shipped English list when unset.
+    pub vocabulary: Option<String>,
+    /// Frozen CIDEr-D document frequencies (written by
+    /// `driftd score-captions --write-df`); the scored set's own references when unset.
+    pub document_frequencies: Option<String>,
 }
 
 #[derive(Debug, Deserialize)]

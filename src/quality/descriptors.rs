@@ -135,15 +135,10 @@ pub fn describe(tokens: &[&str], vocab: &Vocabulary) -> Descriptors {
 }
 
 fn starts_with_words(tokens: &[&str], prefix: &str) -> bool {
-    let mut words = prefix.split(' ');
-    let mut i = 0;
-    for w in words.by_ref() {
-        if tokens.get(i) != Some(&w) {
-            return false;
-        }
-        i += 1;
-    }
-    true
+    prefix
+        .split(' ')
+        .enumerate()
+        .all(|(i, w)| tokens.get(i) == Some(&w))
 }
 
 /// Share of the caption's n-grams that occurred earlier in it.

@@ -10,12 +10,18 @@
 //! abbreviations (`u.s.`) kept; hyphens inside words kept (`t-shirt`);
 //! whitespace collapsed.
 //!
-//! Where it differs from Stanford's tokenizer: square brackets are dropped
-//! (PTB emits `-LSB-`/`-RSB-`, which COCO's list does not remove), PTB's
-//! rarer multi-word splits (`'tis`, `d'ye`, `gimme`) are not applied, and no
-//! Penn Treebank escaping (`&` stays `&`). Text that is already tokenized
-//! (lowercase words, single spaces, no punctuation) passes through unchanged
-//! and without allocating.
+//! Where it differs from pycocoevalcap 1.2's tokenizer (checked against the
+//! real one, Stanford CoreNLP 3.4.1, in `tests/fixtures/captions/tokenizer.expected.json`):
+//! - brackets are dropped. pycocoevalcap asks CoreNLP for lowercase output and
+//!   then compares tokens with the uppercase `-LRB-` ... `-RCB-`, so it keeps
+//!   `-lrb-`, `-rrb-`, `-lcb-`, `-rcb-` (and `-lsb-`, `-rsb-`, not on its list)
+//!   as words; we follow the list's intent;
+//! - a token made only of punctuation is dropped (`!!!` stays in pycocoevalcap);
+//! - PTB's rarer splits (`'tis`, `d'ye`, `gimme`) and its full abbreviation
+//!   list are not reproduced (the common ones, `mr.`, `dr.`, `st.`, ..., are).
+//!
+//! Text that is already tokenized (lowercase words, single spaces, no
+//! punctuation) passes through unchanged and without allocating.
 
 use std::borrow::Cow;
 
@@ -132,7 +138,10 @@ fn split_chunk(chunk: &str, out: &mut String) {
             && i + 1 < chars.len()
             && chars[i - 1].is_ascii_digit()
             && chars[i + 1].is_ascii_digit();
-        if is_splitting(c) && !(matches!(c, ',' | ':') && between_digits) {
+        // A run of two or more periods is an ellipsis, wherever it is.
+        let ellipsis =
+            c == '.' && (chars.get(i + 1) == Some(&'.') || (i > 0 && chars[i - 1] == '.'));
+        if ellipsis || (is_splitting(c) && !(matches!(c, ',' | ':') && between_digits)) {
             word(&chars[start..i], out);
             if matches!(c, '$' | '%' | '#') {
                 push_token(out, &c.to_string());
@@ -186,16 +195,27 @@ fn word(chars: &[char], out: &mut String) {
     push_token(out, &w);
 }
 
-/// Letters separated by single periods: "u.s.", "e.g.".
+/// Abbreviations PTB keeps with their period (its list is longer; these are
+/// the ones that occur in captions).
+const ABBREVIATIONS: [&str; 16] = [
+    "mr.", "mrs.", "ms.", "dr.", "st.", "jr.", "sr.", "prof.", "mt.", "ft.", "vs.", "etc.", "inc.",
+    "co.", "ltd.", "ave.",
+];
+
+/// Letters separated by single periods ("u.s.", "e.g."), or a known abbreviation.
 fn is_abbreviation(chars: &[char]) -> bool {
-    chars.len() >= 4
+    let dotted = chars.len() >= 4
         && chars.iter().enumerate().all(|(i, c)| {
             if i % 2 == 0 {
                 c.is_alphabetic()
             } else {
                 *c == '.'
             }
-        })
+        });
+    dotted
+        || ABBREVIATIONS
+            .iter()
+            .any(|a| a.chars().eq(chars.iter().copied()))
 }
 
 #[cfg(test)]
