@@ -11,7 +11,7 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 rows="${1:-1000000}"
 runs="${2:-3}"
-export CARGO_TARGET_DIR="${CARGO_TARGET_DIR:-$HOME/.cache/driftd/target}"
+export CARGO_TARGET_DIR="${CARGO_TARGET_DIR:-${HOME:-/tmp}/.cache/driftd/target}"
 data="${BENCH_DATA_DIR:-$CARGO_TARGET_DIR/bench-data-$rows}"
 
 cargo build --release --locked --bin driftd --example bench_data

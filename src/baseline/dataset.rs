@@ -82,6 +82,24 @@ pub fn read_dataset(
     config: &Config,
     model: Option<&str>,
 ) -> Result<Dataset, DatasetError> {
+    let started = std::time::Instant::now();
+    let ds = read_dataset_inner(path, config, model)?;
+    tracing::info!(
+        path = %path.display(),
+        rows = ds.rows,
+        features = ds.features.len(),
+        model = ds.model.as_deref().unwrap_or(""),
+        elapsed_ms = started.elapsed().as_millis() as u64,
+        "dataset read"
+    );
+    Ok(ds)
+}
+
+fn read_dataset_inner(
+    path: &Path,
+    config: &Config,
+    model: Option<&str>,
+) -> Result<Dataset, DatasetError> {
     let name = path.display().to_string();
     let format = format_of(path)?;
     // Open first so a missing file is reported as such, whatever the format.
