@@ -38,6 +38,7 @@ pub mod monitor;
 pub mod quality;
 pub mod report;
 pub mod sketch;
+pub mod source;
 pub mod stats;
 #[doc(hidden)]
 pub mod testkit;

@@ -10,6 +10,7 @@ use driftd::cli::{
     self, CaptionFormat, CheckFormat, CliError, Progress, ReportArgs, ReportFormat,
     ScoreCaptionsArgs,
 };
+use driftd::source::generate::{GenerateSpec, Scenario};
 
 #[derive(Parser)]
 #[command(
@@ -105,6 +106,32 @@ enum Command {
         #[arg(long)]
         out: Option<PathBuf>,
     },
+    /// Write synthetic inference logs of a captioning service (NDJSON).
+    ///
+    /// Deterministic for a seed; the scenario's change starts at --drift-at
+    /// (default: half way).
+    ///
+    /// Example: driftd generate --scenario quality-drop --events 100000 --to logs.ndjson
+    Generate {
+        #[arg(long, value_enum, default_value_t = Scenario::Stable)]
+        scenario: Scenario,
+        #[arg(long, default_value_t = 10_000)]
+        events: u64,
+        /// Events per second of event time.
+        #[arg(long, default_value_t = 100.0)]
+        rate: f64,
+        #[arg(long, default_value_t = 1)]
+        seed: u64,
+        /// First changed event (default: events / 2).
+        #[arg(long)]
+        drift_at: Option<u64>,
+        /// Dimensions of image and caption embeddings (0: none).
+        #[arg(long, default_value_t = 0)]
+        embedding_dims: usize,
+        /// FILE, or - for stdout.
+        #[arg(long, default_value = "-")]
+        to: String,
+    },
     /// Build a reference profile from one or more datasets.
     ///
     /// Example: driftd baseline --input samples/reference.csv --out reference.profile.json
@@ -198,6 +225,23 @@ fn run(cli: Cli) -> Result<ExitCode, CliError> {
                 out: out.as_deref(),
             };
             cli::score_captions(&args, &mut stdout, &mut std::io::stderr())?;
+            Ok(ExitCode::SUCCESS)
+        }
+        Command::Generate {
+            scenario,
+            events,
+            rate,
+            seed,
+            drift_at,
+            embedding_dims,
+            to,
+        } => {
+            let mut spec = GenerateSpec::new(scenario, events);
+            spec.rate = rate;
+            spec.seed = seed;
+            spec.drift_at = drift_at.unwrap_or(events / 2);
+            spec.embedding_dims = embedding_dims;
+            cli::generate(&spec, &to, &mut stdout)?;
             Ok(ExitCode::SUCCESS)
         }
         Command::Baseline {

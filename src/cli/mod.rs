@@ -275,3 +275,30 @@ pub(crate) fn emit(out: Option<&Path>, body: &str, stdout: &mut dyn Write) -> Re
             .map_err(|e| CliError::failure(format!("cannot write to stdout: {e}"))),
     }
 }
+
+/// `driftd generate`: synthetic logs to a file or stdout.
+pub fn generate(
+    spec: &crate::source::generate::GenerateSpec,
+    to: &str,
+    stdout: &mut dyn Write,
+) -> Result<(), CliError> {
+    if !(spec.rate.is_finite() && spec.rate > 0.0) {
+        return Err(CliError::bad_input(format!(
+            "--rate must be a positive number, got {}",
+            spec.rate
+        )));
+    }
+    if to.starts_with("kafka://") {
+        return Err(CliError::bad_input(format!(
+            "{to}: writing to Kafka is not available in this build; write to a file or - and produce it with a Kafka client"
+        )));
+    }
+    let result = if to == "-" {
+        crate::source::generate::generate(spec, stdout)
+    } else {
+        let file = std::fs::File::create(to)
+            .map_err(|e| CliError::failure(format!("cannot create {to}: {e}")))?;
+        crate::source::generate::generate(spec, &mut std::io::BufWriter::new(file))
+    };
+    result.map_err(|e| CliError::failure(format!("cannot write {to}: {e}")))
+}

@@ -2,12 +2,14 @@
 //! nothing about models or windows; `baseline` stores them in profiles and
 //! `monitor` compares them.
 
+pub mod kll;
 pub mod quantile;
 
 use std::collections::BTreeMap;
 
 use serde::{Deserialize, Serialize};
 
+pub use kll::Kll;
 pub use quantile::{QuantileFn, QuantileSummary};
 
 /// Count, mean, variance (population), min and max, by Welford's update with

@@ -173,6 +173,21 @@ impl QuantileFn {
         Self { knots }
     }
 
+    /// A weighted sample, ascending by value: each item is an atom of mass
+    /// weight / total weight.
+    pub fn from_weighted(items: &[(f64, u64)]) -> Self {
+        let total: u64 = items.iter().map(|(_, w)| w).sum();
+        let t = total.max(1) as f64;
+        let mut knots = Vec::with_capacity(2 * items.len());
+        let mut cum = 0u64;
+        for &(x, w) in items {
+            knots.push((cum as f64 / t, x));
+            cum += w;
+            knots.push((cum as f64 / t, x));
+        }
+        Self { knots }
+    }
+
     /// P(X <= x).
     fn cdf(&self, x: f64) -> f64 {
         let k = &self.knots;
