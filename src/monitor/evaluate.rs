@@ -105,7 +105,7 @@ pub fn evaluate(
     }
     // Features are independent and the exact tests are O(n) each: run them
     // in parallel, then decide in feature order.
-    let compared: Vec<(&String, &FeatureData, Result<Compared, Side>)> = {
+    let compared: Vec<(&String, &FeatureData, Result<Comparison, Side>)> = {
         use rayon::prelude::*;
         let pairs: Vec<(&String, &FeatureData)> = current.iter().collect();
         pairs
@@ -122,7 +122,7 @@ pub fn evaluate(
     let mut features = Vec::new();
     for (name, cur, result) in compared {
         let fc = model.features.get(name).cloned().unwrap_or_default();
-        let (tests, histogram, ref_count, ref_missing) = match result {
+        let compared = match result {
             Ok(v) => v,
             Err(Side::Reference(m)) => {
                 problems.push(format!("{ref_name}: column {name:?}: {m}"));
@@ -133,66 +133,26 @@ pub fn evaluate(
                 continue;
             }
         };
-        let numeric = matches!(tests, Tests::Numeric(_));
-        let method = fc
-            .method
-            .unwrap_or_else(|| drift.auto_method(numeric, ref_count));
-        if !method.applies_to(numeric) {
-            problems.push(format!(
-                "column {name:?}: method {} does not apply to a {} feature",
-                method.name(),
-                if numeric { "numeric" } else { "categorical" }
-            ));
-            continue;
-        }
-        let threshold = fc.threshold.unwrap_or_else(|| drift.threshold_for(method));
-        let score = score_of(&tests, method);
-        let drifted = if method.is_p_value() {
-            score < threshold
-        } else {
-            score >= threshold
-        };
         let derived_from = match cur {
             FeatureData::Numeric { source, .. } if *source != FeatureKind::Numeric => Some(*source),
             _ => None,
         };
-        features.push(FeatureReport {
-            name: name.clone(),
-            kind: if numeric { "numeric" } else { "categorical" },
+        match decide(
+            name,
+            compared,
+            (cur.count(), cur.missing()),
             derived_from,
-            reference_count: ref_count,
-            current_count: cur.count(),
-            missing: Missing {
-                reference: ref_missing,
-                current: cur.missing(),
-            },
-            tests,
-            method,
-            threshold,
-            score,
-            drift: drifted,
-            histogram,
-        });
+            &fc,
+            drift,
+        ) {
+            Ok(f) => features.push(f),
+            Err(m) => problems.push(m),
+        }
     }
     if !problems.is_empty() {
         return Err(problems);
     }
-    let drifted = features.iter().filter(|f| f.drift).count();
-    let total = features.len();
-    let share = if total == 0 {
-        0.0
-    } else {
-        drifted as f64 / total as f64
-    };
-    Ok(DriftReport {
-        features,
-        dataset: DatasetVerdict {
-            drifted,
-            total,
-            share,
-            drift: total > 0 && share >= model.dataset_drift_share,
-        },
-    })
+    Ok(DriftReport::new(features, model.dataset_drift_share))
 }
 
 enum Side {
@@ -200,7 +160,81 @@ enum Side {
     Current(String),
 }
 
-type Compared = (Tests, Histogram, u64, u64);
+/// The tests of one feature and what the reference side contributed.
+#[derive(Debug, Clone)]
+pub struct Comparison {
+    pub tests: Tests,
+    pub histogram: Histogram,
+    pub reference_count: u64,
+    pub reference_missing: u64,
+}
+
+impl DriftReport {
+    /// Dataset verdict over decided features.
+    pub fn new(features: Vec<FeatureReport>, dataset_drift_share: f64) -> Self {
+        let drifted = features.iter().filter(|f| f.drift).count();
+        let total = features.len();
+        let share = if total == 0 {
+            0.0
+        } else {
+            drifted as f64 / total as f64
+        };
+        let dataset = DatasetVerdict {
+            drifted,
+            total,
+            share,
+            drift: total > 0 && share >= dataset_drift_share,
+        };
+        Self { features, dataset }
+    }
+}
+
+/// Apply the feature's method and threshold (or the defaults) to its tests.
+/// `current` is (non-null count, missing) of the current side.
+pub fn decide(
+    name: &str,
+    c: Comparison,
+    current: (u64, u64),
+    derived_from: Option<FeatureKind>,
+    fc: &crate::config::FeatureConfig,
+    drift: &DriftDefaults,
+) -> Result<FeatureReport, String> {
+    let numeric = matches!(c.tests, Tests::Numeric(_));
+    let method = fc
+        .method
+        .unwrap_or_else(|| drift.auto_method(numeric, c.reference_count));
+    if !method.applies_to(numeric) {
+        return Err(format!(
+            "column {name:?}: method {} does not apply to a {} feature",
+            method.name(),
+            if numeric { "numeric" } else { "categorical" }
+        ));
+    }
+    let threshold = fc.threshold.unwrap_or_else(|| drift.threshold_for(method));
+    let score = score_of(&c.tests, method);
+    let drifted = if method.is_p_value() {
+        score < threshold
+    } else {
+        score >= threshold
+    };
+    Ok(FeatureReport {
+        name: name.to_owned(),
+        kind: if numeric { "numeric" } else { "categorical" },
+        derived_from,
+        reference_count: c.reference_count,
+        current_count: current.0,
+        missing: Missing {
+            reference: c.reference_missing,
+            current: current.1,
+        },
+        tests: c.tests,
+        method,
+        threshold,
+        score,
+        drift: drifted,
+        histogram: c.histogram,
+    })
+}
 
 const EMPTY: &str = "no values left after dropping nulls";
 
@@ -215,7 +249,7 @@ fn kind_mismatch(r: &str, c: &str) -> Side {
     Side::Current(format!("is {c} here but {r} in the reference"))
 }
 
-fn compare_data(r: &FeatureData, cur: &FeatureData) -> Result<Compared, Side> {
+fn compare_data(r: &FeatureData, cur: &FeatureData) -> Result<Comparison, Side> {
     if r.count() == 0 {
         return Err(Side::Reference(EMPTY.into()));
     }
@@ -232,7 +266,12 @@ fn compare_data(r: &FeatureData, cur: &FeatureData) -> Result<Compared, Side> {
             let tests = stats::numeric_tests_exact(rv, cv);
             let edges = binned::decile_edges(rv);
             let hist = numeric_histogram(&edges, &binned::bin_counts(&edges, rv), cv);
-            Ok((Tests::Numeric(tests), hist, rv.len() as u64, *rm))
+            Ok(Comparison {
+                tests: Tests::Numeric(tests),
+                histogram: hist,
+                reference_count: rv.len() as u64,
+                reference_missing: *rm,
+            })
         }
         (
             FeatureData::Categorical {
@@ -242,13 +281,18 @@ fn compare_data(r: &FeatureData, cur: &FeatureData) -> Result<Compared, Side> {
             FeatureData::Categorical { counts: cc, .. },
         ) => {
             let (tests, hist) = categorical(rc, cc);
-            Ok((Tests::Categorical(tests), hist, rc.total(), *rm))
+            Ok(Comparison {
+                tests: Tests::Categorical(tests),
+                histogram: hist,
+                reference_count: rc.total(),
+                reference_missing: *rm,
+            })
         }
         (r, c) => Err(kind_mismatch(r.kind_name(), c.kind_name())),
     }
 }
 
-fn compare_profile(r: &FeatureProfile, cur: &FeatureData) -> Result<Compared, Side> {
+fn compare_profile(r: &FeatureProfile, cur: &FeatureData) -> Result<Comparison, Side> {
     check_current(cur)?;
     match (r, cur) {
         (FeatureProfile::Numeric(p), FeatureData::Numeric { values: cv, .. }) => {
@@ -272,11 +316,21 @@ fn compare_profile(r: &FeatureProfile, cur: &FeatureData) -> Result<Compared, Si
                 }
             };
             let hist = numeric_histogram(&p.edges, &p.bin_counts, cv);
-            Ok((Tests::Numeric(tests), hist, p.count, p.missing))
+            Ok(Comparison {
+                tests: Tests::Numeric(tests),
+                histogram: hist,
+                reference_count: p.count,
+                reference_missing: p.missing,
+            })
         }
         (FeatureProfile::Categorical(p), FeatureData::Categorical { counts: cc, .. }) => {
             let (tests, hist) = categorical(&p.categories, cc);
-            Ok((Tests::Categorical(tests), hist, p.count, p.missing))
+            Ok(Comparison {
+                tests: Tests::Categorical(tests),
+                histogram: hist,
+                reference_count: p.count,
+                reference_missing: p.missing,
+            })
         }
         (FeatureProfile::Numeric(_), c) => Err(kind_mismatch("numeric", c.kind_name())),
         (FeatureProfile::Categorical(_), c) => Err(kind_mismatch("categorical", c.kind_name())),
