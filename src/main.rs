@@ -7,8 +7,8 @@ use std::process::ExitCode;
 
 use clap::{Parser, Subcommand};
 use driftd::cli::{
-    self, CaptionFormat, CheckFormat, CliError, Progress, ReportArgs, ReportFormat,
-    ScoreCaptionsArgs,
+    self, CaptionFormat, CheckFormat, CliError, Progress, ReplayArgs, ReplayFormat, ReportArgs,
+    ReportFormat, ScoreCaptionsArgs,
 };
 use driftd::source::generate::{GenerateSpec, Scenario};
 
@@ -105,6 +105,26 @@ enum Command {
         /// Write the result here instead of stdout.
         #[arg(long)]
         out: Option<PathBuf>,
+    },
+    /// Run the streaming pipeline over a file of inference-log events.
+    ///
+    /// Prints a report per window as windows close (one JSON object per line
+    /// with --format json) and a summary on stderr. Needs no config: each model
+    /// version learns a baseline from its first events and default thresholds
+    /// apply.
+    ///
+    /// Example: driftd replay --input logs.ndjson --format json
+    Replay {
+        /// NDJSON events, or - for stdin.
+        #[arg(long)]
+        input: String,
+        #[arg(long, env = "DRIFTD_CONFIG")]
+        config: Option<PathBuf>,
+        #[arg(long, value_enum, default_value_t = ReplayFormat::Text)]
+        format: ReplayFormat,
+        /// Write rejected events here (JSON lines with reason and raw bytes).
+        #[arg(long)]
+        dead_letter: Option<PathBuf>,
     },
     /// Write synthetic inference logs of a captioning service (NDJSON).
     ///
@@ -225,6 +245,21 @@ fn run(cli: Cli) -> Result<ExitCode, CliError> {
                 out: out.as_deref(),
             };
             cli::score_captions(&args, &mut stdout, &mut std::io::stderr())?;
+            Ok(ExitCode::SUCCESS)
+        }
+        Command::Replay {
+            input,
+            config,
+            format,
+            dead_letter,
+        } => {
+            let args = ReplayArgs {
+                input: &input,
+                config: config.as_deref(),
+                format,
+                dead_letter: dead_letter.as_deref(),
+            };
+            cli::replay(&args, &mut stdout, &mut std::io::stderr())?;
             Ok(ExitCode::SUCCESS)
         }
         Command::Generate {

@@ -3,6 +3,7 @@
 
 mod captions;
 mod progress;
+mod replay;
 
 use std::collections::BTreeMap;
 use std::io::Write;
@@ -16,6 +17,7 @@ use crate::monitor::{evaluate, Reference};
 use crate::report::{render_html, render_json, HtmlContext};
 pub use captions::{score_captions, CaptionFormat, ScoreCaptionsArgs};
 pub use progress::Progress;
+pub use replay::{replay, ReplayArgs, ReplayFormat};
 
 /// Exit code for bad input: config, files, arguments.
 pub const EXIT_BAD_INPUT: u8 = 2;

@@ -219,6 +219,8 @@ pub struct FeatureConfig {
 #[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct ModelConfig {
     pub fields: FieldPaths,
+    /// Reference profile for this model (every version), if set.
+    pub baseline: Option<PathBuf>,
     pub include_unlisted_features: bool,
     pub exclude: BTreeSet<String>,
     pub features: BTreeMap<String, FeatureConfig>,
@@ -230,6 +232,7 @@ impl ModelConfig {
     pub fn defaults(drift: &DriftDefaults) -> Self {
         Self {
             fields: FieldPaths::default(),
+            baseline: None,
             include_unlisted_features: true,
             exclude: BTreeSet::new(),
             features: BTreeMap::new(),
@@ -244,6 +247,48 @@ impl ModelConfig {
     }
 }
 
+/// How events are grouped into windows.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(tag = "kind", rename_all = "snake_case")]
+pub enum WindowSpec {
+    /// Tumbling windows by event time.
+    Time {
+        size_ms: i64,
+        allowed_lateness_ms: i64,
+    },
+    /// Every `events` events of a model version.
+    Count { events: u64 },
+}
+
+impl Default for WindowSpec {
+    fn default() -> Self {
+        Self::Time {
+            size_ms: 5 * 60_000,
+            allowed_lateness_ms: 30_000,
+        }
+    }
+}
+
+/// Parse a duration such as "500ms", "30s", "5m", "1h", "1d" into milliseconds.
+pub fn parse_duration_ms(s: &str) -> Result<i64, String> {
+    let s = s.trim();
+    let split = s.find(|c: char| !c.is_ascii_digit()).unwrap_or(s.len());
+    let (num, unit) = s.split_at(split);
+    let n: i64 = num
+        .parse()
+        .map_err(|_| format!("must be a duration like 30s, 5m or 1h, got {s:?}"))?;
+    let scale = match unit {
+        "ms" => 1,
+        "s" => 1_000,
+        "m" => 60_000,
+        "h" => 3_600_000,
+        "d" => 86_400_000,
+        _ => return Err(format!("must be a duration like 30s, 5m or 1h, got {s:?}")),
+    };
+    n.checked_mul(scale)
+        .ok_or_else(|| format!("duration {s:?} is too long"))
+}
+
 /// Caption-quality settings.
 #[derive(Debug, Clone, Default, PartialEq, Serialize)]
 pub struct QualityConfig {
@@ -256,6 +301,9 @@ pub struct QualityConfig {
 pub struct Config {
     pub max_event_bytes: usize,
     pub quality: QualityConfig,
+    pub windows: WindowSpec,
+    /// Events learned as a baseline per model version without a profile.
+    pub learn_events: u64,
     pub model_pointer: String,
     pub drift: DriftDefaults,
     pub models: BTreeMap<String, ModelConfig>,
@@ -266,6 +314,8 @@ impl Default for Config {
         Self {
             max_event_bytes: raw::RawLimits::default().max_event_bytes as usize,
             quality: QualityConfig::default(),
+            windows: WindowSpec::default(),
+            learn_events: raw::RawBaseline::default().learn_events,
             model_pointer: raw::RawRouting::default().model,
             drift: DriftDefaults::default(),
             models: BTreeMap::new(),
@@ -413,7 +463,7 @@ fn validate(raw: RawConfig, base: &Path, problems: &mut Vec<ConfigProblem>) -> C
 
     let mut models = BTreeMap::new();
     for (name, m) in raw.models {
-        let model = validate_model(&name, m, &drift, &mut problem);
+        let model = validate_model(&name, m, &drift, base, &mut problem);
         models.insert(name, model);
     }
     let mut file_key = |key: &str, v: &Option<String>| -> Option<PathBuf> {
@@ -430,9 +480,58 @@ fn validate(raw: RawConfig, base: &Path, problems: &mut Vec<ConfigProblem>) -> C
         vocabulary: file_key("vocabulary", &raw.quality.vocabulary),
         document_frequencies: file_key("document_frequencies", &raw.quality.document_frequencies),
     };
+    let w = &raw.windows;
+    let windows = match w.kind.as_str() {
+        "time" => {
+            let mut dur = |key: &str, v: &str| match parse_duration_ms(v) {
+                Ok(ms) if ms > 0 || key == "allowed_lateness" => ms,
+                Ok(ms) => {
+                    problem(
+                        format!("windows.{key}"),
+                        format!("must be longer than 0, got {ms} ms"),
+                    );
+                    1
+                }
+                Err(e) => {
+                    problem(format!("windows.{key}"), e);
+                    1
+                }
+            };
+            WindowSpec::Time {
+                size_ms: dur("size", &w.size),
+                allowed_lateness_ms: dur("allowed_lateness", &w.allowed_lateness),
+            }
+        }
+        "count" => {
+            if w.events == 0 {
+                problem(
+                    "windows.events".into(),
+                    "must be greater than 0, got 0".into(),
+                );
+            }
+            WindowSpec::Count {
+                events: w.events.max(1),
+            }
+        }
+        other => {
+            problem(
+                "windows.kind".into(),
+                format!("must be one of time, count, got {other:?}"),
+            );
+            WindowSpec::default()
+        }
+    };
+    if raw.baseline.learn_events == 0 {
+        problem(
+            "baseline.learn_events".into(),
+            "must be greater than 0, got 0".into(),
+        );
+    }
     Config {
         max_event_bytes: raw.limits.max_event_bytes as usize,
         quality,
+        windows,
+        learn_events: raw.baseline.learn_events,
         model_pointer: raw.routing.model,
         drift,
         models,
@@ -443,11 +542,12 @@ fn validate_model(
     name: &str,
     m: RawModel,
     drift: &DriftDefaults,
+    base: &Path,
     problem: &mut dyn FnMut(String, String),
 ) -> ModelConfig {
-    let base = format!("models.{name}");
+    let base_key = format!("models.{name}");
     if name.trim().is_empty() {
-        problem(base.clone(), "model name must not be empty".into());
+        problem(base_key.clone(), "model name must not be empty".into());
     }
     let f = &m.fields;
     for (key, ptr) in [
@@ -460,27 +560,38 @@ fn validate_model(
         ("latency_ms", &f.latency_ms),
         ("error", &f.error),
     ] {
-        check_pointer(&format!("{base}.fields.{key}"), ptr, problem);
+        check_pointer(&format!("{base_key}.fields.{key}"), ptr, problem);
     }
     let dataset_drift_share = m.dataset_drift_share.unwrap_or(drift.dataset_drift_share);
     if !(dataset_drift_share > 0.0 && dataset_drift_share <= 1.0) {
         problem(
-            format!("{base}.dataset_drift_share"),
+            format!("{base_key}.dataset_drift_share"),
             format!("must be in (0, 1], got {dataset_drift_share}"),
         );
     }
     let mut features = BTreeMap::new();
     for (fname, rf) in m.features {
-        let fc = validate_feature(&format!("{base}.features.{fname}"), rf, problem);
+        let fc = validate_feature(&format!("{base_key}.features.{fname}"), rf, problem);
         if m.exclude.contains(&fname) {
             problem(
-                format!("{base}.exclude"),
+                format!("{base_key}.exclude"),
                 format!("`{fname}` is both excluded and configured"),
             );
         }
         features.insert(fname, fc);
     }
+    let baseline = m.baseline.as_ref().map(|b| {
+        let path = base.join(b);
+        if !path.is_file() {
+            problem(
+                format!("{base_key}.baseline"),
+                format!("no such file: {}", path.display()),
+            );
+        }
+        path
+    });
     ModelConfig {
+        baseline,
         fields: FieldPaths {
             event_id: m.fields.event_id,
             timestamp: m.fields.timestamp,

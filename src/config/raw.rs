@@ -18,8 +18,53 @@ pub struct RawConfig {
     pub drift: RawDrift,
     /// Caption-quality settings.
     pub quality: RawQuality,
+    /// How events are grouped into windows.
+    pub windows: RawWindows,
+    /// Where each model version's baseline comes from when no profile is set.
+    pub baseline: RawBaseline,
     /// Per-model settings, keyed by the model name found in events.
     pub models: BTreeMap<String, RawModel>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(default)]
+pub struct RawWindows {
+    /// `time` (tumbling windows by event time) or `count` (every N events).
+    pub kind: String,
+    /// Window length for `time` windows, e.g. "5m", "30s", "1h".
+    pub size: String,
+    /// How long after a window's end its events may still arrive, e.g. "30s".
+    /// Later events are counted as late, never dropped silently.
+    pub allowed_lateness: String,
+    /// Events per window for `count` windows.
+    pub events: u64,
+}
+
+impl Default for RawWindows {
+    fn default() -> Self {
+        Self {
+            kind: "time".into(),
+            size: "5m".into(),
+            allowed_lateness: "30s".into(),
+            events: 10_000,
+        }
+    }
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(default)]
+pub struct RawBaseline {
+    /// Events of each model version learned as its baseline when the model has
+    /// no `baseline` profile; windows start after them.
+    pub learn_events: u64,
+}
+
+impl Default for RawBaseline {
+    fn default() -> Self {
+        Self {
+            learn_events: 5_000,
+        }
+    }
 }
 
 #[derive(Debug, Default, Deserialize)]
@@ -110,6 +155,9 @@ pub struct RawModel {
     pub features: BTreeMap<String, RawFeature>,
     /// Overrides `drift.dataset_drift_share` for this model.
     pub dataset_drift_share: Option<f64>,
+    /// Reference profile (written by `driftd baseline`) for this model; its
+    /// versions learn a baseline from their first events when unset.
+    pub baseline: Option<String>,
 }
 
 #[derive(Debug, Deserialize)]

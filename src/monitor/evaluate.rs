@@ -349,6 +349,15 @@ fn categorical(rc: &CategoryCounts, cc: &CategoryCounts) -> (CategoricalTests, H
 }
 
 fn numeric_histogram(edges: &[f64], ref_counts: &[u64], current: &[f64]) -> Histogram {
+    numeric_histogram_counts(edges, ref_counts, &binned::bin_counts(edges, current))
+}
+
+/// Reference and current proportions per decile bin, with readable labels.
+pub fn numeric_histogram_counts(
+    edges: &[f64],
+    ref_counts: &[u64],
+    cur_counts: &[u64],
+) -> Histogram {
     let fmt = |x: f64| format!("{}", (x * 1e4).round() / 1e4);
     let mut labels = Vec::with_capacity(edges.len() + 1);
     for i in 0..=edges.len() {
@@ -362,7 +371,7 @@ fn numeric_histogram(edges: &[f64], ref_counts: &[u64], current: &[f64]) -> Hist
     Histogram {
         labels,
         reference: binned::proportions(ref_counts),
-        current: binned::proportions(&binned::bin_counts(edges, current)),
+        current: binned::proportions(cur_counts),
     }
 }
 

@@ -68,6 +68,11 @@ impl Kll {
         self.levels.iter().map(Vec::len).sum()
     }
 
+    /// Heap bytes held by the retained items (capacity of the level buffers).
+    pub fn memory_bytes(&self) -> usize {
+        self.levels.iter().map(|l| l.capacity() * 8 + 24).sum()
+    }
+
     fn capacity(&self, level: usize) -> usize {
         let depth = self.levels.len() - 1 - level;
         ((self.k as f64 * DECAY.powi(depth as i32)).ceil() as usize).max(MIN_CAPACITY)

@@ -4,6 +4,7 @@
 
 pub mod kll;
 pub mod quantile;
+pub mod tails;
 
 use std::collections::BTreeMap;
 
@@ -11,6 +12,7 @@ use serde::{Deserialize, Serialize};
 
 pub use kll::Kll;
 pub use quantile::{QuantileFn, QuantileSummary};
+pub use tails::Tails;
 
 /// Count, mean, variance (population), min and max, by Welford's update with
 /// Chan et al.'s parallel merge.

@@ -1,0 +1,426 @@
+//! The streaming monitor: events in, window reports out. One engine serves
+//! `replay` (a file) and, later, `run` (Kafka): decode, route to the model
+//! version's state, learn or load its baseline, track the open windows, and
+//! evaluate each window against the baseline when it closes.
+
+use std::collections::BTreeMap;
+
+use serde::Serialize;
+
+use super::evaluate::{decide, DriftReport};
+use super::tracker::{CaptionTracker, CaptionWindow, FeatureTracker, SignalTracker, SignalWindow};
+use crate::baseline::{Collector, FeatureProfile, Profile};
+use crate::config::{Config, WindowSpec};
+use crate::event::{Decoder, FeatureValue, InferenceEvent, RejectReason, Rejection};
+use crate::quality::{clip, Vocabulary};
+
+/// Model version used when events carry none.
+pub const UNVERSIONED: &str = "unversioned";
+
+/// A window's position: event-time bounds or its index in a count-based series.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct WindowBounds {
+    /// 0-based index of the window in its model version's series.
+    pub index: u64,
+    /// Event time of the window's start (time windows) or first event (count windows), RFC 3339.
+    pub start: String,
+    /// Event time of the window's end (exclusive) or last event, RFC 3339.
+    pub end: String,
+}
+
+/// Everything driftd says about one closed window.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct WindowReport {
+    pub model: String,
+    pub model_version: String,
+    pub window: WindowBounds,
+    /// `profile` or `learned` (from the version's first events).
+    pub baseline: &'static str,
+    pub drift: DriftReport,
+    pub captions: CaptionWindow,
+    pub signals: SignalWindow,
+}
+
+/// Counters over the engine's life.
+#[derive(Debug, Clone, Default, PartialEq, Serialize)]
+pub struct Counters {
+    pub events: u64,
+    pub rejected: BTreeMap<&'static str, u64>,
+    pub learned: u64,
+    pub windows: u64,
+    pub late_events: u64,
+}
+
+struct Window {
+    index: u64,
+    start_ms: i64,
+    end_ms: i64,
+    features: BTreeMap<String, FeatureTracker>,
+    captions: CaptionTracker,
+    signals: SignalTracker,
+}
+
+enum Baseline {
+    Learning {
+        collectors: BTreeMap<String, Collector>,
+        events: u64,
+    },
+    Ready {
+        features: BTreeMap<String, FeatureProfile>,
+        source: &'static str,
+    },
+}
+
+struct VersionState {
+    model: String,
+    version: String,
+    baseline: Baseline,
+    /// Open windows by start (time) or the single open window (count).
+    open: BTreeMap<i64, Window>,
+    next_index: u64,
+    max_event_ms: i64,
+    /// Start of the newest window already closed: earlier events are late.
+    closed_through_ms: i64,
+    late_pending: u64,
+}
+
+/// The streaming monitor.
+pub struct Engine {
+    config: Config,
+    decoder: Decoder,
+    vocab: Vocabulary,
+    profiles: BTreeMap<String, Profile>,
+    states: BTreeMap<(String, String), VersionState>,
+    pub counters: Counters,
+}
+
+fn rfc3339(ms: i64) -> String {
+    time::OffsetDateTime::from_unix_timestamp_nanos(ms as i128 * 1_000_000)
+        .ok()
+        .and_then(|t| {
+            t.format(&time::format_description::well_known::Rfc3339)
+                .ok()
+        })
+        .unwrap_or_else(|| ms.to_string())
+}
+
+impl Engine {
+    /// `profiles`: reference profiles by model name (from `models.<name>.baseline`).
+    pub fn new(config: Config, vocab: Vocabulary, profiles: BTreeMap<String, Profile>) -> Self {
+        let decoder = Decoder::new(&config);
+        Self {
+            config,
+            decoder,
+            vocab,
+            profiles,
+            states: BTreeMap::new(),
+            counters: Counters::default(),
+        }
+    }
+
+    /// Feed one raw event. Returns the windows it closed (time windows close as
+    /// the watermark passes them; count windows when full).
+    pub fn process(&mut self, bytes: &[u8]) -> Result<Vec<WindowReport>, Rejection> {
+        self.counters.events += 1;
+        let event = match self.decoder.decode_inference(bytes) {
+            Ok(e) => e,
+            Err(r) => {
+                *self.counters.rejected.entry(r.reason.as_str()).or_default() += 1;
+                return Err(r);
+            }
+        };
+        Ok(self.observe(event))
+    }
+
+    /// Count a rejection found before decoding (e.g. by the source).
+    pub fn reject(&mut self, reason: RejectReason) {
+        self.counters.events += 1;
+        *self.counters.rejected.entry(reason.as_str()).or_default() += 1;
+    }
+
+    fn observe(&mut self, event: InferenceEvent) -> Vec<WindowReport> {
+        let version = event
+            .model_version
+            .clone()
+            .unwrap_or_else(|| UNVERSIONED.to_owned());
+        let key = (event.model.clone(), version.clone());
+        if !self.states.contains_key(&key) {
+            let baseline = match self.profiles.get(&event.model) {
+                Some(p) => Baseline::Ready {
+                    features: p.features.clone(),
+                    source: "profile",
+                },
+                None => Baseline::Learning {
+                    collectors: BTreeMap::new(),
+                    events: 0,
+                },
+            };
+            self.states.insert(
+                key.clone(),
+                VersionState {
+                    model: event.model.clone(),
+                    version,
+                    baseline,
+                    open: BTreeMap::new(),
+                    next_index: 0,
+                    max_event_ms: i64::MIN,
+                    closed_through_ms: i64::MIN,
+                    late_pending: 0,
+                },
+            );
+        }
+        let learn_events = self.config.learn_events;
+        let state = self.states.get_mut(&key).expect("inserted above");
+        if let Baseline::Learning { collectors, events } = &mut state.baseline {
+            let mc = self.config.model(&state.model);
+            for (name, value) in &event.features {
+                let kind = mc.features.get(name).and_then(|f| f.kind);
+                let c = collectors.entry(name.clone()).or_insert_with(|| {
+                    // A feature first seen late was missing in the events before.
+                    let mut c = Collector::new(kind);
+                    for _ in 0..*events {
+                        c.push_null();
+                    }
+                    c
+                });
+                match value {
+                    FeatureValue::Number(x) => c.push_number(*x),
+                    FeatureValue::Category(s) => c.push_category(s),
+                    FeatureValue::Vector(v) => c.push_vector(v),
+                    FeatureValue::Null => c.push_null(),
+                }
+            }
+            *events += 1;
+            for c in collectors.values_mut() {
+                while c.len() < *events {
+                    c.push_null();
+                }
+            }
+            self.counters.learned += 1;
+            if *events >= learn_events {
+                let mut features = BTreeMap::new();
+                for (name, c) in std::mem::take(collectors) {
+                    // A feature with no usable value in the learning events
+                    // (or mixed kinds) cannot be monitored; it is left out.
+                    if let Some(p) = c.finish().ok().as_ref().and_then(FeatureProfile::from_data) {
+                        features.insert(name, p);
+                    }
+                }
+                state.baseline = Baseline::Ready {
+                    features,
+                    source: "learned",
+                };
+            }
+            return Vec::new();
+        }
+        let window_spec = self.config.windows;
+        let ts = event.timestamp_ms;
+        // Which window the event belongs to, or late.
+        let start = match window_spec {
+            WindowSpec::Time { size_ms, .. } => ts.div_euclid(size_ms) * size_ms,
+            WindowSpec::Count { .. } => state.open.keys().next().copied().unwrap_or(ts),
+        };
+        let mut closed = Vec::new();
+        if matches!(window_spec, WindowSpec::Time { .. }) && start <= state.closed_through_ms {
+            state.late_pending += 1;
+            self.counters.late_events += 1;
+        } else {
+            let Baseline::Ready { features, .. } = &state.baseline else {
+                unreachable!("learning returned above")
+            };
+            let next_index = &mut state.next_index;
+            let window = state.open.entry(start).or_insert_with(|| {
+                let w = Window {
+                    index: *next_index,
+                    start_ms: start,
+                    end_ms: match window_spec {
+                        WindowSpec::Time { size_ms, .. } => start + size_ms,
+                        WindowSpec::Count { .. } => ts,
+                    },
+                    features: features
+                        .iter()
+                        .map(|(k, p)| (k.clone(), FeatureTracker::for_profile(p)))
+                        .collect(),
+                    captions: CaptionTracker::default(),
+                    signals: SignalTracker::default(),
+                };
+                *next_index += 1;
+                w
+            });
+            track(window, &event, features, &self.vocab);
+            if let WindowSpec::Count { .. } = window_spec {
+                window.end_ms = window.end_ms.max(ts);
+            }
+            if let WindowSpec::Count { events } = window_spec {
+                if window.signals.events >= events {
+                    let w = state.open.remove(&start).expect("present");
+                    closed.push(w);
+                }
+            }
+        }
+        state.max_event_ms = state.max_event_ms.max(ts);
+        if let WindowSpec::Time {
+            allowed_lateness_ms,
+            ..
+        } = window_spec
+        {
+            let watermark = state.max_event_ms.saturating_sub(allowed_lateness_ms);
+            let due: Vec<i64> = state
+                .open
+                .iter()
+                .filter(|(_, w)| w.end_ms <= watermark)
+                .map(|(&s, _)| s)
+                .collect();
+            for s in due {
+                closed.push(state.open.remove(&s).expect("present"));
+                state.closed_through_ms = state.closed_through_ms.max(s);
+            }
+        }
+        let key_model = state.model.clone();
+        closed
+            .into_iter()
+            .map(|w| self.report(&key, &key_model, w))
+            .collect()
+    }
+
+    fn report(&mut self, key: &(String, String), model: &str, mut w: Window) -> WindowReport {
+        let state = self.states.get_mut(key).expect("state exists");
+        w.signals.late_events += std::mem::take(&mut state.late_pending);
+        let (features, source) = match &state.baseline {
+            Baseline::Ready { features, source } => (features, *source),
+            Baseline::Learning { .. } => {
+                unreachable!("windows open only after the baseline is ready")
+            }
+        };
+        let mc = self.config.model(model);
+        let mut reports = Vec::new();
+        for (name, tracker) in &w.features {
+            let Some(profile) = features.get(name) else {
+                continue;
+            };
+            let Some(comparison) = tracker.compare(profile) else {
+                continue;
+            };
+            let derived = match profile {
+                FeatureProfile::Numeric(p) if p.source != crate::config::FeatureKind::Numeric => {
+                    Some(p.source)
+                }
+                _ => None,
+            };
+            let fc = mc.features.get(name).cloned().unwrap_or_default();
+            if let Ok(r) = decide(
+                name,
+                comparison,
+                tracker.counts(),
+                derived,
+                &fc,
+                &self.config.drift,
+            ) {
+                reports.push(r);
+            }
+        }
+        self.counters.windows += 1;
+        WindowReport {
+            model: state.model.clone(),
+            model_version: state.version.clone(),
+            window: WindowBounds {
+                index: w.index,
+                start: rfc3339(w.start_ms),
+                end: rfc3339(w.end_ms),
+            },
+            baseline: source,
+            drift: DriftReport::new(reports, mc.dataset_drift_share),
+            captions: w.captions.report(),
+            signals: w.signals.report(),
+        }
+    }
+
+    /// Close every open window (end of input or shutdown), oldest first.
+    pub fn finish(&mut self) -> Vec<WindowReport> {
+        let mut out = Vec::new();
+        let keys: Vec<(String, String)> = self.states.keys().cloned().collect();
+        for key in keys {
+            let state = self.states.get_mut(&key).expect("listed");
+            let windows: Vec<Window> = std::mem::take(&mut state.open).into_values().collect();
+            let model = state.model.clone();
+            for w in windows {
+                out.push(self.report(&key, &model, w));
+            }
+        }
+        out
+    }
+
+    /// Model versions still learning their baseline, with events learned so far.
+    pub fn learning(&self) -> Vec<(String, String, u64)> {
+        self.states
+            .values()
+            .filter_map(|s| match &s.baseline {
+                Baseline::Learning { events, .. } => {
+                    Some((s.model.clone(), s.version.clone(), *events))
+                }
+                Baseline::Ready { .. } => None,
+            })
+            .collect()
+    }
+}
+
+fn track(
+    w: &mut Window,
+    e: &InferenceEvent,
+    baseline: &BTreeMap<String, FeatureProfile>,
+    vocab: &Vocabulary,
+) {
+    w.signals.events += 1;
+    if e.error.is_some() {
+        w.signals.errors += 1;
+    }
+    if let Some(l) = e.latency_ms {
+        w.signals.latency.push(l);
+    }
+    let mut seen = 0usize;
+    for (name, value) in &e.features {
+        if let (Some(t), Some(p)) = (w.features.get_mut(name), baseline.get(name)) {
+            t.observe(value, p);
+            seen += 1;
+        }
+    }
+    // Baseline features the event does not carry are missing in it.
+    if seen < w.features.len() {
+        for (name, t) in w.features.iter_mut() {
+            if !e.features.iter().any(|(n, _)| n == name) {
+                if let Some(p) = baseline.get(name) {
+                    t.observe(&FeatureValue::Null, p);
+                }
+            }
+        }
+    }
+    if e.error.is_none() {
+        let caption =
+            e.prediction
+                .iter()
+                .find(|(k, _)| k == "caption")
+                .and_then(|(_, v)| match v {
+                    FeatureValue::Category(s) => Some(s.as_str()),
+                    _ => None,
+                });
+        let emb = |name: &str| {
+            e.embeddings
+                .iter()
+                .find(|(k, _)| k == name)
+                .map(|(_, v)| v.as_slice())
+        };
+        let clip = match (emb("image"), emb("caption")) {
+            (Some(i), Some(c)) => clip::clip_score(i, c),
+            _ => None,
+        };
+        match caption {
+            Some(c) => {
+                if c.trim().is_empty() {
+                    w.signals.empty_captions += 1;
+                }
+                w.captions.observe(c, clip, vocab);
+            }
+            None => w.signals.empty_captions += 1,
+        }
+    }
+}

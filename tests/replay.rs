@@ -1,0 +1,281 @@
+//! `driftd generate` + `driftd replay`: the streaming pipeline over files
+//! (issue 4, file source), on generated logs where the truth is known.
+
+use std::path::Path;
+use std::process::{Command, Output};
+
+use serde_json::Value;
+
+fn driftd(args: &[&str]) -> Output {
+    Command::new(env!("CARGO_BIN_EXE_driftd"))
+        .args(args)
+        .current_dir(env!("CARGO_MANIFEST_DIR"))
+        .env_remove("DRIFTD_CONFIG")
+        .output()
+        .expect("driftd runs")
+}
+
+fn p(path: &Path) -> &str {
+    path.to_str().unwrap()
+}
+
+/// Generate `events` of `scenario` (drift at half way), replay with `config`,
+/// return the window reports.
+fn windows(
+    scenario: &str,
+    events: &str,
+    extra_generate: &[&str],
+    config: Option<&str>,
+) -> (Vec<Value>, String) {
+    let dir = tempfile::tempdir().unwrap();
+    let logs = dir.path().join("logs.ndjson");
+    let mut g = vec![
+        "generate",
+        "--scenario",
+        scenario,
+        "--events",
+        events,
+        "--to",
+        p(&logs),
+    ];
+    g.extend(extra_generate);
+    assert!(driftd(&g).status.success());
+    let mut r = vec!["replay", "--input", p(&logs), "--format", "json"];
+    let cfg = dir.path().join("driftd.toml");
+    if let Some(text) = config {
+        std::fs::write(&cfg, text).unwrap();
+        r.extend(["--config", p(&cfg)]);
+    }
+    let out = driftd(&r);
+    let err = String::from_utf8_lossy(&out.stderr).into_owned();
+    assert!(out.status.success(), "{err}");
+    let reports = String::from_utf8_lossy(&out.stdout)
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect();
+    (reports, err)
+}
+
+/// 1-minute windows, 1,000 learned events: 100 events/s gives 6,000 per window.
+const SMALL_WINDOWS: &str =
+    "[windows]\nsize = \"1m\"\nallowed_lateness = \"5s\"\n[baseline]\nlearn_events = 3000\n";
+
+fn drifted(w: &Value) -> Vec<String> {
+    w["drift"]["features"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|f| f["drift"] == true)
+        .map(|f| f["name"].as_str().unwrap().to_owned())
+        .collect()
+}
+
+#[test]
+fn stable_logs_raise_no_drift() {
+    let (ws, _) = windows("stable", "40000", &[], Some(SMALL_WINDOWS));
+    assert!(ws.len() >= 6, "{}", ws.len());
+    for w in &ws {
+        assert_eq!(w["baseline"], "learned");
+        assert!(
+            drifted(w).is_empty(),
+            "window {}: {:?}",
+            w["window"]["index"],
+            drifted(w)
+        );
+        assert!(w["signals"]["error_rate"].as_f64().unwrap() < 0.03);
+    }
+}
+
+#[test]
+fn covariate_shift_is_flagged_only_after_it_starts() {
+    // Drift starts at event 20,000 = 200 s of event time.
+    let (ws, err) = windows("covariate-shift", "40000", &[], Some(SMALL_WINDOWS));
+    assert!(err.contains("replayed 40000 events"), "{err}");
+    for w in &ws {
+        let start = w["window"]["start"].as_str().unwrap();
+        let minute: u32 = start[14..16].parse().unwrap();
+        let d = drifted(w);
+        if minute >= 4 {
+            for f in ["brightness", "source", "width"] {
+                assert!(
+                    d.contains(&f.to_owned()),
+                    "{start}: {f} should drift, got {d:?}"
+                );
+            }
+            assert!(
+                !d.contains(&"contrast".to_owned()) && !d.contains(&"height".to_owned()),
+                "{start}: {d:?}"
+            );
+        } else if minute < 3 {
+            assert!(d.is_empty(), "{start}: nothing should drift yet, got {d:?}");
+        }
+    }
+}
+
+#[test]
+fn quality_drop_shows_in_caption_descriptors_and_clip_score() {
+    let (ws, _) = windows(
+        "quality-drop",
+        "40000",
+        &["--embedding-dims", "16"],
+        Some(SMALL_WINDOWS),
+    );
+    let first = &ws[0]["captions"];
+    let last = &ws[ws.len() - 1]["captions"];
+    assert!(first["boilerplate_prefix_rate"].as_f64().unwrap() < 0.01);
+    assert!(
+        last["boilerplate_prefix_rate"].as_f64().unwrap() > 0.2,
+        "{last}"
+    );
+    assert!(last["empty_rate"].as_f64().unwrap() > 0.05);
+    assert!(last["ends_with_stopword_rate"].as_f64().unwrap() > 0.1);
+    let (c0, c1) = (
+        first["clip_score_mean"].as_f64().unwrap(),
+        last["clip_score_mean"].as_f64().unwrap(),
+    );
+    assert!(c1 < c0 - 0.3, "CLIPScore {c0} -> {c1}");
+}
+
+#[test]
+fn broken_component_shows_in_signals() {
+    let (ws, _) = windows("broken", "40000", &[], Some(SMALL_WINDOWS));
+    let (first, last) = (&ws[0]["signals"], &ws[ws.len() - 1]["signals"]);
+    assert!(first["error_rate"].as_f64().unwrap() < 0.03);
+    assert!(last["error_rate"].as_f64().unwrap() > 0.2, "{last}");
+    assert!(last["empty_caption_rate"].as_f64().unwrap() > 0.1);
+    assert!(
+        last["latency_ms_p50"].as_f64().unwrap() > 2.0 * first["latency_ms_p50"].as_f64().unwrap()
+    );
+}
+
+#[test]
+fn count_windows_and_no_config_at_all() {
+    let (ws, _) = windows(
+        "stable",
+        "12000",
+        &[],
+        Some("[windows]\nkind = \"count\"\nevents = 2000\n[baseline]\nlearn_events = 2000\n"),
+    );
+    assert_eq!(ws.len(), 5);
+    for (i, w) in ws.iter().enumerate() {
+        assert_eq!(w["window"]["index"], i);
+        assert_eq!(w["signals"]["events"], 2000);
+    }
+    // Defaults: 5-minute windows, 5,000 learned events.
+    let (ws, _) = windows("stable", "40000", &[], None);
+    assert_eq!(ws[0]["signals"]["events"], 25000);
+}
+
+#[test]
+fn rejected_events_go_to_the_dead_letter_file_and_late_ones_are_counted() {
+    let dir = tempfile::tempdir().unwrap();
+    let logs = dir.path().join("logs.ndjson");
+    assert!(driftd(&["generate", "--events", "3000", "--to", p(&logs)])
+        .status
+        .success());
+    let mut text = std::fs::read_to_string(&logs).unwrap();
+    // Bad lines, and an event an hour too early (late: its window has closed).
+    text.push_str("not json\n{\"event_id\":\"x\",\"model\":\"m\"}\n");
+    let first = text
+        .lines()
+        .next()
+        .unwrap()
+        .replace("2026-11-24T00:00:00.000Z", "2026-11-23T23:00:00.000Z");
+    text.push_str(&first);
+    text.push('\n');
+    text.push_str(
+        &std::fs::read_to_string(&logs)
+            .unwrap()
+            .lines()
+            .last()
+            .unwrap()
+            .replace("00:00:29.990Z", "00:03:00.000Z"),
+    );
+    text.push('\n');
+    std::fs::write(&logs, text).unwrap();
+    let dead = dir.path().join("dead.ndjson");
+    let cfg = dir.path().join("c.toml");
+    std::fs::write(
+        &cfg,
+        "[windows]\nsize = \"10s\"\nallowed_lateness = \"1s\"\n[baseline]\nlearn_events = 500\n",
+    )
+    .unwrap();
+    let out = driftd(&[
+        "replay",
+        "--input",
+        p(&logs),
+        "--config",
+        p(&cfg),
+        "--dead-letter",
+        p(&dead),
+        "--format",
+        "json",
+    ]);
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(out.status.success(), "{err}");
+    assert!(
+        err.contains("2 rejected (invalid_json 1, missing_field 1)"),
+        "{err}"
+    );
+    assert!(err.contains("1 late"), "{err}");
+    let dead: Vec<Value> = std::fs::read_to_string(&dead)
+        .unwrap()
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect();
+    assert_eq!(dead.len(), 2);
+    assert_eq!(
+        (
+            dead[0]["line"].as_u64(),
+            dead[0]["reason"].as_str(),
+            dead[0]["raw"].as_str()
+        ),
+        (Some(3001), Some("invalid_json"), Some("not json"))
+    );
+    assert_eq!(dead[1]["reason"], "missing_field");
+    let reports: Vec<Value> = String::from_utf8_lossy(&out.stdout)
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect();
+    let late: u64 = reports
+        .iter()
+        .map(|r| r["signals"]["late_events"].as_u64().unwrap())
+        .sum();
+    assert_eq!(
+        late, 1,
+        "the late event is reported in a window, not dropped"
+    );
+}
+
+#[test]
+fn a_profile_from_driftd_baseline_is_used_when_configured() {
+    let dir = tempfile::tempdir().unwrap();
+    let reference = dir.path().join("ref.ndjson");
+    assert!(driftd(&[
+        "generate",
+        "--events",
+        "5000",
+        "--seed",
+        "9",
+        "--to",
+        p(&reference)
+    ])
+    .status
+    .success());
+    let profile = dir.path().join("ref.profile.json");
+    let out = driftd(&["baseline", "--input", p(&reference), "--out", p(&profile)]);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let config = format!(
+        "[windows]\nsize = \"1m\"\n[models.alt-text-captioner]\nbaseline = \"{}\"\n",
+        p(&profile)
+    );
+    let (ws, err) = windows("covariate-shift", "12000", &[], Some(&config));
+    assert!(err.contains("0 learned as baseline"), "{err}");
+    assert_eq!(ws[0]["baseline"], "profile");
+    assert_eq!(ws[0]["window"]["index"], 0);
+    assert_eq!(ws[0]["window"]["start"], "2026-11-24T00:00:00Z");
+}
