@@ -47,6 +47,8 @@ pub struct FeedbackEvent {
 /// Decodes events according to a config. Cheap to clone.
 #[derive(Debug, Clone)]
 pub struct Decoder {
+    /// Settings of models without a section of their own.
+    default_model: ModelConfig,
     max_bytes: usize,
     model_pointer: String,
     config: Config,
@@ -54,7 +56,9 @@ pub struct Decoder {
 
 impl Decoder {
     pub fn new(config: &Config) -> Self {
+        let default_model = ModelConfig::defaults(&config.drift);
         Self {
+            default_model,
             max_bytes: config.max_event_bytes,
             model_pointer: config.model_pointer.clone(),
             config: config.clone(),
@@ -66,18 +70,22 @@ impl Decoder {
     pub fn decode_inference(&self, bytes: &[u8]) -> Result<InferenceEvent, Rejection> {
         let root = self.parse(bytes)?;
         let model = required_str(&root, &self.model_pointer, "model")?.to_owned();
-        let mc = self.config.model(&model);
+        // Borrowed, not cloned: this runs for every event.
+        let mc = self
+            .config
+            .models
+            .get(&model)
+            .unwrap_or(&self.default_model);
         let f = &mc.fields;
         let event_id = required_id(&root, &f.event_id)?;
-        let ts = root
-            .pointer(&f.timestamp)
+        let ts = lookup(&root, &f.timestamp)
             .filter(|v| !v.is_null())
             .ok_or_else(|| missing(&f.timestamp, "timestamp"))?;
         let timestamp_ms =
             parse_timestamp(ts).map_err(|e| Rejection::new(RejectReason::BadTimestamp, e))?;
         let model_version =
             optional_str(&root, &f.model_version, "model_version")?.map(str::to_owned);
-        let features = extract_features(&root, &mc)?;
+        let features = extract_features(&root, mc)?;
         let prediction = match optional_object(&root, &f.prediction, "prediction")? {
             Some(obj) => obj
                 .iter()
@@ -93,12 +101,12 @@ impl Decoder {
                 .collect::<Result<Vec<_>, Rejection>>()?,
             None => Vec::new(),
         };
-        let latency_ms = match root.pointer(&f.latency_ms) {
+        let latency_ms = match lookup(&root, &f.latency_ms) {
             None | Some(Value::Null) => None,
             Some(Value::Number(n)) => Some(finite(n.as_f64(), "latency_ms")?),
             Some(other) => return Err(wrong_type("latency_ms", "a number", other)),
         };
-        let error = match root.pointer(&f.error) {
+        let error = match lookup(&root, &f.error) {
             None | Some(Value::Null) => None,
             Some(Value::String(s)) => Some(s.clone()),
             // Serving stacks log structured errors too; keep them as JSON text.
@@ -189,6 +197,31 @@ impl Decoder {
     }
 }
 
+/// RFC 6901 lookup without allocating for pointers that have no `~` escape
+/// (serde_json's `Value::pointer` allocates for every segment).
+fn lookup<'a>(root: &'a Value, pointer: &str) -> Option<&'a Value> {
+    if pointer.is_empty() {
+        return Some(root);
+    }
+    let rest = pointer.strip_prefix('/')?;
+    let mut v = root;
+    for seg in rest.split('/') {
+        let unescaped;
+        let key = if seg.contains('~') {
+            unescaped = seg.replace("~1", "/").replace("~0", "~");
+            unescaped.as_str()
+        } else {
+            seg
+        };
+        v = match v {
+            Value::Object(m) => m.get(key)?,
+            Value::Array(a) => a.get(key.parse::<usize>().ok()?)?,
+            _ => return None,
+        };
+    }
+    Some(v)
+}
+
 fn extract_features(
     root: &Value,
     mc: &ModelConfig,
@@ -205,7 +238,7 @@ fn extract_features(
     }
     for (name, fc) in &mc.features {
         if let Some(path) = &fc.path {
-            let v = root.pointer(path).unwrap_or(&Value::Null);
+            let v = lookup(root, path).unwrap_or(&Value::Null);
             out.push((name.clone(), scalar(v, name, fc.kind)?));
         }
     }
@@ -270,7 +303,7 @@ fn wrong_type(field: &str, want: &str, got: &Value) -> Rejection {
 }
 
 fn required_str<'a>(root: &'a Value, pointer: &str, name: &str) -> Result<&'a str, Rejection> {
-    match root.pointer(pointer) {
+    match lookup(root, pointer) {
         None | Some(Value::Null) => Err(missing(pointer, name)),
         Some(Value::String(s)) if !s.is_empty() => Ok(s),
         Some(Value::String(_)) => Err(Rejection::new(
@@ -283,7 +316,7 @@ fn required_str<'a>(root: &'a Value, pointer: &str, name: &str) -> Result<&'a st
 
 /// Event ids are strings; integer ids are accepted and kept as their decimal text.
 fn required_id(root: &Value, pointer: &str) -> Result<String, Rejection> {
-    match root.pointer(pointer) {
+    match lookup(root, pointer) {
         Some(Value::Number(n)) if n.is_u64() || n.is_i64() => Ok(n.to_string()),
         _ => required_str(root, pointer, "event_id").map(str::to_owned),
     }
@@ -294,7 +327,7 @@ fn optional_str<'a>(
     pointer: &str,
     name: &str,
 ) -> Result<Option<&'a str>, Rejection> {
-    match root.pointer(pointer) {
+    match lookup(root, pointer) {
         None | Some(Value::Null) => Ok(None),
         Some(Value::String(s)) => Ok(Some(s)),
         Some(other) => Err(wrong_type(name, "a string", other)),
@@ -306,7 +339,7 @@ fn optional_object<'a>(
     pointer: &str,
     name: &str,
 ) -> Result<Option<&'a Map<String, Value>>, Rejection> {
-    match root.pointer(pointer) {
+    match lookup(root, pointer) {
         None | Some(Value::Null) => Ok(None),
         Some(Value::Object(m)) => Ok(Some(m)),
         Some(other) => Err(wrong_type(name, "an object", other)),
@@ -480,6 +513,23 @@ mod tests {
         ) {
             let text = format!(r#"{{"event_id":"{id}","timestamp":{ts},"model":{model},"features":{feat}}}"#);
             let _ = decoder().decode_inference(text.as_bytes());
+        }
+    }
+
+    #[test]
+    fn lookup_follows_rfc6901() {
+        let v: Value = serde_json::json!({"a": {"b/c": [10, {"~d": 4}]}, "": 1});
+        let cases: [(&str, Option<Value>); 6] = [
+            ("", Some(v.clone())),
+            ("/a/b~1c/0", Some(10.into())),
+            ("/a/b~1c/1/~0d", Some(4.into())),
+            ("/", Some(1.into())),
+            ("/a/missing", None),
+            ("a", None),
+        ];
+        for (ptr, want) in cases {
+            assert_eq!(lookup(&v, ptr).cloned(), want, "{ptr}");
+            assert_eq!(lookup(&v, ptr), v.pointer(ptr), "{ptr} as serde_json");
         }
     }
 

@@ -138,14 +138,15 @@ impl Engine {
         *self.counters.rejected.entry(reason.as_str()).or_default() += 1;
     }
 
-    fn observe(&mut self, event: InferenceEvent) -> Vec<WindowReport> {
+    fn observe(&mut self, mut event: InferenceEvent) -> Vec<WindowReport> {
+        // The key takes the event's strings: nothing below reads them again.
         let version = event
             .model_version
-            .clone()
+            .take()
             .unwrap_or_else(|| UNVERSIONED.to_owned());
-        let key = (event.model.clone(), version.clone());
+        let key = (std::mem::take(&mut event.model), version);
         if !self.states.contains_key(&key) {
-            let baseline = match self.profiles.get(&event.model) {
+            let baseline = match self.profiles.get(&key.0) {
                 Some(p) => Baseline::Ready {
                     features: p.features.clone(),
                     source: "profile",
@@ -158,8 +159,8 @@ impl Engine {
             self.states.insert(
                 key.clone(),
                 VersionState {
-                    model: event.model.clone(),
-                    version,
+                    model: key.0.clone(),
+                    version: key.1.clone(),
                     baseline,
                     open: BTreeMap::new(),
                     next_index: 0,
