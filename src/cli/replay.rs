@@ -56,54 +56,79 @@ pub fn replay(
         )?)),
         None => None,
     };
-    let reader: Box<dyn std::io::Read> = if args.input == "-" {
-        Box::new(std::io::stdin().lock())
+    let reader: Box<dyn std::io::Read + Send> = if args.input == "-" {
+        Box::new(std::io::stdin())
     } else {
         Box::new(
             std::fs::File::open(args.input)
                 .map_err(|e| CliError::bad_input(format!("{}: cannot open: {e}", args.input)))?,
         )
     };
-    let mut source = LineSource::new(reader);
     let mut out = std::io::BufWriter::new(stdout);
     let write_err = |e: std::io::Error| CliError::failure(format!("cannot write output: {e}"));
-    loop {
-        let (line_no, bytes) = match source.next_line() {
-            Ok(Some(l)) => l,
-            Ok(None) => break,
-            Err(e) => {
-                return Err(CliError::bad_input(format!(
-                    "{}: cannot read: {e}",
-                    args.input
-                )))
-            }
-        };
-        match engine.process(bytes) {
-            Ok(reports) => {
-                for r in reports {
-                    emit(&mut out, &r, args.format).map_err(write_err)?;
+    // Decoding is pure and costs about as much as tracking: one thread reads
+    // and decodes batches of lines while this one feeds the engine, in file
+    // order (results are identical to a one-line-at-a-time run).
+    let decoder = engine.decoder().clone();
+    let input_name = args.input.to_owned();
+    let (tx, rx) = std::sync::mpsc::sync_channel::<Result<Vec<Decoded>, String>>(4);
+    let reader_thread = std::thread::spawn(move || {
+        let mut source = LineSource::new(reader);
+        loop {
+            let mut batch = Vec::with_capacity(BATCH_LINES);
+            while batch.len() < BATCH_LINES {
+                match source.next_line() {
+                    Ok(Some((line_no, bytes))) => {
+                        let result = decoder.decode_inference(bytes);
+                        // Keep the raw bytes only where the dead-letter file needs them.
+                        let raw = if result.is_err() {
+                            bytes.to_vec()
+                        } else {
+                            Vec::new()
+                        };
+                        batch.push(Decoded {
+                            line_no,
+                            raw,
+                            result,
+                        });
+                    }
+                    Ok(None) => break,
+                    Err(e) => {
+                        let _ = tx.send(Err(format!("{input_name}: cannot read: {e}")));
+                        return;
+                    }
                 }
             }
-            Err(rejection) => {
-                if let Some(d) = dead.as_mut() {
-                    let raw = match std::str::from_utf8(bytes) {
-                        Ok(s) => serde_json::json!({"raw": s}),
-                        Err(_) => {
-                            serde_json::json!({"raw_hex": bytes.iter().map(|b| format!("{b:02x}")).collect::<String>()})
-                        }
-                    };
-                    let mut rec = serde_json::json!({
-                        "source": args.input, "line": line_no,
-                        "reason": rejection.reason.as_str(), "detail": rejection.detail,
-                    });
-                    rec.as_object_mut()
-                        .expect("object")
-                        .extend(raw.as_object().expect("object").clone());
-                    writeln!(d, "{rec}").map_err(write_err)?;
+            let done = batch.len() < BATCH_LINES;
+            if !batch.is_empty() && tx.send(Ok(batch)).is_err() {
+                return;
+            }
+            if done {
+                return;
+            }
+        }
+    });
+    for batch in rx {
+        let batch = batch.map_err(CliError::bad_input)?;
+        for d in batch {
+            match engine.process_decoded(d.result) {
+                Ok(reports) => {
+                    for r in reports {
+                        emit(&mut out, &r, args.format).map_err(write_err)?;
+                    }
+                }
+                Err(rejection) => {
+                    if let Some(f) = dead.as_mut() {
+                        dead_letter(f, args.input, d.line_no, &d.raw, &rejection)
+                            .map_err(write_err)?;
+                    }
                 }
             }
         }
     }
+    reader_thread
+        .join()
+        .map_err(|_| CliError::failure("reader thread panicked"))?;
     for r in engine.finish() {
         emit(&mut out, &r, args.format).map_err(write_err)?;
     }
@@ -168,4 +193,40 @@ fn emit(out: &mut dyn Write, r: &WindowReport, format: ReplayFormat) -> std::io:
             )
         }
     }
+}
+
+/// Lines handed from the reader thread at a time.
+const BATCH_LINES: usize = 4096;
+
+/// A line after decoding.
+struct Decoded {
+    line_no: u64,
+    /// The line's bytes when it was rejected (for the dead-letter file).
+    raw: Vec<u8>,
+    result: Result<crate::event::InferenceEvent, crate::event::Rejection>,
+}
+
+/// One rejected event as a JSON line: where it came from, why, and its bytes.
+fn dead_letter(
+    out: &mut dyn Write,
+    source: &str,
+    line_no: u64,
+    bytes: &[u8],
+    rejection: &crate::event::Rejection,
+) -> std::io::Result<()> {
+    let mut rec = serde_json::json!({
+        "source": source, "line": line_no,
+        "reason": rejection.reason.as_str(), "detail": rejection.detail,
+    });
+    match std::str::from_utf8(bytes) {
+        Ok(s) => rec["raw"] = s.into(),
+        Err(_) => {
+            rec["raw_hex"] = bytes
+                .iter()
+                .map(|b| format!("{b:02x}"))
+                .collect::<String>()
+                .into()
+        }
+    }
+    writeln!(out, "{rec}")
 }

@@ -121,15 +121,30 @@ impl Engine {
     /// Feed one raw event. Returns the windows it closed (time windows close as
     /// the watermark passes them; count windows when full).
     pub fn process(&mut self, bytes: &[u8]) -> Result<Vec<WindowReport>, Rejection> {
+        let decoded = self.decoder.decode_inference(bytes);
+        self.process_decoded(decoded)
+    }
+
+    /// The decoder this engine uses. Decoding is pure, so callers may decode
+    /// on other threads and hand the results to [`Engine::process_decoded`]
+    /// in order.
+    pub fn decoder(&self) -> &Decoder {
+        &self.decoder
+    }
+
+    /// Feed one event decoded (or rejected) by [`Engine::decoder`].
+    pub fn process_decoded(
+        &mut self,
+        decoded: Result<InferenceEvent, Rejection>,
+    ) -> Result<Vec<WindowReport>, Rejection> {
         self.counters.events += 1;
-        let event = match self.decoder.decode_inference(bytes) {
-            Ok(e) => e,
+        match decoded {
+            Ok(e) => Ok(self.observe(e)),
             Err(r) => {
                 *self.counters.rejected.entry(r.reason.as_str()).or_default() += 1;
-                return Err(r);
+                Err(r)
             }
-        };
-        Ok(self.observe(event))
+        }
     }
 
     /// Count a rejection found before decoding (e.g. by the source).
