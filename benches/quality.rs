@@ -167,6 +167,7 @@ fn bench_corpus(c: &mut Criterion) {
             score_set(&items, &vocab, DfSource::ScoredSet)
                 .unwrap()
                 .corpus
+                .reference
                 .cider_d
         })
     });

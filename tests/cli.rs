@@ -1,32 +1,15 @@
 //! The `driftd` command end to end: report, baseline and check-config, on the
 //! shipped samples and on deliberately bad input (issue 2).
 
+mod common;
+
+use common::{driftd, p, stderr, stdout};
+
 use std::path::{Path, PathBuf};
-use std::process::{Command, Output};
+use std::process::Command;
 
 use polars::prelude::*;
 use serde_json::Value;
-
-fn driftd(args: &[&str]) -> Output {
-    Command::new(env!("CARGO_BIN_EXE_driftd"))
-        .args(args)
-        .current_dir(env!("CARGO_MANIFEST_DIR"))
-        .env_remove("DRIFTD_CONFIG")
-        .output()
-        .expect("driftd runs")
-}
-
-fn stdout(o: &Output) -> String {
-    String::from_utf8_lossy(&o.stdout).into_owned()
-}
-
-fn stderr(o: &Output) -> String {
-    String::from_utf8_lossy(&o.stderr).into_owned()
-}
-
-fn p(path: &Path) -> &str {
-    path.to_str().unwrap()
-}
 
 fn write(dir: &Path, name: &str, text: &str) -> PathBuf {
     let path = dir.join(name);

@@ -99,11 +99,11 @@ fn reference_quirks_named_in_the_fixture_readme() {
     let items = inputs(&fixture("coco-mini.jsonl"));
     let got = score_set(&items, &Vocabulary::english(), DfSource::ScoredSet).unwrap();
     // No 4-gram match still gives BLEU-4 of about 7e-5 (img2): the guards, no smoothing.
-    let b4 = got.items[1].bleu_4.unwrap();
+    let b4 = got.items[1].reference.bleu_4.unwrap();
     assert!(b4 > 6e-5 && b4 < 8e-5, "{b4}");
     // A one-image set has CIDEr-D 0: every idf is ln(1) - ln(1) = 0.
     let solo = score_set(&items[..1], &Vocabulary::english(), DfSource::ScoredSet).unwrap();
-    assert_eq!(solo.items[0].cider_d, Some(0.0));
+    assert_eq!(solo.items[0].reference.cider_d, Some(0.0));
 }
 
 #[test]
@@ -115,16 +115,19 @@ fn frozen_document_frequencies_reproduce_the_set_scores() {
     let window = score_set(&items[..20], &vocab, DfSource::Frozen(&first.df_json)).unwrap();
     for (a, b) in window.items.iter().zip(&first.items) {
         assert!(
-            close(a.cider_d.unwrap(), b.cider_d.unwrap()),
+            close(a.reference.cider_d.unwrap(), b.reference.cider_d.unwrap()),
             "{} {:?} {:?}",
             a.id,
-            a.cider_d,
-            b.cider_d
+            a.reference.cider_d,
+            b.reference.cider_d
         );
     }
     // Without the frozen table the window's own references give other values.
     let own = score_set(&items[..20], &vocab, DfSource::ScoredSet).unwrap();
-    assert_ne!(own.corpus.cider_d, window.corpus.cider_d);
+    assert_ne!(
+        own.corpus.reference.cider_d,
+        window.corpus.reference.cider_d
+    );
 }
 
 /// Tokens pycocoevalcap keeps that our tokenizer drops on purpose (see the

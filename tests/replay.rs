@@ -1,23 +1,11 @@
 //! `driftd generate` + `driftd replay`: the streaming pipeline over files
 //! (issue 4, file source), on generated logs where the truth is known.
 
-use std::path::Path;
-use std::process::{Command, Output};
+mod common;
+
+use common::{driftd, p};
 
 use serde_json::Value;
-
-fn driftd(args: &[&str]) -> Output {
-    Command::new(env!("CARGO_BIN_EXE_driftd"))
-        .args(args)
-        .current_dir(env!("CARGO_MANIFEST_DIR"))
-        .env_remove("DRIFTD_CONFIG")
-        .output()
-        .expect("driftd runs")
-}
-
-fn p(path: &Path) -> &str {
-    path.to_str().unwrap()
-}
 
 /// Generate `events` of `scenario` (drift at half way), replay with `config`,
 /// return the window reports.

@@ -1,21 +1,10 @@
 //! `driftd score-captions` end to end (issue 3).
 
-use std::path::Path;
-use std::process::{Command, Output};
+mod common;
+
+use common::{driftd, p};
 
 use serde_json::Value;
-
-fn driftd(args: &[&str]) -> Output {
-    Command::new(env!("CARGO_BIN_EXE_driftd"))
-        .args(args)
-        .current_dir(env!("CARGO_MANIFEST_DIR"))
-        .output()
-        .expect("driftd runs")
-}
-
-fn p(path: &Path) -> &str {
-    path.to_str().unwrap()
-}
 
 #[test]
 fn json_output_matches_the_shared_fixture() {

@@ -31,10 +31,10 @@ pub struct CaptionInput {
     pub reference_embeddings: Vec<Vec<f64>>,
 }
 
-/// Scores of one caption. Reference metrics are absent without references.
-#[derive(Debug, Clone, PartialEq, Serialize)]
-pub struct ItemScores {
-    pub id: String,
+/// BLEU-1..4, ROUGE-L and CIDEr-D of a caption or a set; absent (not zero)
+/// without references.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Serialize)]
+pub struct ReferenceScores {
     #[serde(skip_serializing_if = "Option::is_none")]
     pub bleu_1: Option<f64>,
     #[serde(skip_serializing_if = "Option::is_none")]
@@ -47,6 +47,27 @@ pub struct ItemScores {
     pub rouge_l: Option<f64>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub cider_d: Option<f64>,
+}
+
+impl ReferenceScores {
+    fn new(bleu: Option<[f64; 4]>, rouge_l: Option<f64>, cider_d: Option<f64>) -> Self {
+        Self {
+            bleu_1: bleu.map(|b| b[0]),
+            bleu_2: bleu.map(|b| b[1]),
+            bleu_3: bleu.map(|b| b[2]),
+            bleu_4: bleu.map(|b| b[3]),
+            rouge_l,
+            cider_d,
+        }
+    }
+}
+
+/// Scores of one caption. Reference metrics are absent without references.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct ItemScores {
+    pub id: String,
+    #[serde(flatten)]
+    pub reference: ReferenceScores,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub clip_score: Option<f64>,
     #[serde(skip_serializing_if = "Option::is_none")]
@@ -60,18 +81,8 @@ pub struct ItemScores {
 pub struct CorpusScores {
     /// Captions with at least one reference (the reference metrics cover these).
     pub items_with_references: usize,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub bleu_1: Option<f64>,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub bleu_2: Option<f64>,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub bleu_3: Option<f64>,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub bleu_4: Option<f64>,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub rouge_l: Option<f64>,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub cider_d: Option<f64>,
+    #[serde(flatten)]
+    pub reference: ReferenceScores,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub clip_score: Option<Summary>,
     #[serde(skip_serializing_if = "Option::is_none")]
@@ -177,12 +188,7 @@ pub fn score_set(
         ref_clips.extend(ref_clip);
         items.push(ItemScores {
             id: input.id.clone(),
-            bleu_1: b.map(|b| b[0]),
-            bleu_2: b.map(|b| b[1]),
-            bleu_3: b.map(|b| b[2]),
-            bleu_4: b.map(|b| b[3]),
-            rouge_l: rl,
-            cider_d: cd,
+            reference: ReferenceScores::new(b, rl, cd),
             clip_score: clip,
             ref_clip_score: ref_clip,
             descriptors: d,
@@ -195,12 +201,7 @@ pub fn score_set(
     let caption_refs: Vec<&str> = candidates.iter().map(String::as_str).collect();
     let corpus = CorpusScores {
         items_with_references: with_refs.len(),
-        bleu_1: corpus_bleu.map(|b| b[0]),
-        bleu_2: corpus_bleu.map(|b| b[1]),
-        bleu_3: corpus_bleu.map(|b| b[2]),
-        bleu_4: corpus_bleu.map(|b| b[3]),
-        rouge_l: mean(&rouges),
-        cider_d: mean(&ciders),
+        reference: ReferenceScores::new(corpus_bleu, mean(&rouges), mean(&ciders)),
         clip_score: Summary::of(&mut clips),
         ref_clip_score: Summary::of(&mut ref_clips),
         descriptors: summarize(&descs, &caption_refs),
