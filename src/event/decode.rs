@@ -4,7 +4,7 @@ use serde_json::{Map, Value};
 
 use super::timestamp::{json_type, parse_timestamp};
 use super::{RejectReason, Rejection};
-use crate::config::{Config, FeatureKind, ModelConfig};
+use crate::config::{Config, FeatureKind, FieldPaths, ModelConfig};
 
 /// One feature value as found in an event.
 #[derive(Debug, Clone, PartialEq)]
@@ -49,6 +49,10 @@ pub struct FeedbackEvent {
 pub struct Decoder {
     /// Settings of models without a section of their own.
     default_model: ModelConfig,
+    /// The model is found at `/model`, so the fast path can route.
+    fast_routing: bool,
+    /// Configured models in the default layout (the fast path's domain).
+    fast_models: std::collections::BTreeSet<String>,
     max_bytes: usize,
     model_pointer: String,
     config: Config,
@@ -59,6 +63,16 @@ impl Decoder {
         let default_model = ModelConfig::defaults(&config.drift);
         Self {
             default_model,
+            fast_routing: config.model_pointer == "/model",
+            fast_models: config
+                .models
+                .iter()
+                .filter(|(_, mc)| {
+                    mc.fields == FieldPaths::default()
+                        && mc.features.values().all(|f| f.path.is_none())
+                })
+                .map(|(name, _)| name.clone())
+                .collect(),
             max_bytes: config.max_event_bytes,
             model_pointer: config.model_pointer.clone(),
             config: config.clone(),
@@ -68,6 +82,20 @@ impl Decoder {
     /// Decode an inference-log event. The model is found first (routing), then
     /// that model's field locations apply.
     pub fn decode_inference(&self, bytes: &[u8]) -> Result<InferenceEvent, Rejection> {
+        if self.fast_routing && bytes.len() <= self.max_bytes {
+            let eligible = |name: &str| match self.config.models.get(name) {
+                Some(mc) => self.fast_models.contains(name).then_some(mc),
+                None => Some(&self.default_model),
+            };
+            if let Some(e) = super::fast::decode(bytes, eligible) {
+                return Ok(e);
+            }
+        }
+        self.decode_inference_general(bytes)
+    }
+
+    /// The general decoder: any configured layout, every rejection reason.
+    pub fn decode_inference_general(&self, bytes: &[u8]) -> Result<InferenceEvent, Rejection> {
         let root = self.parse(bytes)?;
         let model = required_str(&root, &self.model_pointer, "model")?.to_owned();
         // Borrowed, not cloned: this runs for every event.
@@ -513,6 +541,48 @@ mod tests {
         ) {
             let text = format!(r#"{{"event_id":"{id}","timestamp":{ts},"model":{model},"features":{feat}}}"#);
             let _ = decoder().decode_inference(text.as_bytes());
+        }
+    }
+
+    proptest::proptest! {
+        // The fast path accepts only what the general decoder decodes the same way.
+        #[test]
+        fn fast_path_agrees_with_the_general_decoder(
+            id in proptest::sample::select(vec!["\"e1\"", "42", "-3", "\"\"", "1.5", "null", "\"a\\u00e9\""]),
+            ts in proptest::sample::select(vec!["1795482123456", "\"2026-11-24T01:02:03.456Z\"", "\"noon\"", "1.5", "null", "18446744073709551615"]),
+            model in proptest::sample::select(vec!["\"m\"", "\"\"", "7", "\"alt\\ntext\""]),
+            version in proptest::sample::select(vec!["", ",\"model_version\":\"1\"", ",\"model_version\":null", ",\"model_version\":2"]),
+            feats in proptest::sample::select(vec![
+                "{}", "null", "[1]", "3", "{\"b\":1,\"a\":\"x\",\"c\":true,\"d\":null}",
+                "{\"a\":1,\"a\":2}", "{\"a\":[1,2]}", "{\"a\":{\"x\":1}}", "{\"a\":1e999}", "{\"k\\u00e9y\":-0.5}",
+            ]),
+            pred in proptest::sample::select(vec!["", ",\"prediction\":null", ",\"prediction\":{\"caption\":\"a dog\",\"confidence\":0.8}", ",\"prediction\":{\"x\":[1]}"]),
+            emb in proptest::sample::select(vec!["", ",\"embeddings\":{\"image\":[1,0.5],\"caption\":null}", ",\"embeddings\":{\"image\":[1,\"x\"]}", ",\"embeddings\":[]"]),
+            tail in proptest::sample::select(vec!["", ",\"latency_ms\":12", ",\"latency_ms\":\"fast\"", ",\"error\":\"boom\"", ",\"error\":{\"code\":5}", ",\"model\":\"dup\"", ",\"extra\":[1,{\"a\":2}]"]),
+        ) {
+            let text = format!(r#"{{"event_id":{id},"timestamp":{ts},"model":{model}{version},"features":{feats}{pred}{emb}{tail}}}"#);
+            let d = decoder();
+            let general = d.decode_inference_general(text.as_bytes());
+            let combined = d.decode_inference(text.as_bytes());
+            proptest::prop_assert_eq!(general, combined, "{}", text);
+        }
+    }
+
+    #[test]
+    fn generated_events_take_the_fast_path_with_the_same_result() {
+        let mut spec = crate::source::generate::GenerateSpec::new(
+            crate::source::generate::Scenario::QualityDrop,
+            300,
+        );
+        spec.embedding_dims = 4;
+        let mut out = Vec::new();
+        crate::source::generate::generate(&spec, &mut out).unwrap();
+        let d = decoder();
+        let default_model = d.default_model.clone();
+        for line in out.split(|&b| b == b'\n').filter(|l| !l.is_empty()) {
+            let fast = super::super::fast::decode(line, |_| Some(&default_model));
+            assert!(fast.is_some(), "generated events fit the fast path");
+            assert_eq!(fast.unwrap(), d.decode_inference_general(line).unwrap());
         }
     }
 

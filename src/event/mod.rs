@@ -4,10 +4,11 @@
 //! [`RejectReason`] (usable as a metric label) and a human-readable detail.
 
 mod decode;
+mod fast;
 mod timestamp;
 
 pub use decode::{Decoder, FeatureValue, FeedbackEvent, InferenceEvent};
-pub use timestamp::parse_timestamp;
+pub use timestamp::{parse_timestamp, parse_timestamp_str};
 
 use std::fmt;
 

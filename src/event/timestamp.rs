@@ -4,12 +4,17 @@ use serde_json::Value;
 use time::format_description::well_known::Rfc3339;
 use time::OffsetDateTime;
 
+/// Epoch milliseconds of an RFC 3339 timestamp.
+pub fn parse_timestamp_str(s: &str) -> Result<i64, String> {
+    OffsetDateTime::parse(s, &Rfc3339)
+        .map(|t| (t.unix_timestamp_nanos() / 1_000_000) as i64)
+        .map_err(|e| format!("timestamp {s:?} is not RFC 3339 ({e})"))
+}
+
 /// Epoch milliseconds of a timestamp value, or why it is not one.
 pub fn parse_timestamp(v: &Value) -> Result<i64, String> {
     match v {
-        Value::String(s) => OffsetDateTime::parse(s, &Rfc3339)
-            .map(|t| (t.unix_timestamp_nanos() / 1_000_000) as i64)
-            .map_err(|e| format!("timestamp {s:?} is not RFC 3339 ({e})")),
+        Value::String(s) => parse_timestamp_str(s),
         Value::Number(n) => match n.as_i64() {
             Some(ms) => Ok(ms),
             None => Err(format!(
