@@ -393,21 +393,18 @@ fn track(
     if let Some(l) = e.latency_ms {
         w.signals.latency.push(l);
     }
-    let mut seen = 0usize;
-    for (name, value) in &e.features {
-        if let (Some(t), Some(p)) = (w.features.get_mut(name), baseline.get(name)) {
-            t.observe(value, p);
-            seen += 1;
-        }
-    }
-    // Baseline features the event does not carry are missing in it.
-    if seen < w.features.len() {
-        for (name, t) in w.features.iter_mut() {
-            if !e.features.iter().any(|(n, _)| n == name) {
-                if let Some(p) = baseline.get(name) {
-                    t.observe(&FeatureValue::Null, p);
-                }
-            }
+    // Trackers were made from the baseline, so both maps have the same keys in
+    // the same order, and the event's features are sorted by name too: one
+    // merge pass matches them (a baseline feature the event lacks is missing).
+    let mut values = e.features.iter().peekable();
+    for ((name, t), p) in w.features.iter_mut().zip(baseline.values()) {
+        while values
+            .next_if(|(n, _)| n.as_str() < name.as_str())
+            .is_some()
+        {}
+        match values.next_if(|(n, _)| n == name) {
+            Some((_, v)) => t.observe(v, p),
+            None => t.observe(&FeatureValue::Null, p),
         }
     }
     if e.error.is_none() {
