@@ -9,26 +9,30 @@
 //! ## Layout, following the data flow of `DESIGN.md`
 //!
 //! ```text
-//! file / Kafka ─► event ─► baseline::dataset ─► monitor::evaluate ─► report (JSON, HTML)
-//!                  │             │                    ▲
-//!                  │             └─► baseline::profile ┘   (reference without raw rows)
-//!                  └─► rejections (reason + detail)
+//! offline:   file ─► baseline::dataset ─► monitor::evaluate ─► report (JSON, HTML)
+//!                         │                      ▲
+//!                         └─► baseline::profile ─┘   (reference without raw rows)
+//! streaming: source (file, generator; Kafka later) ─► event ─► monitor::engine
+//!              windows of monitor::tracker (sketch, quality, signals) ─► window reports
+//!              rejections (reason + detail) ─► dead-letter
 //! ```
 //!
 //! | module | owns |
 //! |---|---|
 //! | [`config`] | TOML loading, `${VAR:-default}` interpolation, validation that reports every problem at once |
-//! | [`event`] | the inference-log and feedback contracts, decoding with per-model JSON pointers, rejection reasons |
-//! | [`sketch`] | mergeable, serializable summaries: moments, category counts, quantile summaries (and KS / W1 from them) |
+//! | [`event`] | the inference-log and feedback contracts, decoding with per-model JSON pointers (and a fast path for the default layout), rejection reasons |
+//! | [`source`] | where events come from: NDJSON files or stdin, synthetic logs (`generate`) |
+//! | [`sketch`] | mergeable, serializable summaries: moments, category counts, quantile summaries, KLL, exact tails (and KS / W1 from them) |
 //! | [`stats`] | drift statistics matching scipy: KS (exact and asymptotic), Wasserstein, PSI, Jensen-Shannon, chi-square |
 //! | [`baseline`] | reading datasets (polars: Parquet, CSV, NDJSON; event logs through [`event`]), reference profiles |
-//! | [`monitor`] | comparing current data with a reference and the drift decisions |
+//! | [`monitor`] | comparing current data with a reference, the drift decisions, the streaming engine and its window trackers |
+//! | [`quality`] | caption tokenizer, BLEU / ROUGE-L / CIDEr-D as pycocoevalcap, descriptors, CLIPScore |
 //! | [`report`] | rendering a drift report as JSON or self-contained HTML |
-//! | [`cli`] | the commands (`report`, `baseline`, `check-config`), exit codes, progress on stderr |
+//! | [`cli`] | the commands (`report`, `baseline`, `check-config`, `score-captions`, `generate`, `replay`), exit codes, progress on stderr |
 //!
-//! Statistics never see files; configuration never sees data. The streaming
-//! daemon (a later issue) feeds [`monitor`] from windows instead of files and
-//! reuses everything below it.
+//! Statistics never see files; configuration never sees data. `replay` and
+//! (later) `run` feed the same [`monitor::engine`]; the Kafka source, state
+//! store, HTTP endpoints and metrics of the daemon join it in issue 4.
 
 pub mod baseline;
 pub mod cli;

@@ -1,9 +1,10 @@
 //! A fast path for decoding events in the contract's default layout: serde
 //! straight into borrowed fields, without building a `serde_json::Value` tree
 //! (which was half the cost of the streaming path). It only ever accepts:
-//! anything unusual (a type it does not expect, duplicate fields, escapes it
-//! cannot borrow are fine) returns `None`, and the general decoder, which
-//! owns every rejection reason, decides. A property test checks both agree.
+//! anything unusual (a type it does not expect, a duplicate field, a model
+//! with its own field locations) returns `None`, and the general decoder,
+//! which owns every rejection reason, decides. Strings are borrowed from the
+//! input unless they contain escapes. A property test checks both agree.
 
 use std::borrow::Cow;
 use std::fmt;
@@ -225,8 +226,6 @@ pub fn decode<'c>(
             }
             features.push((k, feature(v)?));
         }
-    } else if matches!(raw.features, Some(Entries(None))) {
-        // null features: fine, none.
     }
     let mut prediction = Vec::new();
     if let Some(Entries(Some(entries))) = raw.prediction {

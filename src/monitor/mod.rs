@@ -1,6 +1,7 @@
-//! Per-model evaluation against a baseline. For now the offline path
-//! ([`evaluate`]): one reference, one current dataset, one report. The
-//! streaming daemon's windows call the same per-feature evaluation.
+//! Per-model evaluation against a baseline: [`evaluate()`] compares two
+//! datasets (the offline report) and owns the drift decision; [`engine`] keeps
+//! per-model-version windows of bounded [`tracker`]s over a stream and
+//! evaluates each closed window with the same decision.
 
 pub mod engine;
 pub mod evaluate;
