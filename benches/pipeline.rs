@@ -6,6 +6,10 @@
 
 use std::collections::BTreeMap;
 
+/// The binary's allocator, so the figures are the daemon's.
+#[global_allocator]
+static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 use criterion::{criterion_group, criterion_main, Criterion, Throughput};
 use driftd::config::Config;
 use driftd::event::Decoder;
