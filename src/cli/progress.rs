@@ -17,7 +17,13 @@ pub struct Progress {
 }
 
 impl Progress {
+    /// Progress on stderr when `enabled`.
     pub fn start(enabled: bool) -> Self {
+        Self::start_to(enabled, Box::new(std::io::stderr()))
+    }
+
+    /// Progress written to `out` when `enabled`.
+    pub fn start_to(enabled: bool, mut out: Box<dyn Write + Send>) -> Self {
         if !enabled {
             return Self {
                 tx: None,
@@ -44,7 +50,7 @@ impl Progress {
                 };
                 if due {
                     let _ = writeln!(
-                        std::io::stderr(),
+                        out,
                         "driftd: {stage} ({:.1}s)",
                         start.elapsed().as_secs_f64()
                     );
@@ -52,11 +58,7 @@ impl Progress {
                 }
             }
             if printed.is_some() {
-                let _ = writeln!(
-                    std::io::stderr(),
-                    "driftd: done in {:.1}s",
-                    start.elapsed().as_secs_f64()
-                );
+                let _ = writeln!(out, "driftd: done in {:.1}s", start.elapsed().as_secs_f64());
             }
         });
         Self {
@@ -78,5 +80,63 @@ impl Drop for Progress {
         if let Some(w) = self.worker.take() {
             let _ = w.join();
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::sync::{Arc, Mutex};
+
+    /// A writer the test can read back.
+    #[derive(Clone, Default)]
+    struct Shared(Arc<Mutex<Vec<u8>>>);
+
+    impl Write for Shared {
+        fn write(&mut self, b: &[u8]) -> std::io::Result<usize> {
+            self.0.lock().unwrap().extend_from_slice(b);
+            Ok(b.len())
+        }
+        fn flush(&mut self) -> std::io::Result<()> {
+            Ok(())
+        }
+    }
+
+    fn text(s: &Shared) -> String {
+        String::from_utf8(s.0.lock().unwrap().clone()).unwrap()
+    }
+
+    #[test]
+    fn quick_work_prints_nothing() {
+        let out = Shared::default();
+        let p = Progress::start_to(true, Box::new(out.clone()));
+        p.stage("reading a.csv");
+        drop(p);
+        assert_eq!(text(&out), "");
+    }
+
+    #[test]
+    fn slow_work_reports_its_stage_then_done() {
+        let out = Shared::default();
+        let p = Progress::start_to(true, Box::new(out.clone()));
+        p.stage("reading big.parquet");
+        std::thread::sleep(Duration::from_millis(1500));
+        drop(p);
+        let t = text(&out);
+        assert!(t.starts_with("driftd: reading big.parquet ("), "{t}");
+        assert!(
+            t.lines().last().unwrap().starts_with("driftd: done in "),
+            "{t}"
+        );
+    }
+
+    #[test]
+    fn disabled_progress_never_prints() {
+        let out = Shared::default();
+        let p = Progress::start_to(false, Box::new(out.clone()));
+        p.stage("x");
+        std::thread::sleep(Duration::from_millis(1200));
+        drop(p);
+        assert_eq!(text(&out), "");
     }
 }
