@@ -1,14 +1,9 @@
 //! Window trackers against exact statistics on the same data (issue 4): KS
-//! from the reference profile and the window's bounded sketch within 0.01;
-//! PSI, JS and chi-square identical to the exact values; tracker memory flat
-//! and under 32 KiB.
-//!
-//! Normalized Wasserstein: the issue asks for 2 %. Measured here (200,000
-//! values per window against a 50,000-value reference): 2.8 % at a 0.05 sd
-//! shift, 1.5 % at 0.1 sd, 0.5 % at 0.3 sd, 0.13 % at 1 sd; the absolute error
-//! stays under 0.0015 sd. The KLL sketch's granularity is the limit (the
-//! profile side alone is within 0.1 %). This test pins what holds: 2 % from
-//! W = 0.1 (the default decision threshold) up, 0.002 absolute below it.
+//! and normalized Wasserstein from the reference profile and the window's
+//! bounded sketch within 0.01 and 2 % of the exact values (normal, lognormal,
+//! uniform and tied-integer data, shifts from 0.05 sd, scale changes); PSI, JS
+//! and chi-square identical to the exact values; tracker memory flat and under
+//! 32 KiB.
 
 use std::collections::BTreeMap;
 
@@ -26,52 +21,64 @@ fn sorted(mut v: Vec<f64>) -> Vec<f64> {
     v
 }
 
+type Gen = fn(&mut XorShift, f64, f64) -> f64;
+
 #[test]
 fn numeric_window_statistics_are_within_tolerance() {
-    let mut rng = XorShift::new(77);
-    let reference = sorted((0..50_000).map(|_| rng.normal()).collect());
-    let data = FeatureData::Numeric {
-        values: reference.clone(),
-        missing: 0,
-        source: FeatureKind::Numeric,
-    };
-    let profile = FeatureProfile::from_data(&data).unwrap();
+    let families: [(&str, Gen); 4] = [
+        ("normal", |r, shift, scale| r.normal() * scale + shift),
+        ("lognormal", |r, shift, scale| {
+            (r.normal() * 0.8 * scale + shift).exp()
+        }),
+        ("uniform", |r, shift, scale| {
+            r.uniform() * 10.0 * scale + 10.0 * shift
+        }),
+        ("integers", |r, shift, scale| {
+            (r.uniform() * 20.0 * scale + 20.0 * shift).floor()
+        }),
+    ];
     let mut worst_ks = 0.0f64;
     let mut worst_w = 0.0f64;
     let mut lines = Vec::new();
-    for (shift, scale) in [
-        (0.05, 1.0),
-        (0.1, 1.0),
-        (0.3, 1.0),
-        (1.0, 1.0),
-        (0.0, 1.5),
-        (0.2, 0.8),
-    ] {
-        let window: Vec<f64> = (0..200_000).map(|_| rng.normal() * scale + shift).collect();
-        let mut t = FeatureTracker::for_profile(&profile);
-        for &x in &window {
-            t.observe(&FeatureValue::Number(x), &profile);
-        }
-        let Tests::Numeric(got) = t.compare(&profile).unwrap().tests else {
-            panic!()
+    for (fi, (family, gen)) in families.iter().enumerate() {
+        let mut rng = XorShift::new(77 + fi as u64);
+        let reference = sorted((0..50_000).map(|_| gen(&mut rng, 0.0, 1.0)).collect());
+        let data = FeatureData::Numeric {
+            values: reference.clone(),
+            missing: 0,
+            source: FeatureKind::Numeric,
         };
-        let exact = stats::numeric_tests_exact(&reference, &sorted(window));
-        let ks_err = (got.ks.statistic - exact.ks.statistic).abs();
-        let w_rel = (got.wasserstein.normalized - exact.wasserstein.normalized).abs()
-            / exact.wasserstein.normalized;
-        worst_ks = worst_ks.max(ks_err);
-        worst_w = worst_w.max(w_rel);
-        lines.push(format!(
-            "shift {shift} scale {scale}: KS {:.5} vs {:.5}; W {:.5} vs {:.5} ({:.3} %)",
-            got.ks.statistic,
-            exact.ks.statistic,
-            got.wasserstein.normalized,
-            exact.wasserstein.normalized,
-            w_rel * 100.0
-        ));
-        // Binned tests use the baseline's bins exactly.
-        assert!((got.psi.value - exact.psi.value).abs() <= 1e-12 * exact.psi.value.max(1.0));
-        assert!((got.jensen_shannon.distance - exact.jensen_shannon.distance).abs() <= 1e-12);
+        let profile = FeatureProfile::from_data(&data).unwrap();
+        for (shift, scale) in [
+            (0.05, 1.0),
+            (0.1, 1.0),
+            (0.3, 1.0),
+            (1.0, 1.0),
+            (0.0, 1.5),
+            (0.2, 0.8),
+        ] {
+            let window: Vec<f64> = (0..200_000).map(|_| gen(&mut rng, shift, scale)).collect();
+            let mut t = FeatureTracker::for_profile(&profile);
+            for &x in &window {
+                t.observe(&FeatureValue::Number(x), &profile);
+            }
+            let Tests::Numeric(got) = t.compare(&profile).unwrap().tests else {
+                panic!()
+            };
+            let exact = stats::numeric_tests_exact(&reference, &sorted(window));
+            let ks_err = (got.ks.statistic - exact.ks.statistic).abs();
+            let w_rel = (got.wasserstein.normalized - exact.wasserstein.normalized).abs()
+                / exact.wasserstein.normalized;
+            worst_ks = worst_ks.max(ks_err);
+            worst_w = worst_w.max(w_rel);
+            lines.push(format!(
+                "{family:>9} shift {shift} scale {scale}: KS {:.5} vs {:.5}; W {:.5} vs {:.5} ({:.3} %)",
+                got.ks.statistic, exact.ks.statistic, got.wasserstein.normalized, exact.wasserstein.normalized, w_rel * 100.0
+            ));
+            // Binned tests use the baseline's bins exactly.
+            assert!((got.psi.value - exact.psi.value).abs() <= 1e-12 * exact.psi.value.max(1.0));
+            assert!((got.jensen_shannon.distance - exact.jensen_shannon.distance).abs() <= 1e-12);
+        }
     }
     println!(
         "{}\nworst KS error {worst_ks:.2e}, worst W error {:.3} %",
@@ -79,6 +86,7 @@ fn numeric_window_statistics_are_within_tolerance() {
         worst_w * 100.0
     );
     assert!(worst_ks <= 0.01, "{}", lines.join("\n"));
+    assert!(worst_w <= 0.02, "{}", lines.join("\n"));
 }
 
 #[test]
