@@ -9,7 +9,7 @@ use std::path::Path;
 use serde::Deserialize;
 
 use super::{emit, CliError};
-use crate::quality::{self, CaptionInput, DfSource, Vocabulary};
+use crate::quality::{self, CaptionInput, DfSource};
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
 pub enum CaptionFormat {
@@ -94,13 +94,7 @@ pub fn score_captions(
     let config = super::load_config(args.config)?;
     let vocabulary = args.vocabulary.or(config.quality.vocabulary.as_deref());
     let df_path = args.df.or(config.quality.document_frequencies.as_deref());
-    let vocab = match vocabulary {
-        None => Vocabulary::english(),
-        Some(p) => Vocabulary::from_text(
-            &std::fs::read_to_string(p)
-                .map_err(|e| CliError::bad_input(format!("{}: cannot read: {e}", p.display())))?,
-        ),
-    };
+    let vocab = super::load_vocabulary(vocabulary)?;
     let df_text = match df_path {
         None => None,
         Some(p) => Some(

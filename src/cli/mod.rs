@@ -68,6 +68,16 @@ pub fn load_config(path: Option<&Path>) -> Result<Config, CliError> {
     }
 }
 
+/// The vocabulary file at `path`, or the shipped English list.
+pub(crate) fn load_vocabulary(path: Option<&Path>) -> Result<crate::quality::Vocabulary, CliError> {
+    match path {
+        None => Ok(crate::quality::Vocabulary::english()),
+        Some(p) => std::fs::read_to_string(p)
+            .map(|t| crate::quality::Vocabulary::from_text(&t))
+            .map_err(|e| CliError::bad_input(format!("{}: cannot read: {e}", p.display()))),
+    }
+}
+
 /// `driftd check-config`: prints every problem; Ok(true) when valid.
 pub fn check_config(
     path: &Path,

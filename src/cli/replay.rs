@@ -7,7 +7,6 @@ use std::path::Path;
 use super::{load_config, CliError};
 use crate::baseline::Profile;
 use crate::monitor::engine::{Engine, WindowReport};
-use crate::quality::Vocabulary;
 use crate::source::file::LineSource;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
@@ -42,13 +41,7 @@ pub fn replay(
             profiles.insert(name.clone(), p);
         }
     }
-    let vocab = match &config.quality.vocabulary {
-        Some(p) => Vocabulary::from_text(
-            &std::fs::read_to_string(p)
-                .map_err(|e| CliError::bad_input(format!("{}: cannot read: {e}", p.display())))?,
-        ),
-        None => Vocabulary::english(),
-    };
+    let vocab = super::load_vocabulary(config.quality.vocabulary.as_deref())?;
     let mut engine = Engine::new(config, vocab, profiles);
     let mut dead = match args.dead_letter {
         Some(p) => Some(std::io::BufWriter::new(std::fs::File::create(p).map_err(
