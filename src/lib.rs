@@ -44,5 +44,6 @@ pub mod report;
 pub mod sketch;
 pub mod source;
 pub mod stats;
+pub mod store;
 #[doc(hidden)]
 pub mod testkit;

@@ -85,7 +85,7 @@ impl FeatureData {
 }
 
 /// Accumulates values of one feature as they are read.
-#[derive(Debug, Default)]
+#[derive(Debug, Default, serde::Serialize, serde::Deserialize)]
 pub struct Collector {
     numbers: Vec<f64>,
     categories: HashMap<String, u64>,

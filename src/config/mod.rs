@@ -296,10 +296,90 @@ pub struct QualityConfig {
     pub document_frequencies: Option<PathBuf>,
 }
 
+/// Where `driftd run` consumes from.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct KafkaConfig {
+    pub brokers: String,
+    pub group_id: String,
+    pub topics: Vec<String>,
+    pub feedback_topic: Option<String>,
+    pub dead_letter_topic: Option<String>,
+    /// librdkafka properties passed through as they are.
+    pub options: BTreeMap<String, String>,
+}
+
+impl Default for KafkaConfig {
+    fn default() -> Self {
+        let r = raw::RawKafka::default();
+        Self {
+            brokers: r.brokers,
+            group_id: r.group_id,
+            topics: r.topics,
+            feedback_topic: r.feedback_topic,
+            dead_letter_topic: r.dead_letter_topic,
+            options: r.options,
+        }
+    }
+}
+
+/// librdkafka properties driftd sets itself: its delivery guarantee rests on
+/// them, so `kafka.options` may not change them.
+pub const RESERVED_KAFKA_OPTIONS: [&str; 5] = [
+    "bootstrap.servers",
+    "group.id",
+    "enable.auto.commit",
+    "enable.auto.offset.store",
+    "auto.offset.reset",
+];
+
+/// The daemon's HTTP server, state store and timing.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct DaemonConfig {
+    pub http_listen: String,
+    pub state_dir: PathBuf,
+    pub checkpoint_interval_ms: u64,
+    pub checkpoint_events: u64,
+    pub window_history: u64,
+    pub shutdown_timeout_ms: u64,
+    pub silence_after_ms: u64,
+}
+
+impl Default for DaemonConfig {
+    fn default() -> Self {
+        let s = raw::RawState::default();
+        let ms = |v: &str| parse_duration_ms(v).expect("valid default") as u64;
+        Self {
+            http_listen: raw::RawHttp::default().listen,
+            state_dir: PathBuf::from(&s.dir),
+            checkpoint_interval_ms: ms(&s.checkpoint_interval),
+            checkpoint_events: s.checkpoint_events,
+            window_history: s.window_history,
+            shutdown_timeout_ms: ms(&s.shutdown_timeout),
+            silence_after_ms: ms(&raw::RawSignals::default().silence_after),
+        }
+    }
+}
+
+/// Environment variables that override the config file for `driftd run`
+/// (the usual knobs of a container deployment), with the key each replaces.
+pub const ENV_OVERRIDES: [(&str, &str); 5] = [
+    ("DRIFTD_KAFKA_BROKERS", "kafka.brokers"),
+    ("DRIFTD_KAFKA_TOPIC", "kafka.topics"),
+    ("DRIFTD_KAFKA_GROUP", "kafka.group_id"),
+    ("DRIFTD_HTTP_LISTEN", "http.listen"),
+    ("DRIFTD_STATE_DIR", "state.dir"),
+];
+
 /// The validated configuration.
 #[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct Config {
     pub max_event_bytes: usize,
+    /// Most models tracked at once.
+    pub max_models: usize,
+    /// Most features tracked per model version.
+    pub max_features: usize,
+    pub kafka: KafkaConfig,
+    pub daemon: DaemonConfig,
     pub quality: QualityConfig,
     pub windows: WindowSpec,
     /// Events learned as a baseline per model version without a profile.
@@ -313,6 +393,10 @@ impl Default for Config {
     fn default() -> Self {
         Self {
             max_event_bytes: raw::RawLimits::default().max_event_bytes as usize,
+            max_models: raw::RawLimits::default().max_models as usize,
+            max_features: raw::RawLimits::default().max_features as usize,
+            kafka: KafkaConfig::default(),
+            daemon: DaemonConfig::default(),
             quality: QualityConfig::default(),
             windows: WindowSpec::default(),
             learn_events: raw::RawBaseline::default().learn_events,
@@ -324,6 +408,27 @@ impl Default for Config {
 }
 
 impl Config {
+    /// Apply [`ENV_OVERRIDES`] (set and non-empty ones). `DRIFTD_KAFKA_TOPIC`
+    /// may list several topics, comma separated.
+    pub fn apply_env_overrides(&mut self, env: &dyn Fn(&str) -> Option<String>) {
+        let get = |k: &str| env(k).filter(|v| !v.trim().is_empty());
+        if let Some(v) = get("DRIFTD_KAFKA_BROKERS") {
+            self.kafka.brokers = v;
+        }
+        if let Some(v) = get("DRIFTD_KAFKA_TOPIC") {
+            self.kafka.topics = v.split(',').map(|t| t.trim().to_owned()).collect();
+        }
+        if let Some(v) = get("DRIFTD_KAFKA_GROUP") {
+            self.kafka.group_id = v;
+        }
+        if let Some(v) = get("DRIFTD_HTTP_LISTEN") {
+            self.daemon.http_listen = v;
+        }
+        if let Some(v) = get("DRIFTD_STATE_DIR") {
+            self.daemon.state_dir = PathBuf::from(v);
+        }
+    }
+
     /// Read, interpolate, parse and validate a config file.
     pub fn load(path: &Path, env: &dyn Fn(&str) -> Option<String>) -> Result<Self, ConfigError> {
         let source_name = path.display().to_string();
@@ -521,6 +626,92 @@ fn validate(raw: RawConfig, base: &Path, problems: &mut Vec<ConfigProblem>) -> C
             WindowSpec::default()
         }
     };
+    for (key, v) in [
+        ("limits.max_models", raw.limits.max_models),
+        ("limits.max_features", raw.limits.max_features),
+        ("state.checkpoint_events", raw.state.checkpoint_events),
+        ("state.window_history", raw.state.window_history),
+    ] {
+        if v == 0 {
+            problem(key.into(), "must be greater than 0, got 0".into());
+        }
+    }
+    let k = &raw.kafka;
+    if k.brokers.trim().is_empty() {
+        problem("kafka.brokers".into(), "must not be empty".into());
+    }
+    if k.group_id.trim().is_empty() {
+        problem("kafka.group_id".into(), "must not be empty".into());
+    }
+    if k.topics.is_empty() || k.topics.iter().any(|t| t.trim().is_empty()) {
+        problem(
+            "kafka.topics".into(),
+            format!(
+                "must list at least one topic and no empty names, got {:?}",
+                k.topics
+            ),
+        );
+    }
+    for (key, t) in [
+        ("kafka.feedback_topic", &k.feedback_topic),
+        ("kafka.dead_letter_topic", &k.dead_letter_topic),
+    ] {
+        if let Some(t) = t {
+            if t.trim().is_empty() {
+                problem(key.into(), "must not be empty when set".into());
+            } else if k.topics.contains(t) {
+                problem(
+                    key.into(),
+                    format!("{t:?} is also in kafka.topics; it must be a topic of its own"),
+                );
+            }
+        }
+    }
+    for name in k.options.keys() {
+        if RESERVED_KAFKA_OPTIONS.contains(&name.as_str()) {
+            problem(
+                format!("kafka.options.{name}"),
+                "is set by driftd itself (use kafka.brokers / kafka.group_id; offsets are stored and committed only after a checkpoint)".into(),
+            );
+        }
+    }
+    let mut dur = |key: &str, v: &str| match parse_duration_ms(v) {
+        Ok(ms) if ms > 0 => ms as u64,
+        Ok(_) => {
+            problem(key.into(), "must be longer than 0".into());
+            1
+        }
+        Err(e) => {
+            problem(key.into(), e);
+            1
+        }
+    };
+    let st = &raw.state;
+    let checkpoint_interval_ms = dur("state.checkpoint_interval", &st.checkpoint_interval);
+    let shutdown_timeout_ms = dur("state.shutdown_timeout", &st.shutdown_timeout);
+    let silence_after_ms = dur("signals.silence_after", &raw.signals.silence_after);
+    if st.dir.trim().is_empty() {
+        problem("state.dir".into(), "must not be empty".into());
+    }
+    let daemon = DaemonConfig {
+        http_listen: raw.http.listen.clone(),
+        // Relative to the working directory, like a service's data dir.
+        state_dir: PathBuf::from(&st.dir),
+        checkpoint_interval_ms,
+        checkpoint_events: st.checkpoint_events.max(1),
+        window_history: st.window_history.max(1),
+        shutdown_timeout_ms,
+        silence_after_ms,
+    };
+    if daemon.http_listen.parse::<std::net::SocketAddr>().is_err() {
+        problem(
+            "http.listen".into(),
+            format!(
+                "must be an address like 127.0.0.1:9898, got {:?}",
+                daemon.http_listen
+            ),
+        );
+    }
     if raw.baseline.learn_events == 0 {
         problem(
             "baseline.learn_events".into(),
@@ -529,6 +720,17 @@ fn validate(raw: RawConfig, base: &Path, problems: &mut Vec<ConfigProblem>) -> C
     }
     Config {
         max_event_bytes: raw.limits.max_event_bytes as usize,
+        max_models: raw.limits.max_models.max(1) as usize,
+        max_features: raw.limits.max_features.max(1) as usize,
+        kafka: KafkaConfig {
+            brokers: raw.kafka.brokers,
+            group_id: raw.kafka.group_id,
+            topics: raw.kafka.topics,
+            feedback_topic: raw.kafka.feedback_topic,
+            dead_letter_topic: raw.kafka.dead_letter_topic,
+            options: raw.kafka.options,
+        },
+        daemon,
         quality,
         windows,
         learn_events: raw.baseline.learn_events,

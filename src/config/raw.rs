@@ -24,6 +24,104 @@ pub struct RawConfig {
     pub baseline: RawBaseline,
     /// Per-model settings, keyed by the model name found in events.
     pub models: BTreeMap<String, RawModel>,
+    /// Where `driftd run` reads events from.
+    pub kafka: RawKafka,
+    /// The HTTP server of `driftd run` (metrics, health, JSON API).
+    pub http: RawHttp,
+    /// The embedded state store and its checkpoints.
+    pub state: RawState,
+    /// Broken-component signals that do not wait for a window to close.
+    pub signals: RawSignals,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(default)]
+pub struct RawKafka {
+    /// Bootstrap servers, comma separated (librdkafka `bootstrap.servers`).
+    pub brokers: String,
+    /// Consumer group; replicas with the same group share the partitions.
+    pub group_id: String,
+    /// Topics carrying inference-log events.
+    pub topics: Vec<String>,
+    /// Topic carrying feedback events (references, ratings); none when unset.
+    pub feedback_topic: Option<String>,
+    /// Topic that receives every rejected event with its reason; rejected
+    /// events are only counted and logged when unset.
+    pub dead_letter_topic: Option<String>,
+    /// Any other librdkafka property, passed through as is (TLS, SASL, ...).
+    pub options: BTreeMap<String, String>,
+}
+
+impl Default for RawKafka {
+    fn default() -> Self {
+        Self {
+            brokers: "localhost:9092".into(),
+            group_id: "driftd".into(),
+            topics: vec!["inference-logs".into()],
+            feedback_topic: None,
+            dead_letter_topic: Some("driftd-dead-letter".into()),
+            options: BTreeMap::new(),
+        }
+    }
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(default)]
+pub struct RawHttp {
+    /// Address the HTTP server listens on.
+    pub listen: String,
+}
+
+impl Default for RawHttp {
+    fn default() -> Self {
+        Self {
+            listen: "127.0.0.1:9898".into(),
+        }
+    }
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(default)]
+pub struct RawState {
+    /// Directory of the state store (created when missing).
+    pub dir: String,
+    /// Longest time between checkpoints while events flow.
+    pub checkpoint_interval: String,
+    /// Most events between checkpoints.
+    pub checkpoint_events: u64,
+    /// Closed windows kept per model version in the store.
+    pub window_history: u64,
+    /// How long shutdown may take (finish, checkpoint, commit) before driftd
+    /// exits with an error.
+    pub shutdown_timeout: String,
+}
+
+impl Default for RawState {
+    fn default() -> Self {
+        Self {
+            dir: "driftd-state".into(),
+            checkpoint_interval: "5s".into(),
+            checkpoint_events: 100_000,
+            window_history: 10_000,
+            shutdown_timeout: "30s".into(),
+        }
+    }
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(default)]
+pub struct RawSignals {
+    /// A model that sent events before and none for this long (wall clock) is
+    /// reported silent.
+    pub silence_after: String,
+}
+
+impl Default for RawSignals {
+    fn default() -> Self {
+        Self {
+            silence_after: "5m".into(),
+        }
+    }
 }
 
 #[derive(Debug, Deserialize)]
@@ -83,6 +181,11 @@ pub struct RawQuality {
 pub struct RawLimits {
     /// Largest accepted event, in bytes; larger ones are rejected as `too_large`.
     pub max_event_bytes: u64,
+    /// Most models tracked at once; events of further models are rejected as
+    /// `too_many_models` (this bounds memory and metric label values).
+    pub max_models: u64,
+    /// Most features tracked per model version; further keys are ignored.
+    pub max_features: u64,
 }
 
 impl Default for RawLimits {
@@ -90,6 +193,8 @@ impl Default for RawLimits {
         // 1 MiB: Kafka's default message.max.bytes is about this size.
         Self {
             max_event_bytes: 1024 * 1024,
+            max_models: 64,
+            max_features: 256,
         }
     }
 }

@@ -28,16 +28,19 @@ pub enum RejectReason {
     BadTimestamp,
     /// A number that does not fit a finite f64 (e.g. `1e400`).
     NonFinite,
+    /// A new model beyond `limits.max_models`.
+    TooManyModels,
 }
 
 impl RejectReason {
-    pub const ALL: [RejectReason; 6] = [
+    pub const ALL: [RejectReason; 7] = [
         Self::TooLarge,
         Self::InvalidJson,
         Self::MissingField,
         Self::WrongType,
         Self::BadTimestamp,
         Self::NonFinite,
+        Self::TooManyModels,
     ];
 
     pub fn as_str(self) -> &'static str {
@@ -48,6 +51,7 @@ impl RejectReason {
             Self::WrongType => "wrong_type",
             Self::BadTimestamp => "bad_timestamp",
             Self::NonFinite => "non_finite",
+            Self::TooManyModels => "too_many_models",
         }
     }
 }

@@ -5,7 +5,7 @@
 
 use std::collections::BTreeMap;
 
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 
 use super::evaluate::{decide, DriftReport};
 use super::tracker::{CaptionTracker, CaptionWindow, FeatureTracker, SignalTracker, SignalWindow};
@@ -42,15 +42,17 @@ pub struct WindowReport {
 }
 
 /// Counters over the engine's life.
-#[derive(Debug, Clone, Default, PartialEq, Serialize)]
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 pub struct Counters {
     pub events: u64,
-    pub rejected: BTreeMap<&'static str, u64>,
+    /// Rejected events by [`RejectReason`] name.
+    pub rejected: BTreeMap<String, u64>,
     pub learned: u64,
     pub windows: u64,
     pub late_events: u64,
 }
 
+#[derive(Serialize, Deserialize)]
 struct Window {
     index: u64,
     start_ms: i64,
@@ -60,6 +62,7 @@ struct Window {
     signals: SignalTracker,
 }
 
+#[derive(Serialize, Deserialize)]
 enum Baseline {
     Learning {
         collectors: BTreeMap<String, Collector>,
@@ -67,10 +70,30 @@ enum Baseline {
     },
     Ready {
         features: BTreeMap<String, FeatureProfile>,
-        source: &'static str,
+        source: BaselineSource,
     },
 }
 
+/// Where a model version's baseline came from.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum BaselineSource {
+    /// A reference profile file (`models.<name>.baseline`).
+    Profile,
+    /// The version's first `baseline.learn_events` events.
+    Learned,
+}
+
+impl BaselineSource {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Profile => "profile",
+            Self::Learned => "learned",
+        }
+    }
+}
+
+#[derive(Serialize, Deserialize)]
 struct VersionState {
     model: String,
     version: String,
@@ -82,6 +105,32 @@ struct VersionState {
     /// Start of the newest window already closed: earlier events are late.
     closed_through_ms: i64,
     late_pending: u64,
+}
+
+/// Version of the snapshot layout; bumped when it changes incompatibly.
+const SNAPSHOT_FORMAT: u32 = 1;
+
+#[derive(Serialize)]
+struct SnapshotRef<'a> {
+    format: u32,
+    states: Vec<&'a VersionState>,
+    counters: &'a Counters,
+}
+
+#[derive(Deserialize)]
+struct SnapshotOwned {
+    format: u32,
+    states: Vec<VersionState>,
+    counters: Counters,
+}
+
+/// A checkpointed engine state that cannot be restored.
+#[derive(Debug, thiserror::Error)]
+pub enum SnapshotError {
+    #[error("engine snapshot is unreadable: {0}")]
+    Decode(String),
+    #[error("engine snapshot has format {0}; this driftd reads format {SNAPSHOT_FORMAT}")]
+    Format(u32),
 }
 
 /// The streaming monitor.
@@ -138,19 +187,51 @@ impl Engine {
         decoded: Result<InferenceEvent, Rejection>,
     ) -> Result<Vec<WindowReport>, Rejection> {
         self.counters.events += 1;
+        let decoded = decoded.and_then(|e| self.admit(e));
         match decoded {
             Ok(e) => Ok(self.observe(e)),
             Err(r) => {
-                *self.counters.rejected.entry(r.reason.as_str()).or_default() += 1;
+                *self
+                    .counters
+                    .rejected
+                    .entry(r.reason.as_str().to_owned())
+                    .or_default() += 1;
                 Err(r)
             }
         }
     }
 
+    /// Refuse an event of a new model once `limits.max_models` models are
+    /// tracked: memory and metric labels stay bounded.
+    fn admit(&self, e: InferenceEvent) -> Result<InferenceEvent, Rejection> {
+        let known = |m: &str| self.states.keys().any(|(k, _)| k == m);
+        if self.states.len() < self.config.max_models || known(&e.model) {
+            return Ok(e);
+        }
+        let models: std::collections::BTreeSet<&str> =
+            self.states.keys().map(|(m, _)| m.as_str()).collect();
+        if models.len() < self.config.max_models {
+            return Ok(e);
+        }
+        Err(Rejection::new(
+            RejectReason::TooManyModels,
+            format!(
+                "model {:?} would be model {} of at most {} (limits.max_models)",
+                e.model,
+                models.len() + 1,
+                self.config.max_models
+            ),
+        ))
+    }
+
     /// Count a rejection found before decoding (e.g. by the source).
     pub fn reject(&mut self, reason: RejectReason) {
         self.counters.events += 1;
-        *self.counters.rejected.entry(reason.as_str()).or_default() += 1;
+        *self
+            .counters
+            .rejected
+            .entry(reason.as_str().to_owned())
+            .or_default() += 1;
     }
 
     fn observe(&mut self, mut event: InferenceEvent) -> Vec<WindowReport> {
@@ -164,7 +245,7 @@ impl Engine {
             let baseline = match self.profiles.get(&key.0) {
                 Some(p) => Baseline::Ready {
                     features: p.features.clone(),
-                    source: "profile",
+                    source: BaselineSource::Profile,
                 },
                 None => Baseline::Learning {
                     collectors: BTreeMap::new(),
@@ -189,7 +270,11 @@ impl Engine {
         let state = self.states.get_mut(&key).expect("inserted above");
         if let Baseline::Learning { collectors, events } = &mut state.baseline {
             let mc = self.config.model(&state.model);
+            let max_features = self.config.max_features;
             for (name, value) in &event.features {
+                if collectors.len() >= max_features && !collectors.contains_key(name) {
+                    continue;
+                }
                 let kind = mc.features.get(name).and_then(|f| f.kind);
                 let c = collectors.entry(name.clone()).or_insert_with(|| {
                     // A feature first seen late was missing in the events before.
@@ -224,7 +309,7 @@ impl Engine {
                 }
                 state.baseline = Baseline::Ready {
                     features,
-                    source: "learned",
+                    source: BaselineSource::Learned,
                 };
             }
             return Vec::new();
@@ -344,7 +429,7 @@ impl Engine {
                 start: rfc3339(w.start_ms),
                 end: rfc3339(w.end_ms),
             },
-            baseline: source,
+            baseline: source.as_str(),
             drift: DriftReport::new(reports, mc.dataset_drift_share),
             captions: w.captions.report(),
             signals: w.signals.report(),
@@ -364,6 +449,53 @@ impl Engine {
             }
         }
         out
+    }
+
+    /// The engine's whole state (open windows, baselines, learning buffers,
+    /// counters) as bytes, for a checkpoint. Restoring it with
+    /// [`Engine::restore`] and feeding the same events gives the same windows
+    /// as if the engine had never stopped. CBOR keeps every `f64` bit for bit
+    /// (NaN and infinities included), which JSON cannot.
+    pub fn snapshot(&self) -> Vec<u8> {
+        let snap = SnapshotRef {
+            format: SNAPSHOT_FORMAT,
+            states: self.states.values().collect(),
+            counters: &self.counters,
+        };
+        let mut out = Vec::with_capacity(64 * 1024);
+        ciborium::into_writer(&snap, &mut out).expect("writing to a Vec cannot fail");
+        out
+    }
+
+    /// Replace the engine's state with a [`Engine::snapshot`].
+    pub fn restore(&mut self, bytes: &[u8]) -> Result<(), SnapshotError> {
+        let snap: SnapshotOwned =
+            ciborium::from_reader(bytes).map_err(|e| SnapshotError::Decode(e.to_string()))?;
+        if snap.format != SNAPSHOT_FORMAT {
+            return Err(SnapshotError::Format(snap.format));
+        }
+        self.states = snap
+            .states
+            .into_iter()
+            .map(|s| ((s.model.clone(), s.version.clone()), s))
+            .collect();
+        self.counters = snap.counters;
+        Ok(())
+    }
+
+    /// Model versions with state, with where their baseline stands:
+    /// `Ok(source)` when ready, `Err(events learned so far)` while learning.
+    pub fn versions(&self) -> Vec<(String, String, Result<BaselineSource, u64>)> {
+        self.states
+            .values()
+            .map(|s| {
+                let b = match &s.baseline {
+                    Baseline::Learning { events, .. } => Err(*events),
+                    Baseline::Ready { source, .. } => Ok(*source),
+                };
+                (s.model.clone(), s.version.clone(), b)
+            })
+            .collect()
     }
 
     /// Model versions still learning their baseline, with events learned so far.

@@ -255,7 +255,7 @@ fn recentre(items: &mut [(f64, u64)], exact_mean: f64) {
 }
 
 /// Caption descriptors over a window.
-#[derive(Debug, Clone, Default)]
+#[derive(Debug, Clone, Default, Serialize, serde::Deserialize)]
 pub struct CaptionTracker {
     captions: u64,
     empty: u64,
@@ -371,7 +371,7 @@ impl CaptionTracker {
 }
 
 /// Broken-component signals over a window.
-#[derive(Debug, Clone, Default)]
+#[derive(Debug, Clone, Default, Serialize, serde::Deserialize)]
 pub struct SignalTracker {
     pub events: u64,
     pub errors: u64,

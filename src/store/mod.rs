@@ -1,0 +1,380 @@
+//! The embedded state store: one SQLite file, `driftd.sqlite`, under the
+//! state directory (operators can open it with `sqlite3`). A checkpoint
+//! writes the engine's state, the consumed offsets and the windows closed
+//! since the last checkpoint in one transaction, so after a crash the store
+//! holds either all of a checkpoint or none of it. Offsets are committed to
+//! Kafka only after that transaction, so Kafka's committed offsets never run
+//! ahead of the state: on restart the consumer may see events the state
+//! already holds, and skips them by offset.
+//!
+//! The journal is SQLite's write-ahead log with `synchronous = FULL`: a
+//! committed transaction survives a process kill and a power cut.
+
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+
+use rusqlite::{params, Connection, OpenFlags, OptionalExtension};
+
+/// File name of the store inside the state directory.
+pub const FILE_NAME: &str = "driftd.sqlite";
+/// Schema version, kept in SQLite's `user_version`.
+const SCHEMA_VERSION: i64 = 1;
+
+/// Next offset to consume, by (topic, partition).
+pub type Offsets = BTreeMap<(String, i32), i64>;
+
+#[derive(Debug, thiserror::Error)]
+pub enum StoreError {
+    #[error("state store {path}: {source}")]
+    Sqlite {
+        path: PathBuf,
+        source: rusqlite::Error,
+    },
+    #[error("state directory {path}: {source}")]
+    Dir {
+        path: PathBuf,
+        source: std::io::Error,
+    },
+    #[error(
+        "state store {path} has schema version {found}; this driftd knows version {SCHEMA_VERSION}"
+    )]
+    Schema { path: PathBuf, found: i64 },
+}
+
+/// What the last checkpoint holds.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Checkpoint {
+    /// [`crate::monitor::Engine::snapshot`] bytes.
+    pub engine: Vec<u8>,
+    pub offsets: Offsets,
+    /// Checkpoints written so far (1 for the first).
+    pub sequence: u64,
+}
+
+/// A closed window as stored: its identity and its JSON report.
+#[derive(Debug, Clone, PartialEq)]
+pub struct StoredWindow {
+    pub model: String,
+    pub model_version: String,
+    pub index: u64,
+    pub report_json: String,
+}
+
+/// The state store.
+pub struct Store {
+    conn: Connection,
+    path: PathBuf,
+}
+
+impl Store {
+    /// Open (creating when missing) the store in `dir` for reading and writing.
+    pub fn open(dir: &Path) -> Result<Self, StoreError> {
+        std::fs::create_dir_all(dir).map_err(|source| StoreError::Dir {
+            path: dir.to_owned(),
+            source,
+        })?;
+        let path = dir.join(FILE_NAME);
+        let conn = Connection::open(&path).map_err(|source| StoreError::Sqlite {
+            path: path.clone(),
+            source,
+        })?;
+        let store = Self { conn, path };
+        store.init()?;
+        Ok(store)
+    }
+
+    /// Open an existing store read-only (the HTTP API's view; WAL lets it
+    /// read while the daemon writes).
+    pub fn open_read_only(dir: &Path) -> Result<Self, StoreError> {
+        let path = dir.join(FILE_NAME);
+        let conn = Connection::open_with_flags(
+            &path,
+            OpenFlags::SQLITE_OPEN_READ_ONLY | OpenFlags::SQLITE_OPEN_NO_MUTEX,
+        )
+        .map_err(|source| StoreError::Sqlite {
+            path: path.clone(),
+            source,
+        })?;
+        let store = Self { conn, path };
+        store
+            .conn
+            .busy_timeout(std::time::Duration::from_secs(5))
+            .map_err(|e| store.err(e))?;
+        Ok(store)
+    }
+
+    pub fn path(&self) -> &Path {
+        &self.path
+    }
+
+    fn err(&self, source: rusqlite::Error) -> StoreError {
+        StoreError::Sqlite {
+            path: self.path.clone(),
+            source,
+        }
+    }
+
+    fn init(&self) -> Result<(), StoreError> {
+        let c = &self.conn;
+        c.busy_timeout(std::time::Duration::from_secs(5))
+            .map_err(|e| self.err(e))?;
+        c.pragma_update(None, "journal_mode", "WAL")
+            .map_err(|e| self.err(e))?;
+        c.pragma_update(None, "synchronous", "FULL")
+            .map_err(|e| self.err(e))?;
+        let version: i64 = c
+            .pragma_query_value(None, "user_version", |r| r.get(0))
+            .map_err(|e| self.err(e))?;
+        match version {
+            0 => {
+                c.execute_batch(
+                    "BEGIN;
+                     CREATE TABLE IF NOT EXISTS engine (
+                         id INTEGER PRIMARY KEY CHECK (id = 1),
+                         sequence INTEGER NOT NULL,
+                         state BLOB NOT NULL,
+                         written_at TEXT NOT NULL
+                     );
+                     CREATE TABLE IF NOT EXISTS offsets (
+                         topic TEXT NOT NULL,
+                         partition INTEGER NOT NULL,
+                         next_offset INTEGER NOT NULL,
+                         PRIMARY KEY (topic, partition)
+                     );
+                     CREATE TABLE IF NOT EXISTS windows (
+                         model TEXT NOT NULL,
+                         model_version TEXT NOT NULL,
+                         window_index INTEGER NOT NULL,
+                         report TEXT NOT NULL,
+                         PRIMARY KEY (model, model_version, window_index)
+                     );
+                     PRAGMA user_version = 1;
+                     COMMIT;",
+                )
+                .map_err(|e| self.err(e))?;
+                Ok(())
+            }
+            SCHEMA_VERSION => Ok(()),
+            found => Err(StoreError::Schema {
+                path: self.path.clone(),
+                found,
+            }),
+        }
+    }
+
+    /// The last checkpoint, if any.
+    pub fn load(&self) -> Result<Option<Checkpoint>, StoreError> {
+        let row: Option<(u64, Vec<u8>)> = self
+            .conn
+            .query_row("SELECT sequence, state FROM engine WHERE id = 1", [], |r| {
+                Ok((r.get(0)?, r.get(1)?))
+            })
+            .optional()
+            .map_err(|e| self.err(e))?;
+        let Some((sequence, engine)) = row else {
+            return Ok(None);
+        };
+        Ok(Some(Checkpoint {
+            engine,
+            offsets: self.offsets()?,
+            sequence,
+        }))
+    }
+
+    /// Offsets of the last checkpoint.
+    pub fn offsets(&self) -> Result<Offsets, StoreError> {
+        let mut stmt = self
+            .conn
+            .prepare("SELECT topic, partition, next_offset FROM offsets")
+            .map_err(|e| self.err(e))?;
+        let rows = stmt
+            .query_map([], |r| Ok(((r.get(0)?, r.get(1)?), r.get(2)?)))
+            .map_err(|e| self.err(e))?;
+        rows.collect::<Result<Offsets, _>>()
+            .map_err(|e| self.err(e))
+    }
+
+    /// Write a checkpoint in one transaction: the engine state, the offsets
+    /// (merged over the stored ones) and the windows closed since the last
+    /// checkpoint; windows beyond `history` per model version are pruned.
+    /// Returns the checkpoint's sequence number.
+    pub fn checkpoint(
+        &mut self,
+        engine: &[u8],
+        offsets: &Offsets,
+        windows: &[StoredWindow],
+        history: u64,
+    ) -> Result<u64, StoreError> {
+        let path = self.path.clone();
+        let err = |source| StoreError::Sqlite {
+            path: path.clone(),
+            source,
+        };
+        let tx = self.conn.transaction().map_err(err)?;
+        let sequence: u64 = tx
+            .query_row("SELECT sequence FROM engine WHERE id = 1", [], |r| r.get(0))
+            .optional()
+            .map_err(err)?
+            .unwrap_or(0)
+            + 1;
+        let now = time::OffsetDateTime::now_utc()
+            .format(&time::format_description::well_known::Rfc3339)
+            .unwrap_or_default();
+        tx.execute(
+            "INSERT INTO engine (id, sequence, state, written_at) VALUES (1, ?1, ?2, ?3)
+             ON CONFLICT (id) DO UPDATE SET sequence = ?1, state = ?2, written_at = ?3",
+            params![sequence, engine, now],
+        )
+        .map_err(err)?;
+        {
+            let mut up = tx
+                .prepare_cached(
+                    "INSERT INTO offsets (topic, partition, next_offset) VALUES (?1, ?2, ?3)
+                     ON CONFLICT (topic, partition) DO UPDATE SET next_offset = ?3",
+                )
+                .map_err(err)?;
+            for ((topic, partition), next) in offsets {
+                up.execute(params![topic, partition, next]).map_err(err)?;
+            }
+            let mut ins = tx
+                .prepare_cached(
+                    "INSERT OR REPLACE INTO windows (model, model_version, window_index, report)
+                     VALUES (?1, ?2, ?3, ?4)",
+                )
+                .map_err(err)?;
+            let mut prune = tx
+                .prepare_cached(
+                    "DELETE FROM windows WHERE model = ?1 AND model_version = ?2 AND window_index < ?3",
+                )
+                .map_err(err)?;
+            for w in windows {
+                ins.execute(params![w.model, w.model_version, w.index, w.report_json])
+                    .map_err(err)?;
+                if w.index >= history {
+                    prune
+                        .execute(params![w.model, w.model_version, w.index + 1 - history])
+                        .map_err(err)?;
+                }
+            }
+        }
+        tx.commit().map_err(err)?;
+        Ok(sequence)
+    }
+
+    /// Stored windows of `model` (every model when `None`), newest first
+    /// (by window end, then index), at most `limit`.
+    pub fn windows(
+        &self,
+        model: Option<&str>,
+        limit: usize,
+    ) -> Result<Vec<StoredWindow>, StoreError> {
+        let mut stmt = self
+            .conn
+            .prepare_cached(
+                "SELECT model, model_version, window_index, report FROM windows
+                 WHERE ?1 IS NULL OR model = ?1
+                 ORDER BY json_extract(report, '$.window.end') DESC, window_index DESC
+                 LIMIT ?2",
+            )
+            .map_err(|e| self.err(e))?;
+        let rows = stmt
+            .query_map(params![model, limit as i64], |r| {
+                Ok(StoredWindow {
+                    model: r.get(0)?,
+                    model_version: r.get(1)?,
+                    index: r.get(2)?,
+                    report_json: r.get(3)?,
+                })
+            })
+            .map_err(|e| self.err(e))?;
+        rows.collect::<Result<Vec<_>, _>>().map_err(|e| self.err(e))
+    }
+
+    /// Every stored window in a stable order (model, version, index): for
+    /// comparing runs.
+    pub fn all_windows(&self) -> Result<Vec<StoredWindow>, StoreError> {
+        let mut stmt = self
+            .conn
+            .prepare(
+                "SELECT model, model_version, window_index, report FROM windows
+                 ORDER BY model, model_version, window_index",
+            )
+            .map_err(|e| self.err(e))?;
+        let rows = stmt
+            .query_map([], |r| {
+                Ok(StoredWindow {
+                    model: r.get(0)?,
+                    model_version: r.get(1)?,
+                    index: r.get(2)?,
+                    report_json: r.get(3)?,
+                })
+            })
+            .map_err(|e| self.err(e))?;
+        rows.collect::<Result<Vec<_>, _>>().map_err(|e| self.err(e))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn w(model: &str, index: u64) -> StoredWindow {
+        StoredWindow {
+            model: model.into(),
+            model_version: "1".into(),
+            index,
+            report_json: format!(r#"{{"window":{{"end":"2026-11-24T00:{index:02}:00Z"}}}}"#),
+        }
+    }
+
+    #[test]
+    fn checkpoint_round_trip_and_history() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut s = Store::open(dir.path()).unwrap();
+        assert_eq!(s.load().unwrap(), None);
+        let mut off = Offsets::new();
+        off.insert(("logs".into(), 0), 10);
+        off.insert(("logs".into(), 1), 7);
+        let ws: Vec<StoredWindow> = (0..5).map(|i| w("m", i)).collect();
+        assert_eq!(s.checkpoint(b"one", &off, &ws, 3).unwrap(), 1);
+        off.insert(("logs".into(), 0), 12);
+        assert_eq!(
+            s.checkpoint(b"two", &off, &[w("m", 5), w("n", 0)], 3)
+                .unwrap(),
+            2
+        );
+        drop(s);
+        let s = Store::open(dir.path()).unwrap();
+        let cp = s.load().unwrap().unwrap();
+        assert_eq!(cp.engine, b"two");
+        assert_eq!(cp.sequence, 2);
+        assert_eq!(cp.offsets[&("logs".to_string(), 0)], 12);
+        assert_eq!(cp.offsets[&("logs".to_string(), 1)], 7);
+        let idx: Vec<u64> = s
+            .windows(Some("m"), 100)
+            .unwrap()
+            .iter()
+            .map(|w| w.index)
+            .collect();
+        assert_eq!(
+            idx,
+            vec![5, 4, 3],
+            "history keeps the newest 3, newest first"
+        );
+        assert_eq!(s.windows(None, 100).unwrap().len(), 4);
+        assert_eq!(s.windows(Some("m"), 1).unwrap()[0].index, 5);
+        let r = Store::open_read_only(dir.path()).unwrap();
+        assert_eq!(r.all_windows().unwrap().len(), 4);
+    }
+
+    #[test]
+    fn newer_schema_is_refused_by_name() {
+        let dir = tempfile::tempdir().unwrap();
+        drop(Store::open(dir.path()).unwrap());
+        let c = Connection::open(dir.path().join(FILE_NAME)).unwrap();
+        c.pragma_update(None, "user_version", 9).unwrap();
+        drop(c);
+        let e = Store::open(dir.path()).err().unwrap().to_string();
+        assert!(e.contains("schema version 9"), "{e}");
+    }
+}
