@@ -37,7 +37,10 @@
 pub mod baseline;
 pub mod cli;
 pub mod config;
+pub mod daemon;
 pub mod event;
+pub mod http;
+pub mod metrics;
 pub mod monitor;
 pub mod quality;
 pub mod report;

@@ -132,6 +132,23 @@ enum Command {
         #[arg(long)]
         dead_letter: Option<PathBuf>,
     },
+    /// Run the daemon: consume inference logs from Kafka, evaluate windows,
+    /// checkpoint to the state store, serve /metrics, /healthz, /readyz and
+    /// the JSON API.
+    ///
+    /// Environment overrides: DRIFTD_KAFKA_BROKERS, DRIFTD_KAFKA_TOPIC,
+    /// DRIFTD_KAFKA_GROUP, DRIFTD_HTTP_LISTEN, DRIFTD_STATE_DIR. Logs go to
+    /// stderr (DRIFTD_LOG sets the filter, DRIFTD_LOG_FORMAT=json for JSON).
+    ///
+    /// Example: driftd run --config config/driftd.toml
+    Run {
+        #[arg(long, env = "DRIFTD_CONFIG")]
+        config: Option<PathBuf>,
+        /// Stop cleanly (checkpoint, commit, exit 0) after this long without
+        /// events, e.g. 30s: for batch jobs and tests.
+        #[arg(long)]
+        exit_when_idle: Option<String>,
+    },
     /// Write synthetic inference logs of a captioning service (NDJSON).
     ///
     /// Deterministic for a seed; the scenario's change starts at --drift-at
@@ -154,7 +171,10 @@ enum Command {
         /// Dimensions of image and caption embeddings (0: none).
         #[arg(long, default_value_t = 0)]
         embedding_dims: usize,
-        /// FILE, or - for stdout.
+        /// Model name in the events.
+        #[arg(long, default_value = "alt-text-captioner")]
+        model: String,
+        /// FILE, - for stdout, or kafka://BROKERS/TOPIC (keyed by model).
         #[arg(long, default_value = "-")]
         to: String,
     },
@@ -177,14 +197,22 @@ enum Command {
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
-    tracing_subscriber::fmt()
+    // The daemon says what it does (info); one-shot commands only warn.
+    let default_level = if matches!(cli.command, Command::Run { .. }) {
+        "info"
+    } else {
+        "warn"
+    };
+    let filter = tracing_subscriber::EnvFilter::try_from_env("DRIFTD_LOG")
+        .unwrap_or_else(|_| default_level.into());
+    let builder = tracing_subscriber::fmt()
         .with_writer(std::io::stderr)
-        .with_ansi(std::io::stderr().is_terminal())
-        .with_env_filter(
-            tracing_subscriber::EnvFilter::try_from_env("DRIFTD_LOG")
-                .unwrap_or_else(|_| "warn".into()),
-        )
-        .init();
+        .with_env_filter(filter);
+    if std::env::var("DRIFTD_LOG_FORMAT").is_ok_and(|v| v == "json") {
+        builder.json().init();
+    } else {
+        builder.with_ansi(std::io::stderr().is_terminal()).init();
+    }
     match run(cli) {
         Ok(code) => code,
         Err(e) => {
@@ -268,6 +296,24 @@ fn run(cli: Cli) -> Result<ExitCode, CliError> {
             cli::replay(&args, &mut stdout, &mut std::io::stderr())?;
             Ok(ExitCode::SUCCESS)
         }
+        Command::Run {
+            config,
+            exit_when_idle,
+        } => {
+            let exit_when_idle = match exit_when_idle {
+                None => None,
+                Some(v) => Some(std::time::Duration::from_millis(
+                    driftd::config::parse_duration_ms(&v)
+                        .map_err(|e| CliError::bad_input(format!("--exit-when-idle: {e}")))?
+                        as u64,
+                )),
+            };
+            cli::run(
+                config.as_deref(),
+                driftd::daemon::RunOptions { exit_when_idle },
+            )?;
+            Ok(ExitCode::SUCCESS)
+        }
         Command::Generate {
             scenario,
             events,
@@ -275,9 +321,11 @@ fn run(cli: Cli) -> Result<ExitCode, CliError> {
             seed,
             drift_at,
             embedding_dims,
+            model,
             to,
         } => {
             let mut spec = GenerateSpec::new(scenario, events);
+            spec.model = model;
             spec.rate = rate;
             spec.seed = seed;
             spec.drift_at = drift_at.unwrap_or(events / 2);

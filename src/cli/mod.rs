@@ -300,10 +300,24 @@ pub fn generate(
             spec.rate
         )));
     }
-    if to.starts_with("kafka://") {
-        return Err(CliError::bad_input(format!(
-            "{to}: writing to Kafka is not available in this build; write to a file or - and produce it with a Kafka client"
-        )));
+    if let Some(rest) = to.strip_prefix("kafka://") {
+        let (brokers, topic) = rest
+            .split_once('/')
+            .filter(|(b, t)| !b.is_empty() && !t.is_empty() && !t.contains('/'))
+            .ok_or_else(|| {
+                CliError::bad_input(format!(
+                    "{to}: expected kafka://BROKERS/TOPIC, e.g. kafka://localhost:9092/inference-logs"
+                ))
+            })?;
+        let mut p = crate::source::kafka::LineProducer::new(brokers, topic, &spec.model)
+            .map_err(|e| CliError::failure(format!("{to}: {e}")))?;
+        crate::source::generate::generate(spec, &mut p)
+            .map_err(|e| CliError::failure(format!("{to}: {e}")))?;
+        let n = p
+            .finish(std::time::Duration::from_secs(60))
+            .map_err(|e| CliError::failure(format!("{to}: {e}")))?;
+        eprintln!("driftd: produced {n} events to {topic} at {brokers}");
+        return Ok(());
     }
     let result = if to == "-" {
         crate::source::generate::generate(spec, stdout)
@@ -313,4 +327,30 @@ pub fn generate(
         crate::source::generate::generate(spec, &mut std::io::BufWriter::new(file))
     };
     result.map_err(|e| CliError::failure(format!("cannot write {to}: {e}")))
+}
+
+/// Reference profiles named by the config (`models.<name>.baseline`).
+pub fn load_profiles(
+    config: &Config,
+) -> Result<std::collections::BTreeMap<String, crate::baseline::Profile>, CliError> {
+    let mut profiles = std::collections::BTreeMap::new();
+    for (name, m) in &config.models {
+        if let Some(path) = &m.baseline {
+            let p = crate::baseline::Profile::load(path)
+                .map_err(|e| CliError::bad_input(e.to_string()))?;
+            profiles.insert(name.clone(), p);
+        }
+    }
+    Ok(profiles)
+}
+
+/// `driftd run`: load the config (with the environment overrides), then
+/// hand over to the daemon.
+pub fn run(config: Option<&Path>, options: crate::daemon::RunOptions) -> Result<(), CliError> {
+    let mut config = load_config(config)?;
+    config.apply_env_overrides(&|k| std::env::var(k).ok());
+    let profiles = load_profiles(&config)?;
+    let vocab = load_vocabulary(config.quality.vocabulary.as_deref())?;
+    crate::daemon::run(config, vocab, profiles, options)
+        .map_err(|e| CliError::failure(format!("{e:#}")))
 }

@@ -1,11 +1,9 @@
 //! `driftd replay`: the streaming pipeline over a file, as fast as it goes.
 
-use std::collections::BTreeMap;
 use std::io::Write;
 use std::path::Path;
 
 use super::{load_config, CliError};
-use crate::baseline::Profile;
 use crate::monitor::engine::{Engine, WindowReport};
 use crate::source::file::LineSource;
 
@@ -34,13 +32,7 @@ pub fn replay(
 ) -> Result<(), CliError> {
     let started = std::time::Instant::now();
     let config = load_config(args.config)?;
-    let mut profiles = BTreeMap::new();
-    for (name, m) in &config.models {
-        if let Some(path) = &m.baseline {
-            let p = Profile::load(path).map_err(|e| CliError::bad_input(e.to_string()))?;
-            profiles.insert(name.clone(), p);
-        }
-    }
+    let profiles = super::load_profiles(&config)?;
     let vocab = super::load_vocabulary(config.quality.vocabulary.as_deref())?;
     let mut engine = Engine::new(config, vocab, profiles);
     let mut dead = match args.dead_letter {

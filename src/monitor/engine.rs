@@ -105,6 +105,28 @@ struct VersionState {
     /// Start of the newest window already closed: earlier events are late.
     closed_through_ms: i64,
     late_pending: u64,
+    /// Events routed to this version (learning ones included).
+    seen: u64,
+    /// Event time of the newest of them.
+    newest_ms: i64,
+}
+
+/// Where one model version stands (for the status API).
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct VersionStatus {
+    pub model: String,
+    pub model_version: String,
+    /// `profile`, `learned` or `learning`.
+    pub baseline: &'static str,
+    /// Events learned so far while `learning`.
+    pub learned_events: u64,
+    /// Events routed to this version.
+    pub events: u64,
+    pub open_windows: usize,
+    /// Event time of the newest event, RFC 3339.
+    pub newest_event_time: Option<String>,
+    #[serde(skip)]
+    pub newest_event_ms: Option<i64>,
 }
 
 /// Version of the snapshot layout; bumped when it changes incompatibly.
@@ -263,11 +285,15 @@ impl Engine {
                     max_event_ms: i64::MIN,
                     closed_through_ms: i64::MIN,
                     late_pending: 0,
+                    seen: 0,
+                    newest_ms: i64::MIN,
                 },
             );
         }
         let learn_events = self.config.learn_events;
         let state = self.states.get_mut(&key).expect("inserted above");
+        state.seen += 1;
+        state.newest_ms = state.newest_ms.max(event.timestamp_ms);
         if let Baseline::Learning { collectors, events } = &mut state.baseline {
             let mc = self.config.model(&state.model);
             let max_features = self.config.max_features;
@@ -483,17 +509,25 @@ impl Engine {
         Ok(())
     }
 
-    /// Model versions with state, with where their baseline stands:
-    /// `Ok(source)` when ready, `Err(events learned so far)` while learning.
-    pub fn versions(&self) -> Vec<(String, String, Result<BaselineSource, u64>)> {
+    /// Every model version with state, in (model, version) order.
+    pub fn versions(&self) -> Vec<VersionStatus> {
         self.states
             .values()
             .map(|s| {
-                let b = match &s.baseline {
-                    Baseline::Learning { events, .. } => Err(*events),
-                    Baseline::Ready { source, .. } => Ok(*source),
+                let (baseline, learned_events) = match &s.baseline {
+                    Baseline::Learning { events, .. } => ("learning", *events),
+                    Baseline::Ready { source, .. } => (source.as_str(), 0),
                 };
-                (s.model.clone(), s.version.clone(), b)
+                VersionStatus {
+                    model: s.model.clone(),
+                    model_version: s.version.clone(),
+                    baseline,
+                    learned_events,
+                    events: s.seen,
+                    open_windows: s.open.len(),
+                    newest_event_time: (s.newest_ms != i64::MIN).then(|| rfc3339(s.newest_ms)),
+                    newest_event_ms: (s.newest_ms != i64::MIN).then_some(s.newest_ms),
+                }
             })
             .collect()
     }

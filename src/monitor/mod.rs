@@ -7,5 +7,5 @@ pub mod engine;
 pub mod evaluate;
 pub mod tracker;
 
-pub use engine::{BaselineSource, Engine, SnapshotError, WindowReport};
+pub use engine::{BaselineSource, Engine, SnapshotError, VersionStatus, WindowReport};
 pub use evaluate::{evaluate, DatasetVerdict, DriftReport, FeatureReport, Reference};

@@ -1,5 +1,6 @@
-//! Where events come from: for now synthetic logs ([`generate`]) and NDJSON
-//! files or stdin ([`file`](mod@file)). The Kafka consumer joins here.
+//! Where events come from: Kafka ([`kafka`]), NDJSON files or stdin
+//! ([`file`](mod@file)) and synthetic logs ([`generate`]).
 
 pub mod file;
 pub mod generate;
+pub mod kafka;

@@ -1,0 +1,419 @@
+//! `driftd run`: Kafka in, windows evaluated, checkpoints in the state store,
+//! offsets committed after them, metrics and the JSON API over HTTP.
+//!
+//! One thread consumes and evaluates (the engine is single-threaded and the
+//! broker, not the engine, limits the rate); a small tokio runtime serves
+//! HTTP and waits for SIGTERM / ctrl-c.
+//!
+//! Delivery: the engine's state, the next offsets and the windows closed
+//! since the last checkpoint are written in one SQLite transaction; dead
+//! letters are flushed to the broker before it, and offsets are committed to
+//! the group after it. After a crash the consumer resumes at the group's
+//! committed offsets, which never run ahead of the checkpoint, and skips
+//! events the checkpoint already holds, so every window result equals an
+//! uninterrupted run's.
+
+use std::collections::BTreeMap;
+use std::net::SocketAddr;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use anyhow::Context as _;
+use rdkafka::consumer::CommitMode;
+
+use crate::baseline::Profile;
+use crate::config::Config;
+use crate::http::{ModelStatus, Shared, Status};
+use crate::metrics::Metrics;
+use crate::monitor::{Engine, WindowReport};
+use crate::quality::Vocabulary;
+use crate::source::kafka::{DeadLetter, KafkaSource};
+use crate::store::{Offsets, Store, StoredWindow};
+
+/// Options of `driftd run` beyond the config file.
+#[derive(Debug, Clone, Default)]
+pub struct RunOptions {
+    /// Shut down (checkpoint, commit, exit 0) once partitions are assigned and
+    /// no event has arrived for this long: for batch jobs and tests.
+    pub exit_when_idle: Option<Duration>,
+}
+
+/// How long one poll waits; bounds the latency of shutdown and the clock.
+const POLL_TIMEOUT: Duration = Duration::from_millis(100);
+
+/// Run until SIGTERM / ctrl-c (or idle, with `exit_when_idle`).
+pub fn run(
+    config: Config,
+    vocab: Vocabulary,
+    profiles: BTreeMap<String, Profile>,
+    opts: RunOptions,
+) -> anyhow::Result<()> {
+    let metrics = Arc::new(Metrics::new());
+    let shared = Arc::new(Shared::new(
+        metrics.clone(),
+        config.daemon.state_dir.clone(),
+    ));
+    shared.config_loaded.store(true, Ordering::Relaxed);
+    let rt = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(1)
+        .thread_name("driftd-http")
+        .enable_all()
+        .build()
+        .context("starting the HTTP runtime")?;
+    let stop = Arc::new(AtomicBool::new(false));
+    {
+        let stop = stop.clone();
+        rt.spawn(async move {
+            wait_for_signal().await;
+            tracing::info!("shutdown requested");
+            stop.store(true, Ordering::SeqCst);
+        });
+    }
+    let addr: SocketAddr = config
+        .daemon
+        .http_listen
+        .parse()
+        .with_context(|| format!("http.listen {:?}", config.daemon.http_listen))?;
+    let listener = rt
+        .block_on(tokio::net::TcpListener::bind(addr))
+        .with_context(|| format!("cannot listen on {addr}"))?;
+    let local = listener.local_addr().unwrap_or(addr);
+    tracing::info!(%local, "HTTP server listening");
+    {
+        let app = crate::http::router(shared.clone());
+        rt.spawn(async move {
+            if let Err(e) = axum::serve(listener, app).await {
+                tracing::error!(error = %e, "HTTP server stopped");
+            }
+        });
+    }
+
+    let mut store = Store::open(&config.daemon.state_dir)?;
+    let mut engine = Engine::new(config.clone(), vocab, profiles);
+    let mut offsets = Offsets::new();
+    if let Some(cp) = store.load()? {
+        engine.restore(&cp.engine).with_context(|| {
+            format!(
+                "restoring the checkpoint in {} (move the state directory away to start afresh)",
+                store.path().display()
+            )
+        })?;
+        tracing::info!(
+            checkpoint = cp.sequence,
+            events = engine.counters.events,
+            partitions = cp.offsets.len(),
+            "resumed from checkpoint"
+        );
+        offsets = cp.offsets;
+    }
+    shared.store_open.store(true, Ordering::Relaxed);
+    let mut source =
+        KafkaSource::new(&config.kafka, metrics.clone()).context("creating the Kafka consumer")?;
+    tracing::info!(brokers = %config.kafka.brokers, group = %config.kafka.group_id,
+        topics = ?config.kafka.topics, "consuming");
+
+    let mut d = Daemon {
+        config: &config,
+        engine,
+        offsets,
+        dirty: false,
+        pending: Vec::new(),
+        since_checkpoint: 0,
+        last_checkpoint: Instant::now(),
+        metrics: &metrics,
+        shared: &shared,
+        seen: BTreeMap::new(),
+        started: Instant::now(),
+    };
+    let mut last_event = Instant::now();
+    let mut last_tick = Instant::now();
+    let checkpoint_every = Duration::from_millis(config.daemon.checkpoint_interval_ms);
+    d.publish_status();
+    while !stop.load(Ordering::SeqCst) {
+        let got = d.poll_one(&mut source)?;
+        if got {
+            last_event = Instant::now();
+        }
+        shared
+            .partitions_assigned
+            .store(source.assigned(), Ordering::Relaxed);
+        if d.since_checkpoint >= config.daemon.checkpoint_events
+            || (d.dirty && d.last_checkpoint.elapsed() >= checkpoint_every)
+        {
+            d.checkpoint(&mut source, &mut store, CommitMode::Async);
+        }
+        if last_tick.elapsed() >= Duration::from_secs(1) {
+            last_tick = Instant::now();
+            d.publish_status();
+        }
+        if let Some(idle) = opts.exit_when_idle {
+            if source.assigned() == 0 {
+                last_event = last_event.max(Instant::now() - Duration::from_millis(1));
+            }
+            if source.assigned() > 0 && last_event.elapsed() >= idle {
+                tracing::info!(?idle, "no events for the idle limit; stopping");
+                break;
+            }
+        }
+    }
+
+    // Shutdown: finish what was consumed, checkpoint, commit, leave.
+    let deadline = Duration::from_millis(config.daemon.shutdown_timeout_ms);
+    std::thread::spawn(move || {
+        std::thread::sleep(deadline);
+        eprintln!(
+            "driftd: shutdown did not finish within state.shutdown_timeout ({deadline:?}); exiting"
+        );
+        std::process::exit(1);
+    });
+    d.dirty = true;
+    if !d.checkpoint(&mut source, &mut store, CommitMode::Sync) {
+        anyhow::bail!("the final checkpoint failed; the next start resumes from the previous one");
+    }
+    source.close();
+    tracing::info!(events = d.engine.counters.events, "stopped");
+    rt.shutdown_timeout(Duration::from_secs(1));
+    Ok(())
+}
+
+async fn wait_for_signal() {
+    #[cfg(unix)]
+    {
+        use tokio::signal::unix::{signal, SignalKind};
+        match signal(SignalKind::terminate()) {
+            Ok(mut term) => {
+                tokio::select! {
+                    _ = term.recv() => {}
+                    _ = tokio::signal::ctrl_c() => {}
+                }
+            }
+            Err(_) => {
+                let _ = tokio::signal::ctrl_c().await;
+            }
+        }
+    }
+    #[cfg(not(unix))]
+    {
+        let _ = tokio::signal::ctrl_c().await;
+    }
+}
+
+struct Daemon<'a> {
+    config: &'a Config,
+    engine: Engine,
+    offsets: Offsets,
+    /// Events consumed since the last checkpoint (so one is due).
+    dirty: bool,
+    pending: Vec<WindowReport>,
+    since_checkpoint: u64,
+    last_checkpoint: Instant,
+    metrics: &'a Metrics,
+    shared: &'a Shared,
+    /// Per model: events seen at the last status tick, and when that changed.
+    seen: BTreeMap<String, (u64, Instant)>,
+    started: Instant,
+}
+
+enum Outcome {
+    Skipped,
+    Feedback,
+    Accepted(Vec<WindowReport>),
+    Rejected {
+        reason: &'static str,
+        detail: String,
+        payload: Vec<u8>,
+    },
+}
+
+impl Daemon<'_> {
+    /// Consume at most one message. Returns whether one arrived.
+    fn poll_one(&mut self, source: &mut KafkaSource) -> anyhow::Result<bool> {
+        let engine = &mut self.engine;
+        let offsets = &self.offsets;
+        let feedback = self.config.kafka.feedback_topic.as_deref();
+        let started = Instant::now();
+        let got = source.poll(POLL_TIMEOUT, |rec| {
+            let key = (rec.topic.to_owned(), rec.partition);
+            let outcome = if offsets.get(&key).is_some_and(|&next| rec.offset < next) {
+                Outcome::Skipped
+            } else if Some(rec.topic) == feedback {
+                Outcome::Feedback
+            } else {
+                let payload = rec.payload.unwrap_or_default();
+                match engine.process(payload) {
+                    Ok(ws) => Outcome::Accepted(ws),
+                    Err(r) => Outcome::Rejected {
+                        reason: r.reason.as_str(),
+                        detail: r.detail,
+                        payload: payload.to_vec(),
+                    },
+                }
+            };
+            (key, rec.offset, outcome)
+        });
+        let Some(((topic, partition), offset, outcome)) = got else {
+            return Ok(false);
+        };
+        match outcome {
+            Outcome::Skipped => {
+                self.metrics.events_skipped_replayed.inc();
+                return Ok(true);
+            }
+            Outcome::Feedback => {
+                self.metrics.feedback_consumed.inc();
+            }
+            Outcome::Accepted(ws) => {
+                self.metrics.events_consumed.inc();
+                self.pending.extend(ws);
+            }
+            Outcome::Rejected {
+                reason,
+                detail,
+                payload,
+            } => {
+                self.metrics.events_consumed.inc();
+                self.metrics
+                    .events_rejected
+                    .get_or_create(&vec![("reason", reason.to_owned())])
+                    .inc();
+                source
+                    .dead_letter(&DeadLetter {
+                        topic: &topic,
+                        partition,
+                        offset,
+                        reason,
+                        detail: &detail,
+                        payload: &payload,
+                    })
+                    .context("writing to the dead-letter topic")?;
+            }
+        }
+        self.metrics
+            .processing
+            .observe(started.elapsed().as_secs_f64());
+        self.offsets.insert((topic, partition), offset + 1);
+        self.dirty = true;
+        self.since_checkpoint += 1;
+        Ok(true)
+    }
+
+    /// Write a checkpoint when anything changed, then commit its offsets.
+    /// Returns false when it could not be written (it is retried later;
+    /// nothing is committed meanwhile).
+    fn checkpoint(
+        &mut self,
+        source: &mut KafkaSource,
+        store: &mut Store,
+        mode: CommitMode,
+    ) -> bool {
+        if !self.dirty {
+            return true;
+        }
+        let started = Instant::now();
+        // Dead letters first: once the offsets move past an event, its dead
+        // letter must be on the broker.
+        if let Err(e) = source.flush(Duration::from_secs(10)) {
+            tracing::error!(error = %e, "dead-letter flush failed; checkpoint postponed");
+            return false;
+        }
+        let snapshot = self.engine.snapshot();
+        let windows: Vec<StoredWindow> = self
+            .pending
+            .iter()
+            .map(|w| StoredWindow {
+                model: w.model.clone(),
+                model_version: w.model_version.clone(),
+                index: w.window.index,
+                report_json: serde_json::to_string(w).expect("window reports serialize"),
+            })
+            .collect();
+        if let Err(e) = store.checkpoint(
+            &snapshot,
+            &self.offsets,
+            &windows,
+            self.config.daemon.window_history,
+        ) {
+            tracing::error!(error = %e, "checkpoint failed; retrying later");
+            return false;
+        }
+        self.metrics.checkpoints.inc();
+        self.metrics
+            .checkpoint_duration
+            .observe(started.elapsed().as_secs_f64());
+        for w in self.pending.drain(..) {
+            tracing::info!(
+                model = %w.model, version = %w.model_version, window = w.window.index,
+                start = %w.window.start, end = %w.window.end,
+                dataset_drift = w.drift.dataset.drift, drift_share = w.drift.dataset.share,
+                "window closed"
+            );
+            self.metrics.record_window(&w);
+        }
+        if let Err(e) = source.commit(&self.offsets, mode) {
+            // The checkpoint holds the offsets; a later commit catches up.
+            tracing::warn!(error = %e, "offset commit failed");
+        }
+        self.dirty = false;
+        self.since_checkpoint = 0;
+        self.last_checkpoint = Instant::now();
+        true
+    }
+
+    /// Refresh the model status for the API and the per-model gauges.
+    fn publish_status(&mut self) {
+        let now = Instant::now();
+        let silence = Duration::from_millis(self.config.daemon.silence_after_ms);
+        let mut by_model: BTreeMap<String, Vec<crate::monitor::VersionStatus>> = BTreeMap::new();
+        for v in self.engine.versions() {
+            by_model.entry(v.model.clone()).or_default().push(v);
+        }
+        let wall_now = time::OffsetDateTime::now_utc().unix_timestamp_nanos() as f64 / 1e9;
+        let mut models = Vec::new();
+        for (model, versions) in by_model {
+            let events: u64 = versions.iter().map(|v| v.events).sum();
+            let entry = self
+                .seen
+                .entry(model.clone())
+                .or_insert((events, self.started));
+            if entry.0 != events {
+                *entry = (events, now);
+            }
+            let since = now.duration_since(entry.1);
+            let silent = since >= silence;
+            let labels = vec![("model", model.clone())];
+            self.metrics
+                .silent
+                .get_or_create(&labels)
+                .set(f64::from(u8::from(silent)));
+            self.metrics
+                .last_event_received
+                .get_or_create(&labels)
+                .set(wall_now - since.as_secs_f64());
+            if let Some(ms) = versions.iter().filter_map(|v| v.newest_event_ms).max() {
+                self.metrics
+                    .last_event_time
+                    .get_or_create(&labels)
+                    .set(ms as f64 / 1000.0);
+            }
+            for v in &versions {
+                self.metrics
+                    .baseline_ready
+                    .get_or_create(&vec![
+                        ("model", model.clone()),
+                        ("model_version", v.model_version.clone()),
+                    ])
+                    .set(f64::from(u8::from(v.baseline != "learning")));
+            }
+            models.push(ModelStatus {
+                model,
+                silent,
+                seconds_since_last_event: since.as_secs_f64(),
+                versions,
+            });
+        }
+        if let Ok(mut s) = self.shared.status.write() {
+            *s = Status { models };
+        }
+    }
+}

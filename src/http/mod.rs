@@ -1,0 +1,174 @@
+//! The HTTP server of `driftd run` (axum): `/metrics`, `/healthz`,
+//! `/readyz` and the JSON API. It holds no state of its own: it reads the
+//! daemon's [`Shared`] view and the state store.
+
+use std::path::PathBuf;
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+use std::sync::{Arc, RwLock};
+
+use axum::extract::{Path, Query, State};
+use axum::http::{header, HeaderMap, StatusCode};
+use axum::response::{IntoResponse, Response};
+use axum::routing::get;
+use axum::{Json, Router};
+use serde::Serialize;
+
+use crate::metrics::Metrics;
+use crate::store::Store;
+
+/// What the daemon publishes for the HTTP server.
+pub struct Shared {
+    pub metrics: Arc<Metrics>,
+    pub status: RwLock<Status>,
+    pub config_loaded: AtomicBool,
+    pub store_open: AtomicBool,
+    pub partitions_assigned: AtomicUsize,
+    pub state_dir: PathBuf,
+}
+
+impl Shared {
+    pub fn new(metrics: Arc<Metrics>, state_dir: PathBuf) -> Self {
+        Self {
+            metrics,
+            status: RwLock::new(Status::default()),
+            config_loaded: AtomicBool::new(false),
+            store_open: AtomicBool::new(false),
+            partitions_assigned: AtomicUsize::new(0),
+            state_dir,
+        }
+    }
+}
+
+/// `/api/v1/models`.
+#[derive(Debug, Clone, Default, Serialize)]
+pub struct Status {
+    pub models: Vec<ModelStatus>,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct ModelStatus {
+    pub model: String,
+    /// No events for `signals.silence_after` (wall clock).
+    pub silent: bool,
+    /// Seconds since this daemon last consumed an event of the model.
+    pub seconds_since_last_event: f64,
+    pub versions: Vec<crate::monitor::VersionStatus>,
+}
+
+/// Most windows one API call returns.
+pub const MAX_WINDOWS_LIMIT: usize = 1000;
+
+pub fn router(shared: Arc<Shared>) -> Router {
+    Router::new()
+        .route("/metrics", get(metrics))
+        .route("/healthz", get(|| async { "ok\n" }))
+        .route("/readyz", get(readyz))
+        .route("/api/v1/models", get(models))
+        .route("/api/v1/models/{model}/windows", get(windows))
+        .fallback(|| async { error(StatusCode::NOT_FOUND, "no such endpoint".into()) })
+        .with_state(shared)
+}
+
+fn error(code: StatusCode, message: String) -> Response {
+    (code, Json(serde_json::json!({ "error": message }))).into_response()
+}
+
+async fn metrics(State(s): State<Arc<Shared>>, headers: HeaderMap) -> Response {
+    let openmetrics = headers
+        .get(header::ACCEPT)
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|a| a.contains("application/openmetrics-text"));
+    if openmetrics {
+        (
+            [(
+                header::CONTENT_TYPE,
+                "application/openmetrics-text; version=1.0.0; charset=utf-8",
+            )],
+            s.metrics.render_openmetrics(),
+        )
+            .into_response()
+    } else {
+        (
+            [(
+                header::CONTENT_TYPE,
+                "text/plain; version=0.0.4; charset=utf-8",
+            )],
+            s.metrics.render_text(),
+        )
+            .into_response()
+    }
+}
+
+async fn readyz(State(s): State<Arc<Shared>>) -> Response {
+    let config = s.config_loaded.load(Ordering::Relaxed);
+    let store = s.store_open.load(Ordering::Relaxed);
+    let partitions = s.partitions_assigned.load(Ordering::Relaxed);
+    let ready = config && store && partitions > 0;
+    let body = serde_json::json!({
+        "ready": ready,
+        "config_loaded": config,
+        "state_store_open": store,
+        "partitions_assigned": partitions,
+    });
+    let code = if ready {
+        StatusCode::OK
+    } else {
+        StatusCode::SERVICE_UNAVAILABLE
+    };
+    (code, Json(body)).into_response()
+}
+
+async fn models(State(s): State<Arc<Shared>>) -> Response {
+    let status = s.status.read().map(|g| g.clone()).unwrap_or_default();
+    Json(status).into_response()
+}
+
+async fn windows(
+    State(s): State<Arc<Shared>>,
+    Path(model): Path<String>,
+    Query(q): Query<std::collections::HashMap<String, String>>,
+) -> Response {
+    let limit = match q.get("limit") {
+        None => 20,
+        Some(v) => match v.parse::<usize>() {
+            Ok(n) if (1..=MAX_WINDOWS_LIMIT).contains(&n) => n,
+            _ => {
+                return error(
+                    StatusCode::BAD_REQUEST,
+                    format!("limit must be an integer from 1 to {MAX_WINDOWS_LIMIT}, got {v:?}"),
+                )
+            }
+        },
+    };
+    let known = s
+        .status
+        .read()
+        .map(|g| g.models.iter().any(|m| m.model == model))
+        .unwrap_or(false);
+    let dir = s.state_dir.clone();
+    let m = model.clone();
+    let rows = tokio::task::spawn_blocking(move || {
+        Store::open_read_only(&dir).and_then(|st| st.windows(Some(&m), limit))
+    })
+    .await;
+    let rows = match rows {
+        Ok(Ok(rows)) => rows,
+        Ok(Err(e)) => return error(StatusCode::SERVICE_UNAVAILABLE, e.to_string()),
+        Err(e) => return error(StatusCode::INTERNAL_SERVER_ERROR, e.to_string()),
+    };
+    if rows.is_empty() && !known {
+        return error(StatusCode::NOT_FOUND, format!("no model named {model:?}"));
+    }
+    // The stored reports are JSON already: splice them into an array.
+    let mut body =
+        String::with_capacity(rows.iter().map(|r| r.report_json.len() + 1).sum::<usize>() + 2);
+    body.push('[');
+    for (i, r) in rows.iter().enumerate() {
+        if i > 0 {
+            body.push(',');
+        }
+        body.push_str(&r.report_json);
+    }
+    body.push(']');
+    ([(header::CONTENT_TYPE, "application/json")], body).into_response()
+}

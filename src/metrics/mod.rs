@@ -1,0 +1,362 @@
+//! Every Prometheus metric driftd exposes, defined once. Names start with
+//! `driftd_`, use base units (seconds, ratios) and counters end in `_total`.
+//! Label values are bounded: model names (capped by `limits.max_models`),
+//! feature names (capped by `limits.max_features` per model), test names,
+//! reject reasons (a closed set), topics from the config and partition
+//! numbers. Never an event id or a raw error message.
+
+use std::sync::atomic::AtomicU64;
+
+use prometheus_client::encoding::text::encode;
+use prometheus_client::metrics::counter::Counter;
+use prometheus_client::metrics::family::Family;
+use prometheus_client::metrics::gauge::Gauge;
+use prometheus_client::metrics::histogram::{exponential_buckets, Histogram};
+use prometheus_client::registry::Registry;
+
+use crate::event::RejectReason;
+use crate::monitor::evaluate::Tests;
+use crate::monitor::WindowReport;
+
+type Labels = Vec<(&'static str, String)>;
+type FGauge = Gauge<f64, AtomicU64>;
+
+/// The metric set of one daemon.
+pub struct Metrics {
+    registry: Registry,
+    pub events_consumed: Counter,
+    pub events_rejected: Family<Labels, Counter>,
+    pub events_skipped_replayed: Counter,
+    pub dead_letters: Counter,
+    pub feedback_consumed: Counter,
+    pub windows_closed: Family<Labels, Counter>,
+    pub window_events: Family<Labels, FGauge>,
+    pub late_events: Family<Labels, Counter>,
+    pub baseline_ready: Family<Labels, FGauge>,
+    pub drift_score: Family<Labels, FGauge>,
+    pub feature_drift: Family<Labels, FGauge>,
+    pub dataset_drift_share: Family<Labels, FGauge>,
+    pub dataset_drift: Family<Labels, FGauge>,
+    pub caption_quality: Family<Labels, FGauge>,
+    pub error_ratio: Family<Labels, FGauge>,
+    pub empty_caption_ratio: Family<Labels, FGauge>,
+    pub latency: Family<Labels, FGauge>,
+    pub silent: Family<Labels, FGauge>,
+    pub last_event_time: Family<Labels, FGauge>,
+    pub last_event_received: Family<Labels, FGauge>,
+    pub consumer_lag: Family<Labels, FGauge>,
+    pub processing: Histogram,
+    pub checkpoint_duration: Histogram,
+    pub checkpoints: Counter,
+    pub kafka_errors: Family<Labels, Counter>,
+    pub partitions_assigned: FGauge,
+}
+
+impl Default for Metrics {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+impl Metrics {
+    pub fn new() -> Self {
+        let mut r = Registry::with_prefix("driftd");
+        // A gauge rather than an OpenMetrics `info`: the classic text parser
+        // (promtool check metrics, older Prometheus) rejects the info type.
+        let build: Family<Labels, FGauge> = Family::default();
+        build
+            .get_or_create(&vec![("version", env!("CARGO_PKG_VERSION").to_owned())])
+            .set(1.0);
+        r.register("build_info", "driftd build information (always 1)", build);
+        macro_rules! reg {
+            ($name:literal, $help:literal, $m:expr) => {{
+                let m = $m;
+                r.register($name, $help, m.clone());
+                m
+            }};
+        }
+        let events_rejected: Family<Labels, Counter> = reg!(
+            "events_rejected",
+            "Events rejected, by reason",
+            Family::default()
+        );
+        // Every reason is present from the start, so rate() works at once.
+        for reason in RejectReason::ALL {
+            events_rejected
+                .get_or_create(&vec![("reason", reason.as_str().to_owned())])
+                .inc_by(0);
+        }
+        Self {
+            events_consumed: reg!(
+                "events_consumed",
+                "Inference-log events consumed (accepted or rejected)",
+                Counter::default()
+            ),
+            events_rejected,
+            events_skipped_replayed: reg!(
+                "events_skipped_replayed",
+                "Events delivered again after a restart that the checkpointed state already held, skipped",
+                Counter::default()
+            ),
+            dead_letters: reg!(
+                "dead_letters",
+                "Rejected events written to the dead-letter topic or file",
+                Counter::default()
+            ),
+            feedback_consumed: reg!(
+                "feedback_consumed",
+                "Feedback events consumed",
+                Counter::default()
+            ),
+            windows_closed: reg!(
+                "windows_closed",
+                "Windows closed and evaluated, by model",
+                Family::default()
+            ),
+            window_events: reg!(
+                "window_events",
+                "Events in the model's last closed window",
+                Family::default()
+            ),
+            late_events: reg!(
+                "late_events",
+                "Events that arrived after their window closed, by model",
+                Family::default()
+            ),
+            baseline_ready: reg!(
+                "baseline_ready",
+                "1 when the model version's baseline is ready, 0 while it is being learned",
+                Family::default()
+            ),
+            drift_score: reg!(
+                "drift_score",
+                "Drift statistic of the model's last closed window, by feature and test",
+                Family::default()
+            ),
+            feature_drift: reg!(
+                "feature_drift",
+                "1 when the feature drifted in the model's last closed window",
+                Family::default()
+            ),
+            dataset_drift_share: reg!(
+                "dataset_drift_share_ratio",
+                "Share of monitored features that drifted in the model's last closed window",
+                Family::default()
+            ),
+            dataset_drift: reg!(
+                "dataset_drift",
+                "1 when the model's last closed window drifted as a whole",
+                Family::default()
+            ),
+            caption_quality: reg!(
+                "caption_quality",
+                "Caption-quality aggregate of the model's last closed window, by metric",
+                Family::default()
+            ),
+            error_ratio: reg!(
+                "serving_error_ratio",
+                "Share of events with a serving error in the model's last closed window",
+                Family::default()
+            ),
+            empty_caption_ratio: reg!(
+                "empty_caption_ratio",
+                "Share of successful events with an empty caption in the model's last closed window",
+                Family::default()
+            ),
+            latency: reg!(
+                "serving_latency_seconds",
+                "Serving latency quantiles of the model's last closed window",
+                Family::default()
+            ),
+            silent: reg!(
+                "model_silent",
+                "1 when a model that sent events has sent none for signals.silence_after",
+                Family::default()
+            ),
+            last_event_time: reg!(
+                "last_event_timestamp_seconds",
+                "Event time of the model's newest event, Unix seconds",
+                Family::default()
+            ),
+            last_event_received: reg!(
+                "last_event_received_timestamp_seconds",
+                "Wall-clock time the model's newest event was consumed, Unix seconds",
+                Family::default()
+            ),
+            consumer_lag: reg!(
+                "consumer_lag_messages",
+                "Messages between the consumer's position and the end of the partition",
+                Family::default()
+            ),
+            processing: reg!(
+                "event_processing_duration_seconds",
+                "Time to decode, route and track one event",
+                Histogram::new(exponential_buckets(1e-6, 4.0, 10))
+            ),
+            checkpoint_duration: reg!(
+                "checkpoint_duration_seconds",
+                "Time to write one checkpoint to the state store",
+                Histogram::new(exponential_buckets(1e-4, 4.0, 10))
+            ),
+            checkpoints: reg!(
+                "checkpoints",
+                "Checkpoints written to the state store",
+                Counter::default()
+            ),
+            kafka_errors: reg!(
+                "kafka_errors",
+                "Errors reported by the Kafka client, by error code",
+                Family::default()
+            ),
+            partitions_assigned: reg!(
+                "partitions_assigned",
+                "Partitions currently assigned to this consumer",
+                FGauge::default()
+            ),
+            registry: r,
+        }
+    }
+
+    /// OpenMetrics 1.0 text (`application/openmetrics-text; version=1.0.0`).
+    pub fn render_openmetrics(&self) -> String {
+        let mut out = String::with_capacity(16 * 1024);
+        encode(&mut out, &self.registry).expect("writing to a String cannot fail");
+        out
+    }
+
+    /// Prometheus text format 0.0.4 (`text/plain; version=0.0.4`): what
+    /// `promtool check metrics` and scrapers without OpenMetrics read. The
+    /// OpenMetrics text differs only in counter family names (`_total` there
+    /// only on samples) and the closing `# EOF`.
+    pub fn render_text(&self) -> String {
+        let om = self.render_openmetrics();
+        let mut counters = std::collections::HashSet::new();
+        for line in om.lines() {
+            if let Some(rest) = line.strip_prefix("# TYPE ") {
+                if let Some(name) = rest.strip_suffix(" counter") {
+                    counters.insert(name.to_owned());
+                }
+            }
+        }
+        let mut out = String::with_capacity(om.len() + 64);
+        for line in om.lines() {
+            if line == "# EOF" || line.starts_with("# UNIT ") {
+                continue;
+            }
+            let meta = ["# HELP ", "# TYPE "]
+                .iter()
+                .find_map(|p| line.strip_prefix(p).map(|rest| (*p, rest)));
+            match meta {
+                Some((prefix, rest)) => {
+                    let (name, tail) = rest.split_once(' ').unwrap_or((rest, ""));
+                    out.push_str(prefix);
+                    out.push_str(name);
+                    if counters.contains(name) {
+                        out.push_str("_total");
+                    }
+                    out.push(' ');
+                    out.push_str(tail);
+                }
+                None => out.push_str(line),
+            }
+            out.push('\n');
+        }
+        out
+    }
+
+    /// Set the gauges of a model from its newest closed window.
+    pub fn record_window(&self, w: &WindowReport) {
+        let model = || vec![("model", w.model.clone())];
+        self.windows_closed.get_or_create(&model()).inc();
+        self.window_events
+            .get_or_create(&model())
+            .set(w.signals.events as f64);
+        if w.signals.late_events > 0 {
+            self.late_events
+                .get_or_create(&model())
+                .inc_by(w.signals.late_events);
+        }
+        for f in &w.drift.features {
+            let fl = |test: &str| {
+                vec![
+                    ("model", w.model.clone()),
+                    ("feature", f.name.clone()),
+                    ("test", test.to_owned()),
+                ]
+            };
+            for (test, value) in test_values(&f.tests) {
+                self.drift_score.get_or_create(&fl(test)).set(value);
+            }
+            self.feature_drift
+                .get_or_create(&vec![
+                    ("model", w.model.clone()),
+                    ("feature", f.name.clone()),
+                ])
+                .set(f64::from(u8::from(f.drift)));
+        }
+        self.dataset_drift_share
+            .get_or_create(&model())
+            .set(w.drift.dataset.share);
+        self.dataset_drift
+            .get_or_create(&model())
+            .set(f64::from(u8::from(w.drift.dataset.drift)));
+        let c = &w.captions;
+        let mut quality = vec![
+            ("empty_rate", c.empty_rate),
+            ("boilerplate_prefix_rate", c.boilerplate_prefix_rate),
+            ("ends_with_stopword_rate", c.ends_with_stopword_rate),
+            ("token_count_mean", c.token_count_mean),
+            ("type_token_ratio_mean", c.type_token_ratio_mean),
+            ("oov_rate_mean", c.oov_rate_mean),
+            ("repeated_2gram_rate_mean", c.repeated_2gram_rate_mean),
+            ("duplicate_caption_share", c.duplicate_caption_share),
+            ("top_caption_share", c.top_caption_share),
+        ];
+        if let Some(s) = c.clip_score_mean {
+            quality.push(("clip_score_mean", s));
+        }
+        for (metric, v) in quality {
+            self.caption_quality
+                .get_or_create(&vec![
+                    ("model", w.model.clone()),
+                    ("metric", metric.to_owned()),
+                ])
+                .set(v);
+        }
+        let s = &w.signals;
+        self.error_ratio.get_or_create(&model()).set(s.error_rate);
+        self.empty_caption_ratio
+            .get_or_create(&model())
+            .set(s.empty_caption_rate);
+        for (q, v) in [
+            ("0.5", s.latency_ms_p50),
+            ("0.9", s.latency_ms_p90),
+            ("0.99", s.latency_ms_p99),
+        ] {
+            if let Some(v) = v {
+                self.latency
+                    .get_or_create(&vec![("model", w.model.clone()), ("quantile", q.into())])
+                    .set(v / 1000.0);
+            }
+        }
+    }
+}
+
+/// The statistics a feature's tests produced, named as in the JSON report.
+fn test_values(t: &Tests) -> Vec<(&'static str, f64)> {
+    match t {
+        Tests::Numeric(n) => vec![
+            ("ks_statistic", n.ks.statistic),
+            ("ks_p_value", n.ks.p_value),
+            ("wasserstein_normalized", n.wasserstein.normalized),
+            ("psi", n.psi.value),
+            ("jensen_shannon", n.jensen_shannon.distance),
+        ],
+        Tests::Categorical(c) => vec![
+            ("chi_square_statistic", c.chi_square.statistic),
+            ("chi_square_p_value", c.chi_square.p_value),
+            ("psi", c.psi.value),
+            ("jensen_shannon", c.jensen_shannon.distance),
+        ],
+    }
+}
