@@ -24,6 +24,26 @@ else
   echo "== cargo clippy: clippy is not installed, lint not run"
 fi
 
+# The broker-backed tests start their own tansu (a Kafka-protocol broker,
+# in-memory storage) on loopback and check /metrics with promtool. Both are
+# installed here when missing; a missing broker fails those tests, never skips
+# them. tansu takes about 20 minutes to build, once: cargo caches the binary
+# in ~/.cargo/bin.
+TANSU_VERSION=0.6.0
+export PATH="${CARGO_HOME:-$HOME/.cargo}/bin:$PATH"
+if ! tansu --version 2>/dev/null | grep -q "$TANSU_VERSION"; then
+  echo "== installing tansu $TANSU_VERSION (about 20 minutes, once)"
+  cargo install tansu --version "$TANSU_VERSION" --locked --features dynostore
+fi
+if ! command -v promtool >/dev/null; then
+  echo "== installing promtool (Debian package prometheus)"
+  if command -v apt-get >/dev/null; then
+    DEBIAN_FRONTEND=noninteractive apt-get install -y --no-install-recommends prometheus >/dev/null \
+      || { apt-get update >/dev/null && DEBIAN_FRONTEND=noninteractive apt-get install -y --no-install-recommends prometheus >/dev/null; }
+  fi
+  command -v promtool >/dev/null || { echo "test: promtool could not be installed; /metrics cannot be checked" >&2; exit 1; }
+fi
+
 # --all-targets also runs each criterion benchmark once, as a test.
 echo "== cargo test"
 log="$(mktemp)"

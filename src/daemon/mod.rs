@@ -172,7 +172,11 @@ pub fn run(
         anyhow::bail!("the final checkpoint failed; the next start resumes from the previous one");
     }
     source.close();
-    tracing::info!(events = d.engine.counters.events, "stopped");
+    tracing::info!(
+        events = d.engine.counters.events,
+        skipped_replayed = metrics.events_skipped_replayed.get(),
+        "stopped"
+    );
     rt.shutdown_timeout(Duration::from_secs(1));
     Ok(())
 }
@@ -255,6 +259,19 @@ impl Daemon<'_> {
         let Some(((topic, partition), offset, outcome)) = got else {
             return Ok(false);
         };
+        if let Some(&next) = self.offsets.get(&(topic.clone(), partition)) {
+            if offset > next {
+                tracing::warn!(
+                    topic,
+                    partition,
+                    expected = next,
+                    got = offset,
+                    "offset gap"
+                );
+            }
+        } else {
+            tracing::info!(topic, partition, offset, "first message of partition");
+        }
         match outcome {
             Outcome::Skipped => {
                 self.metrics.events_skipped_replayed.inc();

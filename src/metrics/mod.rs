@@ -165,7 +165,7 @@ impl Metrics {
             ),
             latency: reg!(
                 "serving_latency_seconds",
-                "Serving latency quantiles of the model's last closed window",
+                "Serving latency percentiles (p50, p90, p99) of the model's last closed window",
                 Family::default()
             ),
             silent: reg!(
@@ -329,13 +329,14 @@ impl Metrics {
             .get_or_create(&model())
             .set(s.empty_caption_rate);
         for (q, v) in [
-            ("0.5", s.latency_ms_p50),
-            ("0.9", s.latency_ms_p90),
-            ("0.99", s.latency_ms_p99),
+            ("p50", s.latency_ms_p50),
+            ("p90", s.latency_ms_p90),
+            ("p99", s.latency_ms_p99),
         ] {
             if let Some(v) = v {
                 self.latency
-                    .get_or_create(&vec![("model", w.model.clone()), ("quantile", q.into())])
+                    // Not `quantile`: that label belongs to summaries.
+                    .get_or_create(&vec![("model", w.model.clone()), ("percentile", q.into())])
                     .set(v / 1000.0);
             }
         }

@@ -144,7 +144,17 @@ impl KafkaSource {
                 let mut pc = ClientConfig::new();
                 for (k, v) in &cfg.options {
                     // Consumer-only properties would make the producer warn.
-                    if !k.starts_with("fetch.") && !k.starts_with("session.") {
+                    const CONSUMER_ONLY: [&str; 8] = [
+                        "fetch.",
+                        "session.",
+                        "heartbeat.",
+                        "group.",
+                        "max.poll.",
+                        "partition.assignment",
+                        "isolation.level",
+                        "auto.commit",
+                    ];
+                    if !CONSUMER_ONLY.iter().any(|p| k.starts_with(p)) {
                         pc.set(k, v);
                     }
                 }

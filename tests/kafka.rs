@@ -1,0 +1,393 @@
+//! `driftd run` against a real Kafka-protocol broker (tansu on loopback):
+//! consuming, the HTTP endpoints (metrics checked with promtool), the
+//! dead-letter topic, graceful shutdown on SIGTERM, committed-offset resume,
+//! and kill -9 mid-stream giving exactly an uninterrupted run's windows.
+
+mod support;
+
+use std::path::Path;
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+use driftd::source::generate::Scenario;
+use driftd::store::Store;
+use rdkafka::consumer::{BaseConsumer, Consumer};
+use rdkafka::message::Headers;
+use rdkafka::{ClientConfig, Message, Offset, TopicPartitionList};
+use support::broker::*;
+
+const MODEL: &str = "alt-text-captioner";
+
+fn spawn_daemon(config: &Path, log: &Path, extra_args: &[&str]) -> Child {
+    let out = std::fs::OpenOptions::new()
+        .create(true)
+        .append(true)
+        .open(log)
+        .unwrap();
+    Command::new(env!("CARGO_BIN_EXE_driftd"))
+        .arg("run")
+        .arg("--config")
+        .arg(config)
+        .args(extra_args)
+        .env_remove("DRIFTD_CONFIG")
+        .env("DRIFTD_LOG", "info")
+        .stdout(Stdio::null())
+        .stderr(out)
+        .spawn()
+        .expect("driftd starts")
+}
+
+fn wait_exit(child: &mut Child, timeout: Duration, log: &Path) -> std::process::ExitStatus {
+    let deadline = Instant::now() + timeout;
+    loop {
+        if let Some(s) = child.try_wait().unwrap() {
+            return s;
+        }
+        if Instant::now() > deadline {
+            let _ = child.kill();
+            panic!(
+                "driftd did not exit within {timeout:?}:\n{}",
+                std::fs::read_to_string(log).unwrap_or_default()
+            );
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    }
+}
+
+fn sigterm(child: &Child) {
+    let ok = Command::new("kill")
+        .args(["-TERM", &child.id().to_string()])
+        .status()
+        .unwrap()
+        .success();
+    assert!(ok, "kill -TERM");
+}
+
+fn promtool_check(text: &str) {
+    let mut child = Command::new("promtool")
+        .args(["check", "metrics"])
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap_or_else(|e| {
+            panic!("promtool (Debian package prometheus) is needed to check /metrics: {e}")
+        });
+    use std::io::Write;
+    child
+        .stdin
+        .take()
+        .unwrap()
+        .write_all(text.as_bytes())
+        .unwrap();
+    let out = child.wait_with_output().unwrap();
+    assert!(
+        out.status.success(),
+        "promtool check metrics failed:\n{}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+}
+
+fn committed(broker: &str, group: &str, topic: &str, partition: i32) -> Option<i64> {
+    let c: BaseConsumer = ClientConfig::new()
+        .set("bootstrap.servers", broker)
+        .set("group.id", group)
+        .create()
+        .unwrap();
+    let mut tpl = TopicPartitionList::new();
+    tpl.add_partition(topic, partition);
+    let got = c.committed_offsets(tpl, Duration::from_secs(10)).ok()?;
+    match got.find_partition(topic, partition)?.offset() {
+        Offset::Offset(o) => Some(o),
+        _ => None,
+    }
+}
+
+/// A record's payload and headers.
+type Record = (Vec<u8>, Vec<(String, String)>);
+
+/// Every record of `topic`/0 from the start.
+fn read_all(broker: &str, topic: &str, expect: usize) -> Vec<Record> {
+    let c: BaseConsumer = ClientConfig::new()
+        .set("bootstrap.servers", broker)
+        .set("group.id", "test-reader")
+        .set("enable.auto.commit", "false")
+        .create()
+        .unwrap();
+    let mut tpl = TopicPartitionList::new();
+    tpl.add_partition_offset(topic, 0, Offset::Beginning)
+        .unwrap();
+    c.assign(&tpl).unwrap();
+    let mut out = Vec::new();
+    let deadline = Instant::now() + Duration::from_secs(30);
+    while out.len() < expect && Instant::now() < deadline {
+        if let Some(Ok(m)) = c.poll(Duration::from_millis(200)) {
+            let headers = m
+                .headers()
+                .map(|h| {
+                    h.iter()
+                        .map(|h| {
+                            (
+                                h.key.to_owned(),
+                                String::from_utf8_lossy(h.value.unwrap_or_default()).into_owned(),
+                            )
+                        })
+                        .collect()
+                })
+                .unwrap_or_default();
+            out.push((m.payload().unwrap_or_default().to_vec(), headers));
+        }
+    }
+    out
+}
+
+#[test]
+fn daemon_consumes_serves_dead_letters_and_resumes() {
+    let broker = Broker::start();
+    broker.create_topic("logs", 1);
+    broker.create_topic("dead-letters", 1);
+    let dir = tempfile::tempdir().unwrap();
+    let http = format!("127.0.0.1:{}", free_port());
+    let config = daemon_config(
+        dir.path(),
+        &broker.addr,
+        &http,
+        "[windows]\nkind = \"count\"\nevents = 1000\n[baseline]\nlearn_events = 1000\n",
+    );
+    let log = dir.path().join("driftd.log");
+    let mut events = generated(Scenario::CovariateShift, 6000, MODEL, 3);
+    let bad: [&[u8]; 2] = [b"this is not json", br#"{"event_id":"e1","model":"m"}"#];
+    events.insert(100, bad[0].to_vec());
+    events.insert(3000, bad[1].to_vec());
+    broker.produce("logs", None, &events);
+
+    let mut daemon = spawn_daemon(&config, &log, &[]);
+    let get = |path: &str| http_get(&http, path);
+    wait_for(Duration::from_secs(60), "/readyz to answer 200", || {
+        get("/readyz").filter(|(s, _)| *s == 200)
+    });
+    assert_eq!(get("/healthz").unwrap().0, 200);
+    let metrics = wait_for(
+        Duration::from_secs(60),
+        "6002 events consumed and windows published",
+        || {
+            let (_, m) = get("/metrics")?;
+            (metric(&m, "driftd_events_consumed_total") == Some(6002.0)
+                && metric(
+                    &m,
+                    &format!("driftd_windows_closed_total{{model=\"{MODEL}\"}}"),
+                ) == Some(5.0))
+            .then_some(m)
+        },
+    );
+    promtool_check(&metrics);
+    assert_eq!(
+        metric(
+            &metrics,
+            r#"driftd_events_rejected_total{reason="invalid_json"}"#
+        ),
+        Some(1.0)
+    );
+    assert_eq!(
+        metric(
+            &metrics,
+            r#"driftd_events_rejected_total{reason="missing_field"}"#
+        ),
+        Some(1.0)
+    );
+    assert_eq!(metric(&metrics, "driftd_dead_letters_total"), Some(2.0));
+    assert_eq!(metric(&metrics, "driftd_partitions_assigned"), Some(1.0));
+    // The covariate shift starts half way: in the newest window brightness
+    // (among others) has drifted.
+    assert_eq!(
+        metric(
+            &metrics,
+            &format!("driftd_feature_drift{{model=\"{MODEL}\",feature=\"brightness\"}}")
+        ),
+        Some(1.0)
+    );
+    let share = metric(
+        &metrics,
+        &format!("driftd_dataset_drift_share_ratio{{model=\"{MODEL}\"}}"),
+    )
+    .unwrap();
+    assert!(share > 0.2, "drift share {share}");
+    let ks = metric(
+        &metrics,
+        &format!(
+            "driftd_drift_score{{model=\"{MODEL}\",feature=\"brightness\",test=\"ks_statistic\"}}"
+        ),
+    )
+    .expect("KS of brightness exported");
+    assert!(ks > 0.1, "KS {ks}");
+    assert!(metrics.contains("driftd_build_info{version="));
+    assert!(metrics.contains(&format!(
+        "driftd_serving_latency_seconds{{model=\"{MODEL}\",percentile=\"p50\"}}"
+    )));
+
+    // The status refreshes every second.
+    let models: serde_json::Value = wait_for(Duration::from_secs(10), "the model status", || {
+        let (status, body) = get("/api/v1/models")?;
+        assert_eq!(status, 200);
+        let v: serde_json::Value = serde_json::from_str(&body).unwrap();
+        (v["models"][0]["versions"][0]["events"] == 6000).then_some(v)
+    });
+    assert_eq!(models["models"][0]["model"], MODEL);
+    assert_eq!(models["models"][0]["versions"][0]["baseline"], "learned");
+    assert_eq!(models["models"][0]["versions"][0]["events"], 6000);
+    let (status, body) = get(&format!("/api/v1/models/{MODEL}/windows?limit=2")).unwrap();
+    assert_eq!(status, 200, "{body}");
+    let windows: Vec<serde_json::Value> = serde_json::from_str(&body).unwrap();
+    assert_eq!(windows.len(), 2);
+    assert_eq!(windows[0]["window"]["index"], 4, "newest first");
+    assert_eq!(windows[1]["window"]["index"], 3);
+    assert_eq!(windows[0]["drift"]["dataset"]["share"], share);
+    assert_eq!(
+        get(&format!("/api/v1/models/{MODEL}/windows?limit=0"))
+            .unwrap()
+            .0,
+        400
+    );
+    assert_eq!(get("/api/v1/models/nobody/windows").unwrap().0, 404);
+
+    // The dead letters carry the original bytes and the reason.
+    let dead = read_all(&broker.addr, "dead-letters", 2);
+    assert_eq!(dead.len(), 2, "dead letters on the topic");
+    for ((payload, headers), (raw, reason)) in dead
+        .iter()
+        .zip([(bad[0], "invalid_json"), (bad[1], "missing_field")])
+    {
+        assert_eq!(payload.as_slice(), raw);
+        let h = |k: &str| {
+            headers
+                .iter()
+                .find(|(hk, _)| hk == k)
+                .map(|(_, v)| v.as_str())
+        };
+        assert_eq!(h("driftd-reason"), Some(reason));
+        assert_eq!(h("driftd-source-topic"), Some("logs"));
+    }
+
+    // SIGTERM: checkpoint, commit, exit 0.
+    sigterm(&daemon);
+    let status = wait_exit(&mut daemon, Duration::from_secs(30), &log);
+    assert!(status.success(), "exit status {status}");
+    assert_eq!(committed(&broker.addr, "driftd", "logs", 0), Some(6002));
+
+    // Restart: resumes at the committed offsets with its state, counts only new events.
+    broker.produce("logs", None, &generated(Scenario::Stable, 1000, MODEL, 4));
+    let mut daemon = spawn_daemon(&config, &log, &["--exit-when-idle", "2s"]);
+    let status = wait_exit(&mut daemon, Duration::from_secs(60), &log);
+    assert!(status.success(), "exit status {status}");
+    let store = Store::open_read_only(&dir.path().join("state")).unwrap();
+    assert_eq!(
+        store.all_windows().unwrap().len(),
+        6,
+        "one more window of 1000 events"
+    );
+    let cp = store.load().unwrap().unwrap();
+    assert_eq!(cp.offsets[&("logs".to_string(), 0)], 7002);
+    let text = std::fs::read_to_string(&log).unwrap();
+    assert!(text.contains("resumed from checkpoint"), "{text}");
+    assert!(text.contains("skipped_replayed=0"), "{text}");
+}
+
+/// Stored windows as (model, version, index, report) tuples.
+fn windows(state: &Path) -> Vec<(String, String, u64, String)> {
+    Store::open_read_only(state)
+        .unwrap()
+        .all_windows()
+        .unwrap()
+        .into_iter()
+        .map(|w| (w.model, w.model_version, w.index, w.report_json))
+        .collect()
+}
+
+fn consumed(state: &Path) -> i64 {
+    Store::open_read_only(state)
+        .ok()
+        .and_then(|s| s.load().ok().flatten())
+        .map(|cp| cp.offsets.values().sum())
+        .unwrap_or(0)
+}
+
+#[test]
+fn kill_9_mid_stream_gives_the_uninterrupted_windows() {
+    let broker = Broker::start();
+    broker.create_topic("logs", 2);
+    broker.create_topic("dead-letters", 1);
+    // Two models, one partition each (keyed by model, as the generator does):
+    // each model's events stay in order whatever the interleaving.
+    let a = generated(Scenario::CovariateShift, 25_000, "captioner-a", 5);
+    let mut b = generated(Scenario::QualityDrop, 25_000, "captioner-b", 6);
+    b.insert(777, b"{broken".to_vec());
+    broker.produce("logs", Some(0), &a);
+    broker.produce("logs", Some(1), &b);
+    let total = (a.len() + b.len()) as i64;
+    let windows_toml =
+        "[windows]\nsize = \"20s\"\nallowed_lateness = \"2s\"\n[baseline]\nlearn_events = 2000\n";
+
+    // The uninterrupted run.
+    let ref_dir = tempfile::tempdir().unwrap();
+    let ref_cfg = daemon_config(
+        ref_dir.path(),
+        &broker.addr,
+        &format!("127.0.0.1:{}", free_port()),
+        windows_toml,
+    );
+    let ref_log = ref_dir.path().join("driftd.log");
+    std::fs::write(
+        &ref_cfg,
+        std::fs::read_to_string(&ref_cfg)
+            .unwrap()
+            .replace("[kafka]\n", "[kafka]\ngroup_id = \"uninterrupted\"\n"),
+    )
+    .unwrap();
+    let mut d = spawn_daemon(&ref_cfg, &ref_log, &["--exit-when-idle", "3s"]);
+    assert!(wait_exit(&mut d, Duration::from_secs(180), &ref_log).success());
+    let expected = windows(&ref_dir.path().join("state"));
+    assert_eq!(consumed(&ref_dir.path().join("state")), total);
+    assert!(expected.len() >= 20, "{} windows", expected.len());
+
+    // The same events, killed with SIGKILL mid-stream again and again.
+    let dir = tempfile::tempdir().unwrap();
+    let cfg = daemon_config(
+        dir.path(),
+        &broker.addr,
+        &format!("127.0.0.1:{}", free_port()),
+        windows_toml,
+    );
+    let state = dir.path().join("state");
+    let log = dir.path().join("driftd.log");
+    let mut rng = driftd::testkit::XorShift::new(42);
+    let mut kills_mid_stream = 0;
+    for round in 0..4 {
+        let before = consumed(&state);
+        let mut d = spawn_daemon(&cfg, &log, &[]);
+        // Let it make progress (a checkpoint beyond the last), then a bit more.
+        wait_for(Duration::from_secs(120), "progress after a restart", || {
+            (consumed(&state) > before || d.try_wait().unwrap().is_some()).then_some(())
+        });
+        std::thread::sleep(Duration::from_millis((rng.uniform() * 400.0) as u64));
+        let at = consumed(&state);
+        d.kill().unwrap();
+        d.wait().unwrap();
+        if at < total {
+            kills_mid_stream += 1;
+        }
+        eprintln!("round {round}: killed at {at} of {total} events checkpointed");
+    }
+    assert!(
+        kills_mid_stream >= 3,
+        "only {kills_mid_stream} kills landed mid-stream"
+    );
+    let mut d = spawn_daemon(&cfg, &log, &["--exit-when-idle", "3s"]);
+    assert!(wait_exit(&mut d, Duration::from_secs(180), &log).success());
+    assert_eq!(consumed(&state), total);
+    let got = windows(&state);
+    assert_eq!(got.len(), expected.len());
+    for (g, e) in got.iter().zip(&expected) {
+        assert_eq!(g, e, "window {} {} {} differs after kills", e.0, e.1, e.2);
+    }
+}
