@@ -149,6 +149,29 @@ enum Command {
         #[arg(long)]
         exit_when_idle: Option<String>,
     },
+    /// The whole daemon on an embedded default, no Kafka to install.
+    ///
+    /// Starts librdkafka's in-process mock cluster, feeds it synthetic logs
+    /// whose inputs drift half way, runs `driftd run` against it and prints
+    /// the closed windows from the JSON API and the drift gauges from
+    /// /metrics.
+    ///
+    /// Example: driftd demo --serve   (then curl localhost:9898/metrics)
+    Demo {
+        /// Config file (its [kafka] section is replaced by the mock cluster).
+        #[arg(long, default_value = "config/driftd.toml")]
+        config: PathBuf,
+        #[arg(long, default_value_t = 200_000)]
+        events: u64,
+        #[arg(long, default_value = "127.0.0.1:9898")]
+        http_listen: String,
+        /// Checkpoints go here (cleared at the start).
+        #[arg(long, default_value = "driftd-demo-state")]
+        state_dir: PathBuf,
+        /// Keep serving after the summary until ctrl-c.
+        #[arg(long)]
+        serve: bool,
+    },
     /// Write synthetic inference logs of a captioning service (NDJSON).
     ///
     /// Deterministic for a seed; the scenario's change starts at --drift-at
@@ -310,7 +333,29 @@ fn run(cli: Cli) -> Result<ExitCode, CliError> {
             };
             cli::run(
                 config.as_deref(),
-                driftd::daemon::RunOptions { exit_when_idle },
+                driftd::daemon::RunOptions {
+                    exit_when_idle,
+                    stop: None,
+                },
+            )?;
+            Ok(ExitCode::SUCCESS)
+        }
+        Command::Demo {
+            config,
+            events,
+            http_listen,
+            state_dir,
+            serve,
+        } => {
+            cli::demo(
+                &cli::DemoArgs {
+                    config: Some(&config),
+                    events,
+                    http_listen: &http_listen,
+                    serve,
+                    state_dir: &state_dir,
+                },
+                &mut stdout,
             )?;
             Ok(ExitCode::SUCCESS)
         }

@@ -2,6 +2,7 @@
 //! [`CliError`] to an exit code; everything else is here.
 
 mod captions;
+mod demo;
 mod progress;
 mod replay;
 
@@ -16,6 +17,7 @@ use crate::config::Config;
 use crate::monitor::{evaluate, Reference};
 use crate::report::{render_html, render_json, HtmlContext};
 pub use captions::{score_captions, CaptionFormat, ScoreCaptionsArgs};
+pub use demo::{demo, DemoArgs};
 pub use progress::Progress;
 pub use replay::{replay, ReplayArgs, ReplayFormat};
 

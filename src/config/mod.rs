@@ -986,4 +986,57 @@ mod tests {
         let got = problems("[models.m.fields]\nfeatures = \"features\"\n");
         assert_eq!(got, ["models.m.fields.features: must be a JSON pointer starting with `/`, got \"features\""]);
     }
+
+    #[test]
+    fn daemon_sections_validate_every_key() {
+        let got = problems(
+            "[kafka]\nbrokers = \"\"\ntopics = []\ndead_letter_topic = \"\"\n\
+             [kafka.options]\n\"enable.auto.commit\" = \"true\"\n\
+             [http]\nlisten = \"nowhere\"\n\
+             [state]\ncheckpoint_interval = \"soon\"\ncheckpoint_events = 0\n\
+             [limits]\nmax_models = 0\n",
+        );
+        let keys: Vec<&str> = got.iter().map(|p| p.split(':').next().unwrap()).collect();
+        for key in [
+            "kafka.brokers",
+            "kafka.topics",
+            "kafka.dead_letter_topic",
+            "kafka.options.enable.auto.commit",
+            "http.listen",
+            "state.checkpoint_interval",
+            "state.checkpoint_events",
+            "limits.max_models",
+        ] {
+            assert!(keys.contains(&key), "{key} not reported in {got:?}");
+        }
+        let got = problems("[kafka]\ntopics = [\"logs\"]\nfeedback_topic = \"logs\"\n");
+        assert_eq!(got.len(), 1);
+        assert!(
+            got[0].starts_with("kafka.feedback_topic: \"logs\" is also in kafka.topics"),
+            "{got:?}"
+        );
+    }
+
+    #[test]
+    fn environment_overrides_the_daemon_keys() {
+        let mut c = Config::from_toml("[kafka]\nbrokers = \"a:1\"\n", "t", &no_env).unwrap();
+        let env = |k: &str| match k {
+            "DRIFTD_KAFKA_BROKERS" => Some("b:2,c:3".to_owned()),
+            "DRIFTD_KAFKA_TOPIC" => Some("one, two".to_owned()),
+            "DRIFTD_KAFKA_GROUP" => Some("g".to_owned()),
+            "DRIFTD_HTTP_LISTEN" => Some("0.0.0.0:1".to_owned()),
+            "DRIFTD_STATE_DIR" => Some("/var/lib/driftd".to_owned()),
+            _ => None,
+        };
+        c.apply_env_overrides(&env);
+        assert_eq!(c.kafka.brokers, "b:2,c:3");
+        assert_eq!(c.kafka.topics, ["one", "two"]);
+        assert_eq!(c.kafka.group_id, "g");
+        assert_eq!(c.daemon.http_listen, "0.0.0.0:1");
+        assert_eq!(c.daemon.state_dir, PathBuf::from("/var/lib/driftd"));
+        // Empty values leave the file's value.
+        let mut c = Config::from_toml("[kafka]\nbrokers = \"a:1\"\n", "t", &no_env).unwrap();
+        c.apply_env_overrides(&|_| Some(String::new()));
+        assert_eq!(c.kafka.brokers, "a:1");
+    }
 }

@@ -37,7 +37,12 @@ pub struct RunOptions {
     /// Shut down (checkpoint, commit, exit 0) once partitions are assigned and
     /// no event has arrived for this long: for batch jobs and tests.
     pub exit_when_idle: Option<Duration>,
+    /// Set from outside to stop as on SIGTERM (the demo uses it).
+    pub stop: Option<Arc<AtomicBool>>,
 }
+
+/// Longest wait between a window closing and the checkpoint that publishes it.
+const WINDOW_PUBLISH_DELAY: Duration = Duration::from_secs(1);
 
 /// How long one poll waits; bounds the latency of shutdown and the clock.
 const POLL_TIMEOUT: Duration = Duration::from_millis(100);
@@ -61,7 +66,7 @@ pub fn run(
         .enable_all()
         .build()
         .context("starting the HTTP runtime")?;
-    let stop = Arc::new(AtomicBool::new(false));
+    let stop = opts.stop.clone().unwrap_or_default();
     {
         let stop = stop.clone();
         rt.spawn(async move {
@@ -138,8 +143,12 @@ pub fn run(
         shared
             .partitions_assigned
             .store(source.assigned(), Ordering::Relaxed);
+        // Closed windows reach the API and the gauges with the checkpoint that
+        // makes them durable, so one is written within a second of a close.
+        let since = d.last_checkpoint.elapsed();
         if d.since_checkpoint >= config.daemon.checkpoint_events
-            || (d.dirty && d.last_checkpoint.elapsed() >= checkpoint_every)
+            || (d.dirty && since >= checkpoint_every)
+            || (!d.pending.is_empty() && since >= WINDOW_PUBLISH_DELAY.min(checkpoint_every))
         {
             d.checkpoint(&mut source, &mut store, CommitMode::Async);
         }
@@ -171,7 +180,7 @@ pub fn run(
     if !d.checkpoint(&mut source, &mut store, CommitMode::Sync) {
         anyhow::bail!("the final checkpoint failed; the next start resumes from the previous one");
     }
-    source.close();
+    source.close(Duration::from_secs(5));
     tracing::info!(
         events = d.engine.counters.events,
         skipped_replayed = metrics.events_skipped_replayed.get(),

@@ -286,11 +286,36 @@ impl KafkaSource {
         Ok(())
     }
 
-    /// Leave the group.
-    pub fn close(&mut self) {
-        self.consumer.unsubscribe();
-        self.assigned.store(0, Ordering::Relaxed);
-        self.metrics.partitions_assigned.set(0.0);
+    /// Leave the group, waiting at most `timeout` for the broker. A consumer
+    /// that cannot leave in time is abandoned (the group times it out), so
+    /// shutdown never hangs on an unreachable broker.
+    pub fn close(self, timeout: Duration) {
+        let Self {
+            consumer,
+            dead_letter,
+            assigned,
+            metrics,
+        } = self;
+        drop(dead_letter);
+        let deadline = std::time::Instant::now() + timeout;
+        let closing = consumer.close_queue();
+        if closing.is_ok() {
+            while !consumer.closed() && std::time::Instant::now() < deadline {
+                let _ = consumer.poll(Duration::from_millis(50));
+            }
+        }
+        assigned.store(0, Ordering::Relaxed);
+        metrics.partitions_assigned.set(0.0);
+        if !(closing.is_ok() && consumer.closed()) {
+            tracing::warn!(
+                ?timeout,
+                "the consumer did not leave its group in time; the group will time it out"
+            );
+        }
+        // rdkafka's drop closes the consumer again, without a time limit
+        // (and logs an error when it was closed already). The handle is
+        // released with the process.
+        std::mem::forget(consumer);
     }
 }
 
@@ -357,6 +382,12 @@ impl LineProducer {
             }
         }
         self.sent += 1;
+        Ok(())
+    }
+
+    /// Wait until every message queued so far is acknowledged.
+    pub fn flush_queue(&mut self, timeout: Duration) -> Result<(), KafkaSourceError> {
+        self.producer.flush(timeout)?;
         Ok(())
     }
 
