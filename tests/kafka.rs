@@ -153,7 +153,7 @@ fn daemon_consumes_serves_dead_letters_and_resumes() {
         dir.path(),
         &broker.addr,
         &http,
-        "[windows]\nkind = \"count\"\nevents = 1000\n[baseline]\nlearn_events = 1000\n",
+        "[windows]\nkind = \"count\"\nevents = 1000\n[baseline]\nlearn_events = 1000\n[signals]\nsilence_after = \"3s\"\n",
     );
     let log = dir.path().join("driftd.log");
     let mut events = generated(Scenario::CovariateShift, 6000, MODEL, 3);
@@ -250,6 +250,27 @@ fn daemon_consumes_serves_dead_letters_and_resumes() {
         400
     );
     assert_eq!(get("/api/v1/models/nobody/windows").unwrap().0, 404);
+
+    // No more events: the model turns silent after signals.silence_after
+    // (wall clock), though no window closes.
+    let silent = format!("driftd_model_silent{{model=\"{MODEL}\"}}");
+    assert_eq!(
+        metric(&metrics, &silent),
+        Some(0.0),
+        "not silent while events flow"
+    );
+    wait_for(
+        Duration::from_secs(15),
+        "the model to be reported silent",
+        || {
+            let (_, m) = get("/metrics")?;
+            (metric(&m, &silent) == Some(1.0)).then_some(())
+        },
+    );
+    let (_, body) = get("/api/v1/models").unwrap();
+    let v: serde_json::Value = serde_json::from_str(&body).unwrap();
+    assert_eq!(v["models"][0]["silent"], true);
+    assert!(v["models"][0]["seconds_since_last_event"].as_f64().unwrap() >= 3.0);
 
     // The dead letters carry the original bytes and the reason.
     let dead = read_all(&broker.addr, "dead-letters", 2);
