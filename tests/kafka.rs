@@ -155,6 +155,13 @@ fn daemon_consumes_serves_dead_letters_and_resumes() {
         &http,
         "[windows]\nkind = \"count\"\nevents = 1000\n[baseline]\nlearn_events = 1000\n[signals]\nsilence_after = \"3s\"\n",
     );
+    let text = std::fs::read_to_string(&config).unwrap();
+    std::fs::write(
+        &config,
+        text.replace("[kafka]\n", "[kafka]\nfeedback_topic = \"feedback\"\n"),
+    )
+    .unwrap();
+    broker.create_topic("feedback", 1);
     let log = dir.path().join("driftd.log");
     let mut events = generated(Scenario::CovariateShift, 6000, MODEL, 3);
     let bad: [&[u8]; 2] = [b"this is not json", br#"{"event_id":"e1","model":"m"}"#];
@@ -197,9 +204,9 @@ fn daemon_consumes_serves_dead_letters_and_resumes() {
         Some(1.0)
     );
     assert_eq!(metric(&metrics, "driftd_dead_letters_total"), Some(2.0));
-    assert_eq!(metric(&metrics, "driftd_partitions_assigned"), Some(1.0));
-    // The covariate shift starts half way: in the newest window brightness
-    // (among others) has drifted.
+    assert_eq!(metric(&metrics, "driftd_partitions_assigned"), Some(2.0)); // logs and feedback
+                                                                           // The covariate shift starts half way: in the newest window brightness
+                                                                           // (among others) has drifted.
     assert_eq!(
         metric(
             &metrics,
@@ -290,6 +297,31 @@ fn daemon_consumes_serves_dead_letters_and_resumes() {
         assert_eq!(h("driftd-source-topic"), Some("logs"));
     }
 
+    // Feedback for 100 events joins by event_id; every window is closed, so
+    // it waits for the next one.
+    let feedback: Vec<Vec<u8>> = events[5000..5100]
+        .iter()
+        .map(|e| {
+            let v: serde_json::Value = serde_json::from_slice(e).unwrap();
+            serde_json::json!({"event_id": v["event_id"], "timestamp": v["timestamp"],
+                "references": ["a photo of a street", "a picture"], "rating": 4.0})
+            .to_string()
+            .into_bytes()
+        })
+        .collect();
+    broker.produce("feedback", None, &feedback);
+    let joined = wait_for(Duration::from_secs(30), "100 feedback events", || {
+        let (_, m) = get("/metrics")?;
+        let n = |o: &str| {
+            metric(
+                &m,
+                &format!("driftd_feedback_events_total{{outcome=\"{o}\"}}"),
+            )
+        };
+        (n("joined")? + n("unmatched")? == 100.0).then(|| n("joined").unwrap())
+    });
+    assert!(joined >= 80.0, "joined {joined} of 100");
+
     // SIGTERM: checkpoint, commit, exit 0.
     sigterm(&daemon);
     let status = wait_exit(&mut daemon, Duration::from_secs(30), &log);
@@ -302,10 +334,15 @@ fn daemon_consumes_serves_dead_letters_and_resumes() {
     let status = wait_exit(&mut daemon, Duration::from_secs(60), &log);
     assert!(status.success(), "exit status {status}");
     let store = Store::open_read_only(&dir.path().join("state")).unwrap();
-    assert_eq!(
-        store.all_windows().unwrap().len(),
-        6,
-        "one more window of 1000 events"
+    let stored = store.all_windows().unwrap();
+    assert_eq!(stored.len(), 6, "one more window of 1000 events");
+    // The feedback joined before the restart went into that window.
+    let last: serde_json::Value = serde_json::from_str(&stored[5].report_json).unwrap();
+    assert_eq!(last["captions"]["feedback_joined"].as_f64(), Some(joined));
+    assert_eq!(last["captions"]["rating_mean"], 4.0);
+    assert!(
+        last["captions"]["references"]["bleu_4"].is_number(),
+        "{last}"
     );
     let cp = store.load().unwrap().unwrap();
     assert_eq!(cp.offsets[&("logs".to_string(), 0)], 7002);

@@ -370,9 +370,29 @@ pub const ENV_OVERRIDES: [(&str, &str); 5] = [
     ("DRIFTD_STATE_DIR", "state.dir"),
 ];
 
+/// Feedback join settings.
+#[derive(Debug, Clone, Copy, PartialEq, Serialize)]
+pub struct FeedbackConfig {
+    pub ttl_ms: i64,
+    pub max_pending: usize,
+    pub max_scored_per_window: usize,
+}
+
+impl Default for FeedbackConfig {
+    fn default() -> Self {
+        let r = raw::RawFeedback::default();
+        Self {
+            ttl_ms: parse_duration_ms(&r.ttl).expect("valid default"),
+            max_pending: r.max_pending as usize,
+            max_scored_per_window: r.max_scored_per_window as usize,
+        }
+    }
+}
+
 /// The validated configuration.
 #[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct Config {
+    pub feedback: FeedbackConfig,
     pub max_event_bytes: usize,
     /// Most models tracked at once.
     pub max_models: usize,
@@ -397,6 +417,7 @@ impl Default for Config {
             max_features: raw::RawLimits::default().max_features as usize,
             kafka: KafkaConfig::default(),
             daemon: DaemonConfig::default(),
+            feedback: FeedbackConfig::default(),
             quality: QualityConfig::default(),
             windows: WindowSpec::default(),
             learn_events: raw::RawBaseline::default().learn_events,
@@ -690,6 +711,18 @@ fn validate(raw: RawConfig, base: &Path, problems: &mut Vec<ConfigProblem>) -> C
     let checkpoint_interval_ms = dur("state.checkpoint_interval", &st.checkpoint_interval);
     let shutdown_timeout_ms = dur("state.shutdown_timeout", &st.shutdown_timeout);
     let silence_after_ms = dur("signals.silence_after", &raw.signals.silence_after);
+    let feedback_ttl_ms = dur("feedback.ttl", &raw.feedback.ttl) as i64;
+    for (key, v) in [
+        ("feedback.max_pending", raw.feedback.max_pending),
+        (
+            "feedback.max_scored_per_window",
+            raw.feedback.max_scored_per_window,
+        ),
+    ] {
+        if v == 0 {
+            problem(key.into(), "must be greater than 0, got 0".into());
+        }
+    }
     if st.dir.trim().is_empty() {
         problem("state.dir".into(), "must not be empty".into());
     }
@@ -731,6 +764,11 @@ fn validate(raw: RawConfig, base: &Path, problems: &mut Vec<ConfigProblem>) -> C
             options: raw.kafka.options,
         },
         daemon,
+        feedback: FeedbackConfig {
+            ttl_ms: feedback_ttl_ms,
+            max_pending: raw.feedback.max_pending.max(1) as usize,
+            max_scored_per_window: raw.feedback.max_scored_per_window.max(1) as usize,
+        },
         quality,
         windows,
         learn_events: raw.baseline.learn_events,

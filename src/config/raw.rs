@@ -32,6 +32,29 @@ pub struct RawConfig {
     pub state: RawState,
     /// Broken-component signals that do not wait for a window to close.
     pub signals: RawSignals,
+    /// Joining feedback events (references, ratings) to inference events.
+    pub feedback: RawFeedback,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(default)]
+pub struct RawFeedback {
+    /// How long (event time) an inference event waits for its feedback.
+    pub ttl: String,
+    /// Most inference events waiting for feedback; the oldest go first.
+    pub max_pending: u64,
+    /// Most joined captions scored with BLEU, ROUGE-L and CIDEr-D per window.
+    pub max_scored_per_window: u64,
+}
+
+impl Default for RawFeedback {
+    fn default() -> Self {
+        Self {
+            ttl: "1h".into(),
+            max_pending: 100_000,
+            max_scored_per_window: 2_000,
+        }
+    }
 }
 
 #[derive(Debug, Deserialize)]

@@ -26,6 +26,7 @@ use crate::baseline::Profile;
 use crate::config::Config;
 use crate::http::{ModelStatus, Shared, Status};
 use crate::metrics::Metrics;
+use crate::monitor::engine::FeedbackOutcome;
 use crate::monitor::{Engine, WindowReport};
 use crate::quality::Vocabulary;
 use crate::source::kafka::{DeadLetter, KafkaSource};
@@ -96,6 +97,13 @@ pub fn run(
 
     let mut store = Store::open(&config.daemon.state_dir)?;
     let mut engine = Engine::new(config.clone(), vocab, profiles);
+    if let Some(path) = &config.quality.document_frequencies {
+        let json = std::fs::read_to_string(path)
+            .with_context(|| format!("quality.document_frequencies {}", path.display()))?;
+        engine
+            .set_document_frequencies(json)
+            .map_err(|e| anyhow::anyhow!("quality.document_frequencies {}: {e}", path.display()))?;
+    }
     let mut offsets = Offsets::new();
     if let Some(cp) = store.load()? {
         engine.restore(&cp.engine).with_context(|| {
@@ -230,12 +238,14 @@ struct Daemon<'a> {
 
 enum Outcome {
     Skipped,
-    Feedback,
+    Feedback(FeedbackOutcome),
     Accepted(Vec<WindowReport>),
     Rejected {
         reason: &'static str,
         detail: String,
         payload: Vec<u8>,
+        /// From the feedback topic.
+        feedback: bool,
     },
 }
 
@@ -251,7 +261,16 @@ impl Daemon<'_> {
             let outcome = if offsets.get(&key).is_some_and(|&next| rec.offset < next) {
                 Outcome::Skipped
             } else if Some(rec.topic) == feedback {
-                Outcome::Feedback
+                let payload = rec.payload.unwrap_or_default();
+                match engine.process_feedback(payload) {
+                    Ok(o) => Outcome::Feedback(o),
+                    Err(r) => Outcome::Rejected {
+                        reason: r.reason.as_str(),
+                        detail: r.detail,
+                        payload: payload.to_vec(),
+                        feedback: true,
+                    },
+                }
             } else {
                 let payload = rec.payload.unwrap_or_default();
                 match engine.process(payload) {
@@ -260,6 +279,7 @@ impl Daemon<'_> {
                         reason: r.reason.as_str(),
                         detail: r.detail,
                         payload: payload.to_vec(),
+                        feedback: false,
                     },
                 }
             };
@@ -286,8 +306,17 @@ impl Daemon<'_> {
                 self.metrics.events_skipped_replayed.inc();
                 return Ok(true);
             }
-            Outcome::Feedback => {
+            Outcome::Feedback(o) => {
                 self.metrics.feedback_consumed.inc();
+                let outcome = match o {
+                    FeedbackOutcome::Joined => "joined",
+                    FeedbackOutcome::Late => "late",
+                    FeedbackOutcome::Unmatched => "unmatched",
+                };
+                self.metrics
+                    .feedback
+                    .get_or_create(&vec![("outcome", outcome.to_owned())])
+                    .inc();
             }
             Outcome::Accepted(ws) => {
                 self.metrics.events_consumed.inc();
@@ -297,12 +326,21 @@ impl Daemon<'_> {
                 reason,
                 detail,
                 payload,
+                feedback,
             } => {
-                self.metrics.events_consumed.inc();
-                self.metrics
-                    .events_rejected
-                    .get_or_create(&vec![("reason", reason.to_owned())])
-                    .inc();
+                if feedback {
+                    self.metrics.feedback_consumed.inc();
+                    self.metrics
+                        .feedback
+                        .get_or_create(&vec![("outcome", "rejected".to_owned())])
+                        .inc();
+                } else {
+                    self.metrics.events_consumed.inc();
+                    self.metrics
+                        .events_rejected
+                        .get_or_create(&vec![("reason", reason.to_owned())])
+                        .inc();
+                }
                 source
                     .dead_letter(&DeadLetter {
                         topic: &topic,

@@ -29,6 +29,7 @@ pub struct Metrics {
     pub events_skipped_replayed: Counter,
     pub dead_letters: Counter,
     pub feedback_consumed: Counter,
+    pub feedback: Family<Labels, Counter>,
     pub windows_closed: Family<Labels, Counter>,
     pub window_events: Family<Labels, FGauge>,
     pub late_events: Family<Labels, Counter>,
@@ -108,6 +109,17 @@ impl Metrics {
                 "Feedback events consumed",
                 Counter::default()
             ),
+            feedback: {
+                let f: Family<Labels, Counter> = reg!(
+                    "feedback_events",
+                    "Feedback events by outcome: joined, late (its event waited longer than feedback.ttl), unmatched, rejected",
+                    Family::default()
+                );
+                for o in ["joined", "late", "unmatched", "rejected"] {
+                    f.get_or_create(&vec![("outcome", o.to_owned())]).inc_by(0);
+                }
+                f
+            },
             windows_closed: reg!(
                 "windows_closed",
                 "Windows closed and evaluated, by model",
@@ -314,6 +326,20 @@ impl Metrics {
         ];
         if let Some(s) = c.clip_score_mean {
             quality.push(("clip_score_mean", s));
+        }
+        if let Some(r) = c.rating_mean {
+            quality.push(("rating_mean", r));
+        }
+        if let Some(r) = &c.references {
+            for (name, v) in [
+                ("bleu_4", r.bleu_4),
+                ("rouge_l", r.rouge_l),
+                ("cider_d", r.cider_d),
+            ] {
+                if let Some(v) = v {
+                    quality.push((name, v));
+                }
+            }
         }
         for (metric, v) in quality {
             self.caption_quality

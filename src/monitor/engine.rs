@@ -5,6 +5,7 @@
 
 use std::collections::BTreeMap;
 
+use rustc_hash::FxHashMap;
 use serde::{Deserialize, Serialize};
 
 use super::evaluate::{decide, DriftReport};
@@ -50,6 +51,11 @@ pub struct Counters {
     pub learned: u64,
     pub windows: u64,
     pub late_events: u64,
+    pub feedback_events: u64,
+    pub feedback_joined: u64,
+    pub feedback_late: u64,
+    pub feedback_unmatched: u64,
+    pub feedback_rejected: u64,
 }
 
 #[derive(Serialize, Deserialize)]
@@ -60,7 +66,42 @@ struct Window {
     features: BTreeMap<String, FeatureTracker>,
     captions: CaptionTracker,
     signals: SignalTracker,
+    feedback: FeedbackTracker,
 }
+
+/// Feedback joined while a window was open.
+#[derive(Debug, Default, Serialize, Deserialize)]
+struct FeedbackTracker {
+    joined: u64,
+    rating: crate::sketch::Moments,
+    /// Captions with references, scored when the window closes (at most
+    /// `feedback.max_scored_per_window`).
+    scored: Vec<(String, Vec<String>)>,
+    with_references: u64,
+}
+
+/// An inference event waiting for its feedback.
+#[derive(Debug, Serialize, Deserialize)]
+struct Pending {
+    model: String,
+    version: String,
+    caption: String,
+}
+
+/// What became of a feedback event.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum FeedbackOutcome {
+    /// Joined to its inference event.
+    Joined,
+    /// Its inference event waited longer than `feedback.ttl` and was dropped.
+    Late,
+    /// No inference event with its id is known (never seen, or too long ago).
+    Unmatched,
+}
+
+/// Ids of inference events dropped unjoined, remembered to tell late feedback
+/// from unmatched feedback.
+const EXPIRED_MEMORY: usize = 65_536;
 
 #[derive(Serialize, Deserialize)]
 enum Baseline {
@@ -109,6 +150,10 @@ struct VersionState {
     seen: u64,
     /// Event time of the newest of them.
     newest_ms: i64,
+    /// Inference events awaiting feedback, oldest first: (event time, id).
+    awaiting: std::collections::VecDeque<(i64, String)>,
+    /// Feedback joined while no window was open; goes to the next window.
+    carry: FeedbackTracker,
 }
 
 /// Where one model version stands (for the status API).
@@ -137,6 +182,8 @@ struct SnapshotRef<'a> {
     format: u32,
     states: Vec<&'a VersionState>,
     counters: &'a Counters,
+    pending: &'a FxHashMap<String, Pending>,
+    expired: &'a std::collections::VecDeque<String>,
 }
 
 #[derive(Deserialize)]
@@ -144,6 +191,10 @@ struct SnapshotOwned {
     format: u32,
     states: Vec<VersionState>,
     counters: Counters,
+    #[serde(default)]
+    pending: FxHashMap<String, Pending>,
+    #[serde(default)]
+    expired: std::collections::VecDeque<String>,
 }
 
 /// A checkpointed engine state that cannot be restored.
@@ -163,6 +214,13 @@ pub struct Engine {
     profiles: BTreeMap<String, Profile>,
     states: BTreeMap<(String, String), VersionState>,
     pub counters: Counters,
+    /// Inference events awaiting feedback, by event id.
+    pending: FxHashMap<String, Pending>,
+    /// Ids dropped unjoined (bounded), oldest first, and as a set.
+    expired: std::collections::VecDeque<String>,
+    expired_set: rustc_hash::FxHashSet<String>,
+    /// Frozen CIDEr-D document frequencies (JSON), if configured.
+    document_frequencies: Option<String>,
 }
 
 fn rfc3339(ms: i64) -> String {
@@ -186,6 +244,98 @@ impl Engine {
             profiles,
             states: BTreeMap::new(),
             counters: Counters::default(),
+            pending: FxHashMap::default(),
+            expired: Default::default(),
+            expired_set: Default::default(),
+            document_frequencies: None,
+        }
+    }
+
+    /// Score joined captions' CIDEr-D with these frozen document frequencies
+    /// (the JSON of `driftd score-captions --write-df`) instead of each
+    /// window's own references.
+    pub fn set_document_frequencies(&mut self, json: String) -> Result<(), String> {
+        crate::quality::score_set(&[], &self.vocab, crate::quality::DfSource::Frozen(&json))?;
+        self.document_frequencies = Some(json);
+        Ok(())
+    }
+
+    /// Feed one feedback event: join it to its inference event by id. The
+    /// scores land in the model version's newest open window.
+    pub fn process_feedback(&mut self, bytes: &[u8]) -> Result<FeedbackOutcome, Rejection> {
+        let fb = match self.decoder.decode_feedback(bytes) {
+            Ok(f) => f,
+            Err(r) => {
+                self.counters.feedback_rejected += 1;
+                return Err(r);
+            }
+        };
+        self.counters.feedback_events += 1;
+        let Some(p) = self.pending.remove(&fb.event_id) else {
+            return Ok(if self.expired_set.contains(&fb.event_id) {
+                self.counters.feedback_late += 1;
+                FeedbackOutcome::Late
+            } else {
+                self.counters.feedback_unmatched += 1;
+                FeedbackOutcome::Unmatched
+            });
+        };
+        self.counters.feedback_joined += 1;
+        let max_scored = self.config.feedback.max_scored_per_window;
+        if let Some(state) = self.states.get_mut(&(p.model, p.version)) {
+            let t = match state.open.values_mut().next_back() {
+                Some(w) => &mut w.feedback,
+                None => &mut state.carry,
+            };
+            t.joined += 1;
+            if let Some(r) = fb.rating.filter(|r| r.is_finite()) {
+                t.rating.push(r);
+            }
+            if !fb.references.is_empty() {
+                t.with_references += 1;
+                if t.scored.len() < max_scored {
+                    t.scored.push((p.caption, fb.references));
+                }
+            }
+        }
+        Ok(FeedbackOutcome::Joined)
+    }
+
+    /// Remember an inference event for the feedback join, dropping the
+    /// version's events older than the TTL or beyond the cap.
+    fn await_feedback(&mut self, key: &(String, String), id: String, ts: i64, caption: String) {
+        let fc = self.config.feedback;
+        let Some(state) = self.states.get_mut(key) else {
+            return;
+        };
+        if self.pending.contains_key(&id) {
+            return;
+        }
+        state.awaiting.push_back((ts, id.clone()));
+        self.pending.insert(
+            id,
+            Pending {
+                model: key.0.clone(),
+                version: key.1.clone(),
+                caption,
+            },
+        );
+        let horizon = state.newest_ms.saturating_sub(fc.ttl_ms);
+        while let Some((front_ts, _)) = state.awaiting.front() {
+            let over = state.awaiting.len() > fc.max_pending || self.pending.len() > fc.max_pending;
+            if !(over || *front_ts < horizon) {
+                break;
+            }
+            let (_, old) = state.awaiting.pop_front().expect("front exists");
+            if self.pending.remove(&old).is_some() {
+                if self.expired.len() >= EXPIRED_MEMORY {
+                    if let Some(gone) = self.expired.pop_front() {
+                        self.expired_set.remove(&gone);
+                    }
+                }
+                self.expired_set.insert(old.clone());
+                self.expired.push_back(old);
+            }
         }
     }
 
@@ -287,6 +437,8 @@ impl Engine {
                     late_pending: 0,
                     seen: 0,
                     newest_ms: i64::MIN,
+                    awaiting: Default::default(),
+                    carry: FeedbackTracker::default(),
                 },
             );
         }
@@ -356,6 +508,7 @@ impl Engine {
                 unreachable!("learning returned above")
             };
             let next_index = &mut state.next_index;
+            let carry = &mut state.carry;
             let window = state.open.entry(start).or_insert_with(|| {
                 let w = Window {
                     index: *next_index,
@@ -370,6 +523,7 @@ impl Engine {
                         .collect(),
                     captions: CaptionTracker::default(),
                     signals: SignalTracker::default(),
+                    feedback: std::mem::take(carry),
                 };
                 *next_index += 1;
                 w
@@ -404,6 +558,20 @@ impl Engine {
             }
         }
         let key_model = state.model.clone();
+        if event.error.is_none() && !event.event_id.is_empty() {
+            let caption = event
+                .prediction
+                .iter()
+                .find(|(k, _)| k == "caption")
+                .and_then(|(_, v)| match v {
+                    FeatureValue::Category(c) => Some(c.clone()),
+                    _ => None,
+                });
+            if let Some(caption) = caption {
+                let id = std::mem::take(&mut event.event_id);
+                self.await_feedback(&key, id, ts, caption);
+            }
+        }
         closed
             .into_iter()
             .map(|w| self.report(&key, &key_model, w))
@@ -457,7 +625,36 @@ impl Engine {
             },
             baseline: source.as_str(),
             drift: DriftReport::new(reports, mc.dataset_drift_share),
-            captions: w.captions.report(),
+            captions: {
+                let mut c = w.captions.report();
+                let f = &w.feedback;
+                c.feedback_joined = f.joined;
+                c.rating_mean = (f.rating.count > 0).then_some(f.rating.mean);
+                c.references_scored = f.scored.len() as u64;
+                c.references_unscored = f.with_references - f.scored.len() as u64;
+                if !f.scored.is_empty() {
+                    let inputs: Vec<crate::quality::CaptionInput> = f
+                        .scored
+                        .iter()
+                        .enumerate()
+                        .map(|(i, (cand, refs))| crate::quality::CaptionInput {
+                            id: i.to_string(),
+                            candidate: cand.clone(),
+                            references: refs.clone(),
+                            ..Default::default()
+                        })
+                        .collect();
+                    let df = match &self.document_frequencies {
+                        Some(j) => crate::quality::DfSource::Frozen(j),
+                        None => crate::quality::DfSource::ScoredSet,
+                    };
+                    // The frozen table was checked when it was set.
+                    if let Ok(scores) = crate::quality::score_set(&inputs, &self.vocab, df) {
+                        c.references = Some(scores.corpus.reference);
+                    }
+                }
+                c
+            },
             signals: w.signals.report(),
         }
     }
@@ -487,6 +684,8 @@ impl Engine {
             format: SNAPSHOT_FORMAT,
             states: self.states.values().collect(),
             counters: &self.counters,
+            pending: &self.pending,
+            expired: &self.expired,
         };
         let mut out = Vec::with_capacity(64 * 1024);
         ciborium::into_writer(&snap, &mut out).expect("writing to a Vec cannot fail");
@@ -506,6 +705,9 @@ impl Engine {
             .map(|s| ((s.model.clone(), s.version.clone()), s))
             .collect();
         self.counters = snap.counters;
+        self.pending = snap.pending;
+        self.expired_set = snap.expired.iter().cloned().collect();
+        self.expired = snap.expired;
         Ok(())
     }
 

@@ -293,6 +293,26 @@ pub struct CaptionWindow {
     pub clip_score_mean: Option<f64>,
     pub duplicate_caption_share: f64,
     pub top_caption_share: f64,
+    /// Feedback events joined (by `event_id`) while the window was open.
+    #[serde(skip_serializing_if = "is_zero")]
+    pub feedback_joined: u64,
+    /// Mean rating of the joined feedback that carried one.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub rating_mean: Option<f64>,
+    /// Joined captions with references scored below, and those beyond
+    /// `feedback.max_scored_per_window` left unscored.
+    #[serde(skip_serializing_if = "is_zero")]
+    pub references_scored: u64,
+    #[serde(skip_serializing_if = "is_zero")]
+    pub references_unscored: u64,
+    /// BLEU-1..4, ROUGE-L and CIDEr-D of the joined captions against their
+    /// references, as pycocoevalcap computes them over that set.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub references: Option<quality::ReferenceScores>,
+}
+
+fn is_zero(n: &u64) -> bool {
+    *n == 0
 }
 
 fn hash_str(s: &str) -> u64 {
@@ -366,6 +386,11 @@ impl CaptionTracker {
             } else {
                 self.seen.values().copied().max().unwrap_or(0) as f64 / n
             },
+            feedback_joined: 0,
+            rating_mean: None,
+            references_scored: 0,
+            references_unscored: 0,
+            references: None,
         }
     }
 }
