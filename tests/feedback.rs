@@ -89,7 +89,9 @@ fn run(
 
 fn engine() -> Engine {
     let c = Config::from_toml(CONFIG, "t", &|_| None).unwrap();
-    Engine::new(c, Vocabulary::english(), Default::default())
+    let mut e = Engine::new(c, Vocabulary::english(), Default::default());
+    e.join_feedback(true);
+    e
 }
 
 #[test]
@@ -154,6 +156,18 @@ fn joined_feedback_scores_each_window_exactly() {
         assert_eq!(c.references, Some(want.corpus.reference), "window {k}");
         assert!(c.references.unwrap().cider_d.unwrap() >= 0.0);
     }
+}
+
+#[test]
+fn without_a_feedback_topic_nothing_waits() {
+    let evs = events();
+    let c = Config::from_toml(CONFIG, "t", &|_| None).unwrap();
+    let mut e = Engine::new(c, Vocabulary::english(), Default::default());
+    let mut outcomes = Vec::new();
+    run(&mut e, &evs, 0, evs.len(), &mut outcomes);
+    assert!(outcomes
+        .iter()
+        .all(|(_, o)| *o == FeedbackOutcome::Unmatched));
 }
 
 #[test]

@@ -97,6 +97,7 @@ pub fn run(
 
     let mut store = Store::open(&config.daemon.state_dir)?;
     let mut engine = Engine::new(config.clone(), vocab, profiles);
+    engine.join_feedback(config.kafka.feedback_topic.is_some());
     if let Some(path) = &config.quality.document_frequencies {
         let json = std::fs::read_to_string(path)
             .with_context(|| format!("quality.document_frequencies {}", path.display()))?;

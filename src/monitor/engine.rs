@@ -188,7 +188,6 @@ struct SnapshotRef<'a> {
 
 #[derive(Deserialize)]
 struct SnapshotOwned {
-    format: u32,
     states: Vec<VersionState>,
     counters: Counters,
     #[serde(default)]
@@ -221,6 +220,9 @@ pub struct Engine {
     expired_set: rustc_hash::FxHashSet<String>,
     /// Frozen CIDEr-D document frequencies (JSON), if configured.
     document_frequencies: Option<String>,
+    /// Remember inference events for the feedback join (off unless there
+    /// is feedback to join: the pending set costs memory).
+    join_feedback: bool,
 }
 
 fn rfc3339(ms: i64) -> String {
@@ -248,7 +250,13 @@ impl Engine {
             expired: Default::default(),
             expired_set: Default::default(),
             document_frequencies: None,
+            join_feedback: false,
         }
+    }
+
+    /// Keep inference events for the feedback join (`kafka.feedback_topic`).
+    pub fn join_feedback(&mut self, on: bool) {
+        self.join_feedback = on;
     }
 
     /// Score joined captions' CIDEr-D with these frozen document frequencies
@@ -558,7 +566,7 @@ impl Engine {
             }
         }
         let key_model = state.model.clone();
-        if event.error.is_none() && !event.event_id.is_empty() {
+        if self.join_feedback && event.error.is_none() && !event.event_id.is_empty() {
             let caption = event
                 .prediction
                 .iter()
@@ -694,11 +702,19 @@ impl Engine {
 
     /// Replace the engine's state with a [`Engine::snapshot`].
     pub fn restore(&mut self, bytes: &[u8]) -> Result<(), SnapshotError> {
+        // The format first: a snapshot of another layout is refused by name
+        // rather than with whatever field it lacks.
+        #[derive(Deserialize)]
+        struct Head {
+            format: u32,
+        }
+        let head: Head =
+            ciborium::from_reader(bytes).map_err(|e| SnapshotError::Decode(e.to_string()))?;
+        if head.format != SNAPSHOT_FORMAT {
+            return Err(SnapshotError::Format(head.format));
+        }
         let snap: SnapshotOwned =
             ciborium::from_reader(bytes).map_err(|e| SnapshotError::Decode(e.to_string()))?;
-        if snap.format != SNAPSHOT_FORMAT {
-            return Err(SnapshotError::Format(snap.format));
-        }
         self.states = snap
             .states
             .into_iter()
