@@ -258,6 +258,18 @@ fn daemon_consumes_serves_dead_letters_and_resumes() {
     );
     assert_eq!(get("/api/v1/models/nobody/windows").unwrap().0, 404);
 
+    // Consumer lag per partition, from librdkafka's statistics (every 5 s).
+    // tansu's high watermarks trail the true end of a partition, so only
+    // presence and sign are checked, not the value.
+    let lag = wait_for(Duration::from_secs(15), "the consumer-lag gauge", || {
+        let (_, m) = get("/metrics")?;
+        metric(
+            &m,
+            r#"driftd_consumer_lag_messages{topic="logs",partition="0"}"#,
+        )
+    });
+    assert!(lag >= 0.0, "lag {lag}");
+
     // No more events: the model turns silent after signals.silence_after
     // (wall clock), though no window closes.
     let silent = format!("driftd_model_silent{{model=\"{MODEL}\"}}");
