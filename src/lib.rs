@@ -12,27 +12,34 @@
 //! offline:   file ─► baseline::dataset ─► monitor::evaluate ─► report (JSON, HTML)
 //!                         │                      ▲
 //!                         └─► baseline::profile ─┘   (reference without raw rows)
-//! streaming: source (file, generator; Kafka later) ─► event ─► monitor::engine
+//! streaming: source (Kafka, file, generator) ─► event ─► monitor::engine
 //!              windows of monitor::tracker (sketch, quality, signals) ─► window reports
-//!              rejections (reason + detail) ─► dead-letter
+//!              feedback (Kafka) ─► joined by event_id ─► reference metrics per window
+//!              rejections (reason + detail) ─► dead-letter (topic or file)
+//! daemon:    engine snapshot + offsets + closed windows ─► store (one transaction)
+//!              ─► offsets committed to the group ─► metrics, http (JSON API)
 //! ```
 //!
 //! | module | owns |
 //! |---|---|
 //! | [`config`] | TOML loading, `${VAR:-default}` interpolation, validation that reports every problem at once |
 //! | [`event`] | the inference-log and feedback contracts, decoding with per-model JSON pointers (and a fast path for the default layout), rejection reasons |
-//! | [`source`] | where events come from: NDJSON files or stdin, synthetic logs (`generate`) |
+//! | [`source`] | where events come from: the Kafka consumer (offsets, dead-letter topic), NDJSON files or stdin, synthetic logs (`generate`) |
 //! | [`sketch`] | mergeable, serializable summaries: moments, category counts, quantile summaries, KLL, exact tails (and KS / W1 from them) |
 //! | [`stats`] | drift statistics matching scipy: KS (exact and asymptotic), Wasserstein, PSI, Jensen-Shannon, chi-square |
 //! | [`baseline`] | reading datasets (polars: Parquet, CSV, NDJSON; event logs through [`event`]), reference profiles |
 //! | [`monitor`] | comparing current data with a reference, the drift decisions, the streaming engine and its window trackers |
 //! | [`quality`] | caption tokenizer, BLEU / ROUGE-L / CIDEr-D as pycocoevalcap, descriptors, CLIPScore |
 //! | [`report`] | rendering a drift report as JSON or self-contained HTML |
-//! | [`cli`] | the commands (`report`, `baseline`, `check-config`, `score-captions`, `generate`, `replay`), exit codes, progress on stderr |
+//! | [`store`] | the embedded SQLite state store: checkpoints (engine state, offsets), closed windows |
+//! | [`metrics`] | every Prometheus metric, defined once; text and OpenMetrics exposition |
+//! | [`http`] | the axum server: `/metrics`, `/healthz`, `/readyz`, the JSON API |
+//! | [`daemon`] | `driftd run`: the consume, checkpoint, commit loop, shutdown |
+//! | [`cli`] | the commands (`report`, `baseline`, `check-config`, `score-captions`, `generate`, `replay`, `run`, `demo`), exit codes, progress on stderr |
 //!
-//! Statistics never see files; configuration never sees data. `replay` and
-//! (later) `run` feed the same [`monitor::engine`]; the Kafka source, state
-//! store, HTTP endpoints and metrics of the daemon join it in issue 4.
+//! Statistics never see files; configuration never sees data; the engine
+//! never sees Kafka or HTTP. `replay`, `run` and `demo` feed the same
+//! [`monitor::engine`].
 
 pub mod baseline;
 pub mod cli;

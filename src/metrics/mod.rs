@@ -28,6 +28,7 @@ pub struct Metrics {
     pub events_rejected: Family<Labels, Counter>,
     pub events_skipped_replayed: Counter,
     pub dead_letters: Counter,
+    pub dead_letter_failures: Counter,
     pub feedback_consumed: Counter,
     pub feedback: Family<Labels, Counter>,
     pub windows_closed: Family<Labels, Counter>,
@@ -102,6 +103,11 @@ impl Metrics {
             dead_letters: reg!(
                 "dead_letters",
                 "Rejected events written to the dead-letter topic or file",
+                Counter::default()
+            ),
+            dead_letter_failures: reg!(
+                "dead_letter_failures",
+                "Dead letters the broker did not accept (see the log for why)",
                 Counter::default()
             ),
             feedback_consumed: reg!(

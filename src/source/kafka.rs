@@ -12,7 +12,7 @@ use std::time::Duration;
 use rdkafka::consumer::{BaseConsumer, CommitMode, Consumer, ConsumerContext, Rebalance};
 use rdkafka::error::KafkaError;
 use rdkafka::message::{Header, OwnedHeaders};
-use rdkafka::producer::{BaseRecord, DefaultProducerContext, Producer, ThreadedProducer};
+use rdkafka::producer::{BaseRecord, Producer, ThreadedProducer};
 use rdkafka::statistics::Statistics;
 use rdkafka::{ClientConfig, ClientContext, Message, Offset, TopicPartitionList};
 
@@ -107,7 +107,9 @@ impl ConsumerContext for Context {
 /// The consumer and its dead-letter producer.
 pub struct KafkaSource {
     consumer: BaseConsumer<Context>,
-    dead_letter: Option<(String, ThreadedProducer<DefaultProducerContext>)>,
+    dead_letter: Option<(String, ThreadedProducer<DeliveryCounter>)>,
+    /// Dead letters the broker refused, as of the last flush.
+    dead_letter_failed: u64,
     assigned: Arc<AtomicUsize>,
     metrics: Arc<Metrics>,
 }
@@ -161,12 +163,16 @@ impl KafkaSource {
                 pc.set("bootstrap.servers", &cfg.brokers)
                     .set("enable.idempotence", "true")
                     .set("acks", "all");
-                Some((topic.clone(), pc.create()?))
+                Some((
+                    topic.clone(),
+                    pc.create_with_context(DeliveryCounter::default())?,
+                ))
             }
         };
         Ok(Self {
             consumer,
             dead_letter,
+            dead_letter_failed: 0,
             assigned,
             metrics,
         })
@@ -262,10 +268,20 @@ impl KafkaSource {
         Ok(())
     }
 
-    /// Wait until every queued dead letter is acknowledged by the broker.
+    /// Wait until every queued dead letter is acknowledged or refused by the
+    /// broker. Refused ones (a missing topic, say) are counted in
+    /// `driftd_dead_letter_failures_total` and logged; the events themselves
+    /// stay counted as rejected.
     pub fn flush(&mut self, timeout: Duration) -> Result<(), KafkaSourceError> {
-        if let Some((_, p)) = &self.dead_letter {
+        if let Some((topic, p)) = &self.dead_letter {
             p.flush(timeout)?;
+            let failed = p.context().failed.load(Ordering::Relaxed);
+            if failed > self.dead_letter_failed {
+                let n = failed - self.dead_letter_failed;
+                self.metrics.dead_letter_failures.inc_by(n);
+                tracing::error!(topic, count = n, "dead letters were not delivered");
+                self.dead_letter_failed = failed;
+            }
         }
         Ok(())
     }
@@ -295,6 +311,7 @@ impl KafkaSource {
             dead_letter,
             assigned,
             metrics,
+            ..
         } = self;
         drop(dead_letter);
         let deadline = std::time::Instant::now() + timeout;
