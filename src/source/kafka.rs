@@ -49,6 +49,19 @@ pub enum KafkaSourceError {
     Undelivered(u64),
 }
 
+/// Count a client error under its librdkafka error code (a closed set, so a
+/// bounded label).
+fn count_error(metrics: &Metrics, e: &KafkaError) {
+    let code = e
+        .rdkafka_error_code()
+        .map(|c| format!("{c:?}"))
+        .unwrap_or_else(|| "other".into());
+    metrics
+        .kafka_errors
+        .get_or_create(&vec![("code", code)])
+        .inc();
+}
+
 /// Consumer callbacks: lag from librdkafka's statistics, assignment count
 /// for readiness, client errors counted by code.
 pub struct Context {
@@ -75,14 +88,7 @@ impl ClientContext for Context {
     }
 
     fn error(&self, error: KafkaError, reason: &str) {
-        let code = error
-            .rdkafka_error_code()
-            .map(|c| format!("{c:?}"))
-            .unwrap_or_else(|| "other".into());
-        self.metrics
-            .kafka_errors
-            .get_or_create(&vec![("code", code)])
-            .inc();
+        count_error(&self.metrics, &error);
         tracing::warn!(%error, reason, "kafka client error");
     }
 }
@@ -194,14 +200,7 @@ impl KafkaSource {
                 payload: m.payload(),
             })),
             Err(e) => {
-                let code = e
-                    .rdkafka_error_code()
-                    .map(|c| format!("{c:?}"))
-                    .unwrap_or_else(|| "other".into());
-                self.metrics
-                    .kafka_errors
-                    .get_or_create(&vec![("code", code)])
-                    .inc();
+                count_error(&self.metrics, &e);
                 tracing::warn!(error = %e, "consume error");
                 None
             }

@@ -278,14 +278,7 @@ impl Store {
             )
             .map_err(|e| self.err(e))?;
         let rows = stmt
-            .query_map(params![model, limit as i64], |r| {
-                Ok(StoredWindow {
-                    model: r.get(0)?,
-                    model_version: r.get(1)?,
-                    index: r.get(2)?,
-                    report_json: r.get(3)?,
-                })
-            })
+            .query_map(params![model, limit as i64], window_row)
             .map_err(|e| self.err(e))?;
         rows.collect::<Result<Vec<_>, _>>().map_err(|e| self.err(e))
     }
@@ -300,18 +293,19 @@ impl Store {
                  ORDER BY model, model_version, window_index",
             )
             .map_err(|e| self.err(e))?;
-        let rows = stmt
-            .query_map([], |r| {
-                Ok(StoredWindow {
-                    model: r.get(0)?,
-                    model_version: r.get(1)?,
-                    index: r.get(2)?,
-                    report_json: r.get(3)?,
-                })
-            })
-            .map_err(|e| self.err(e))?;
+        let rows = stmt.query_map([], window_row).map_err(|e| self.err(e))?;
         rows.collect::<Result<Vec<_>, _>>().map_err(|e| self.err(e))
     }
+}
+
+/// A `windows` row selected as (model, model_version, window_index, report).
+fn window_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<StoredWindow> {
+    Ok(StoredWindow {
+        model: r.get(0)?,
+        model_version: r.get(1)?,
+        index: r.get(2)?,
+        report_json: r.get(3)?,
+    })
 }
 
 #[cfg(test)]
