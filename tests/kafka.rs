@@ -461,3 +461,64 @@ fn kill_9_mid_stream_gives_the_uninterrupted_windows() {
         assert_eq!(g, e, "window {} {} {} differs after kills", e.0, e.1, e.2);
     }
 }
+
+#[test]
+fn example_config_runs_with_environment_overrides() {
+    let broker = Broker::start();
+    broker.create_topic("custom-logs", 1);
+    broker.create_topic("driftd-dead-letter", 1);
+    // `driftd generate --to kafka://` keys every event by its model.
+    let out = Command::new(env!("CARGO_BIN_EXE_driftd"))
+        .args(["generate", "--events", "300", "--seed", "8", "--to"])
+        .arg(format!("kafka://{}/custom-logs", broker.addr))
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(String::from_utf8_lossy(&out.stderr).contains("produced 300 events"));
+
+    let dir = tempfile::tempdir().unwrap();
+    let state = dir.path().join("state-from-env");
+    let http = format!("127.0.0.1:{}", free_port());
+    let log = dir.path().join("driftd.log");
+    let out = std::fs::File::create(&log).unwrap();
+    let mut daemon = Command::new(env!("CARGO_BIN_EXE_driftd"))
+        .args([
+            "run",
+            "--config",
+            "config/driftd.toml",
+            "--exit-when-idle",
+            "3s",
+        ])
+        .current_dir(env!("CARGO_MANIFEST_DIR"))
+        .env_remove("DRIFTD_CONFIG")
+        .env("DRIFTD_KAFKA_BROKERS", &broker.addr)
+        .env("DRIFTD_KAFKA_TOPIC", "custom-logs")
+        .env("DRIFTD_KAFKA_GROUP", "group-from-env")
+        .env("DRIFTD_HTTP_LISTEN", &http)
+        .env("DRIFTD_STATE_DIR", &state)
+        .stdout(Stdio::null())
+        .stderr(out)
+        .spawn()
+        .unwrap();
+    let status = wait_exit(&mut daemon, Duration::from_secs(60), &log);
+    let text = std::fs::read_to_string(&log).unwrap();
+    assert!(status.success(), "{text}");
+    assert!(
+        text.contains(&format!("HTTP server listening local={http}")),
+        "{text}"
+    );
+    let cp = Store::open_read_only(&state)
+        .unwrap()
+        .load()
+        .unwrap()
+        .unwrap();
+    assert_eq!(cp.offsets[&("custom-logs".to_string(), 0)], 300);
+    assert_eq!(
+        committed(&broker.addr, "group-from-env", "custom-logs", 0),
+        Some(300)
+    );
+}
