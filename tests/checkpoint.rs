@@ -100,3 +100,28 @@ fn unreadable_snapshot_is_a_clear_error() {
     let err = e.restore(&bytes).unwrap_err().to_string();
     assert!(err.contains("format 99"), "{err}");
 }
+
+#[test]
+fn captions_described_ahead_give_the_same_windows() {
+    let c = config("[windows]\nsize = \"20s\"\n[baseline]\nlearn_events = 700\n");
+    let evs = events(Scenario::QualityDrop, 8_000, 4);
+    let mut plain = engine(&c);
+    let mut want = run(&mut plain, &evs);
+    want.extend(plain.finish());
+    let mut ahead = engine(&c);
+    let vocab = Vocabulary::english();
+    let mut got = Vec::new();
+    for ev in &evs {
+        let decoded = ahead.decoder().decode_inference(ev).map(|mut e| {
+            driftd::monitor::engine::prepare(&mut e, &vocab);
+            assert!(e.error.is_some() || e.caption_facts.is_some() || e.prediction.is_empty());
+            e
+        });
+        if let Ok(w) = ahead.process_decoded(decoded) {
+            got.extend(w);
+        }
+    }
+    got.extend(ahead.finish());
+    assert!(want.len() >= 3, "{} windows", want.len());
+    assert_eq!(json(&got), json(&want));
+}

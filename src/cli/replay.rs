@@ -34,6 +34,7 @@ pub fn replay(
     let config = load_config(args.config)?;
     let profiles = super::load_profiles(&config)?;
     let vocab = super::load_vocabulary(config.quality.vocabulary.as_deref())?;
+    let reader_vocab = vocab.clone();
     let mut engine = Engine::new(config, vocab, profiles);
     let mut dead = match args.dead_letter {
         Some(p) => Some(std::io::BufWriter::new(std::fs::File::create(p).map_err(
@@ -64,7 +65,12 @@ pub fn replay(
             while batch.len() < BATCH_LINES {
                 match source.next_line() {
                     Ok(Some((line_no, bytes))) => {
-                        let result = decoder.decode_inference(bytes);
+                        // Decoding and caption descriptors run here, beside
+                        // the engine's thread.
+                        let result = decoder.decode_inference(bytes).map(|mut e| {
+                            crate::monitor::engine::prepare(&mut e, &reader_vocab);
+                            e
+                        });
                         // Keep the raw bytes only where the dead-letter file needs them.
                         let raw = if result.is_err() {
                             bytes.to_vec()

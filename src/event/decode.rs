@@ -33,6 +33,9 @@ pub struct InferenceEvent {
     pub latency_ms: Option<f64>,
     /// Serving error, when the call failed.
     pub error: Option<String>,
+    /// The caption's descriptors when computed ahead (see
+    /// `monitor::engine::prepare`); the engine computes them otherwise.
+    pub caption_facts: Option<crate::quality::CaptionFacts>,
 }
 
 /// A decoded feedback event.
@@ -150,6 +153,7 @@ impl Decoder {
             embeddings,
             latency_ms,
             error,
+            caption_facts: None,
         })
     }
 

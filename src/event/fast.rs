@@ -262,5 +262,6 @@ pub fn decode<'c>(
         embeddings,
         latency_ms,
         error,
+        caption_facts: None,
     })
 }

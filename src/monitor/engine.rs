@@ -764,6 +764,27 @@ impl Engine {
     }
 }
 
+/// Describe the event's caption ahead of [`Engine::process_decoded`], on
+/// another thread: the engine then only adds the figures up. The caption is
+/// the one the engine would describe (`prediction.caption` of a successful
+/// call), so the window reports are the same either way.
+pub fn prepare(e: &mut InferenceEvent, vocab: &Vocabulary) {
+    if e.error.is_some() {
+        return;
+    }
+    let caption = e
+        .prediction
+        .iter()
+        .find(|(k, _)| k == "caption")
+        .and_then(|(_, v)| match v {
+            FeatureValue::Category(s) => Some(s.as_str()),
+            _ => None,
+        });
+    if let Some(c) = caption {
+        e.caption_facts = Some(crate::quality::CaptionFacts::of(c, vocab));
+    }
+}
+
 fn track(
     w: &mut Window,
     e: &InferenceEvent,
@@ -815,7 +836,10 @@ fn track(
                 if c.trim().is_empty() {
                     w.signals.empty_captions += 1;
                 }
-                w.captions.observe(c, clip, vocab);
+                match &e.caption_facts {
+                    Some(f) => w.captions.observe_facts(f, clip),
+                    None => w.captions.observe(c, clip, vocab),
+                }
             }
             None => w.signals.empty_captions += 1,
         }

@@ -315,18 +315,14 @@ fn is_zero(n: &u64) -> bool {
     *n == 0
 }
 
-fn hash_str(s: &str) -> u64 {
-    use std::hash::{Hash, Hasher};
-    let mut h = rustc_hash::FxHasher::default();
-    s.hash(&mut h);
-    h.finish()
-}
-
 impl CaptionTracker {
     pub fn observe(&mut self, caption: &str, clip: Option<f64>, vocab: &Vocabulary) {
-        let tokenized = quality::tokenize(caption);
-        let tokens: Vec<&str> = tokenized.split_whitespace().collect();
-        let d = quality::describe(&tokens, vocab);
+        self.observe_facts(&quality::CaptionFacts::of(caption, vocab), clip);
+    }
+
+    /// As [`CaptionTracker::observe`], with the caption described already.
+    pub fn observe_facts(&mut self, facts: &quality::CaptionFacts, clip: Option<f64>) {
+        let d = &facts.descriptors;
         self.captions += 1;
         self.empty += u64::from(d.empty);
         self.boilerplate += u64::from(d.boilerplate_prefix);
@@ -346,7 +342,7 @@ impl CaptionTracker {
         if let Some(c) = clip {
             self.clip_score.push(c);
         }
-        let h = hash_str(&tokenized);
+        let h = facts.hash;
         if let Some(c) = self.seen.get_mut(&h) {
             *c += 1;
         } else if self.seen.len() < MAX_CAPTIONS {

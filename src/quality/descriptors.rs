@@ -332,3 +332,27 @@ mod tests {
         assert_eq!(s.token_count.unwrap().p50, 3.5);
     }
 }
+
+/// What the per-window caption tracker needs of one caption: its descriptors
+/// and a hash of its tokenized form (for the duplicate shares). A pure
+/// function of the caption, so it can be computed off the tracking thread.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct CaptionFacts {
+    pub descriptors: Descriptors,
+    pub hash: u64,
+}
+
+impl CaptionFacts {
+    pub fn of(caption: &str, vocab: &Vocabulary) -> Self {
+        use std::hash::{Hash, Hasher};
+        let tokenized = super::tokenize(caption);
+        let tokens: Vec<&str> = tokenized.split_whitespace().collect();
+        let descriptors = describe(&tokens, vocab);
+        let mut h = rustc_hash::FxHasher::default();
+        tokenized.hash(&mut h);
+        Self {
+            descriptors,
+            hash: h.finish(),
+        }
+    }
+}

@@ -14,7 +14,9 @@ pub mod tokenize;
 use serde::Serialize;
 
 pub use cider::DocumentFrequency;
-pub use descriptors::{describe, summarize, Descriptors, SetDescriptors, Summary, Vocabulary};
+pub use descriptors::{
+    describe, summarize, CaptionFacts, Descriptors, SetDescriptors, Summary, Vocabulary,
+};
 use ngrams::{Interner, NgramCounts};
 pub use tokenize::tokenize;
 
