@@ -486,13 +486,7 @@ fn example_config_runs_with_environment_overrides() {
     let log = dir.path().join("driftd.log");
     let out = std::fs::File::create(&log).unwrap();
     let mut daemon = Command::new(env!("CARGO_BIN_EXE_driftd"))
-        .args([
-            "run",
-            "--config",
-            "config/driftd.toml",
-            "--exit-when-idle",
-            "3s",
-        ])
+        .args(["run", "--config", "config/driftd.toml"])
         .current_dir(env!("CARGO_MANIFEST_DIR"))
         .env_remove("DRIFTD_CONFIG")
         .env("DRIFTD_KAFKA_BROKERS", &broker.addr)
@@ -504,9 +498,21 @@ fn example_config_runs_with_environment_overrides() {
         .stderr(out)
         .spawn()
         .unwrap();
-    let status = wait_exit(&mut daemon, Duration::from_secs(60), &log);
+    wait_for(Duration::from_secs(60), "300 events consumed", || {
+        let (_, m) = http_get(&http, "/metrics")?;
+        (metric(&m, "driftd_events_consumed_total")? == 300.0).then_some(())
+    });
+    // ctrl-c (SIGINT) shuts down as cleanly as SIGTERM.
+    let ok = Command::new("kill")
+        .args(["-INT", &daemon.id().to_string()])
+        .status()
+        .unwrap()
+        .success();
+    assert!(ok);
+    let status = wait_exit(&mut daemon, Duration::from_secs(30), &log);
     let text = std::fs::read_to_string(&log).unwrap();
     assert!(status.success(), "{text}");
+    assert!(text.contains("shutdown requested"), "{text}");
     assert!(
         text.contains(&format!("HTTP server listening local={http}")),
         "{text}"
