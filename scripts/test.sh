@@ -8,6 +8,42 @@ cd "$(dirname "$0")/.."
 
 export CARGO_TERM_COLOR="${CARGO_TERM_COLOR:-never}"
 export CARGO_TARGET_DIR="${CARGO_TARGET_DIR:-${HOME:-/tmp}/.cache/driftd/target}"
+# A shared target directory grows by a few hundred MB of test binaries per
+# change (each links polars and librdkafka): no incremental state, and test
+# binaries not rebuilt for two days are dropped (cargo relinks them if needed).
+export CARGO_INCREMENTAL="${CARGO_INCREMENTAL:-0}"
+if [ -d "$CARGO_TARGET_DIR/debug/deps" ]; then
+  find "$CARGO_TARGET_DIR/debug/deps" -maxdepth 1 -type f -executable ! -name '*.so' -mtime +2 -delete || true
+fi
+
+# The broker-backed tests start their own tansu (a Kafka-protocol broker,
+# in-memory storage) on loopback and check /metrics with promtool. These are
+# installed here when missing; a missing broker fails those tests, never skips
+# them. tansu takes about 20 minutes to build, once: cargo caches the binary
+# in ~/.cargo/bin.
+TANSU_VERSION=0.6.0
+export PATH="${CARGO_HOME:-$HOME/.cargo}/bin:$PATH"
+if ! tansu --version 2>/dev/null | grep -q "$TANSU_VERSION"; then
+  echo "== installing tansu $TANSU_VERSION (about 20 minutes, once)"
+  cargo install tansu --version "$TANSU_VERSION" --locked --features dynostore
+fi
+# Debian packages for the broker-backed tests: promtool checks /metrics;
+# socat and openssl put a TLS listener in front of the broker.
+need() {
+  command -v "$1" >/dev/null && return 0
+  echo "== installing $1 (Debian package $2)"
+  if command -v apt-get >/dev/null; then
+    DEBIAN_FRONTEND=noninteractive apt-get install -y --no-install-recommends "$2" >/dev/null \
+      || { apt-get update >/dev/null && DEBIAN_FRONTEND=noninteractive apt-get install -y --no-install-recommends "$2" >/dev/null; }
+  fi
+  command -v "$1" >/dev/null || { echo "test: $1 could not be installed (Debian package $2)" >&2; exit 1; }
+}
+# The vendored OpenSSL of librdkafka's TLS support builds with make and perl.
+need make make
+need perl perl
+need promtool prometheus
+need socat socat
+need openssl openssl
 
 # Lints need rustfmt and clippy; a toolchain without them says so and goes on
 # (they are checks of style, not tests, and no toolchain can be fetched here).
@@ -22,26 +58,6 @@ if cargo clippy --version >/dev/null 2>&1; then
   cargo clippy --all-targets --locked -- -D warnings
 else
   echo "== cargo clippy: clippy is not installed, lint not run"
-fi
-
-# The broker-backed tests start their own tansu (a Kafka-protocol broker,
-# in-memory storage) on loopback and check /metrics with promtool. Both are
-# installed here when missing; a missing broker fails those tests, never skips
-# them. tansu takes about 20 minutes to build, once: cargo caches the binary
-# in ~/.cargo/bin.
-TANSU_VERSION=0.6.0
-export PATH="${CARGO_HOME:-$HOME/.cargo}/bin:$PATH"
-if ! tansu --version 2>/dev/null | grep -q "$TANSU_VERSION"; then
-  echo "== installing tansu $TANSU_VERSION (about 20 minutes, once)"
-  cargo install tansu --version "$TANSU_VERSION" --locked --features dynostore
-fi
-if ! command -v promtool >/dev/null; then
-  echo "== installing promtool (Debian package prometheus)"
-  if command -v apt-get >/dev/null; then
-    DEBIAN_FRONTEND=noninteractive apt-get install -y --no-install-recommends prometheus >/dev/null \
-      || { apt-get update >/dev/null && DEBIAN_FRONTEND=noninteractive apt-get install -y --no-install-recommends prometheus >/dev/null; }
-  fi
-  command -v promtool >/dev/null || { echo "test: promtool could not be installed; /metrics cannot be checked" >&2; exit 1; }
 fi
 
 # --all-targets also runs each criterion benchmark once, as a test.

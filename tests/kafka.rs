@@ -528,3 +528,113 @@ fn example_config_runs_with_environment_overrides() {
         Some(300)
     );
 }
+
+/// A TLS listener in front of the broker: `socat` terminates TLS on `port`
+/// with a fresh self-signed certificate and forwards to the broker (tansu
+/// 0.6.0's own TLS flags do not combine: `--cert` refuses `--key`).
+struct TlsProxy {
+    child: Child,
+    ca: std::path::PathBuf,
+    _dir: tempfile::TempDir,
+}
+
+impl TlsProxy {
+    fn start(port: u16, upstream: &str) -> Self {
+        let dir = tempfile::tempdir().unwrap();
+        let key = dir.path().join("tls.key");
+        let crt = dir.path().join("tls.crt");
+        let out = Command::new("openssl")
+            .args([
+                "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "1",
+            ])
+            .args([
+                "-subj",
+                "/CN=127.0.0.1",
+                "-addext",
+                "subjectAltName=IP:127.0.0.1",
+            ])
+            .arg("-keyout")
+            .arg(&key)
+            .arg("-out")
+            .arg(&crt)
+            .output()
+            .unwrap_or_else(|e| panic!("openssl is needed for the TLS test: {e}"));
+        assert!(
+            out.status.success(),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        let pem = dir.path().join("tls.pem");
+        let both = [std::fs::read(&crt).unwrap(), std::fs::read(&key).unwrap()].concat();
+        std::fs::write(&pem, both).unwrap();
+        let child = Command::new("socat")
+            .arg(format!(
+                "openssl-listen:{port},bind=127.0.0.1,reuseaddr,fork,cert={},verify=0",
+                pem.display()
+            ))
+            .arg(format!("tcp:{upstream}"))
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .unwrap_or_else(|e| panic!("socat is needed for the TLS test: {e}"));
+        wait_for(Duration::from_secs(10), "the TLS proxy", || {
+            std::net::TcpStream::connect(("127.0.0.1", port)).ok()
+        });
+        Self {
+            child,
+            ca: crt,
+            _dir: dir,
+        }
+    }
+}
+
+impl Drop for TlsProxy {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+#[test]
+fn consumes_over_tls_with_options_passed_through() {
+    let tls_port = free_port();
+    let broker = Broker::start_advertising(Some(tls_port));
+    let proxy = TlsProxy::start(tls_port, &broker.addr);
+    broker.create_topic("logs", 1);
+    broker.create_topic("dead-letters", 1);
+    let tls_addr = format!("127.0.0.1:{tls_port}");
+    let ca = proxy.ca.display().to_string();
+    let tls = [
+        ("security.protocol", "SSL"),
+        ("ssl.ca.location", ca.as_str()),
+    ];
+    let events = generated(Scenario::Stable, 500, MODEL, 12);
+    broker.produce_with(&tls_addr, &tls, "logs", None, &events);
+
+    let dir = tempfile::tempdir().unwrap();
+    let http = format!("127.0.0.1:{}", free_port());
+    let config = daemon_config(dir.path(), &tls_addr, &http, "");
+    let text = std::fs::read_to_string(&config).unwrap().replace(
+        "[kafka.options]\n",
+        &format!(
+            "[kafka.options]\n\"security.protocol\" = \"SSL\"\n\"ssl.ca.location\" = \"{ca}\"\n"
+        ),
+    );
+    std::fs::write(&config, text).unwrap();
+    let log = dir.path().join("driftd.log");
+    let mut daemon = spawn_daemon(&config, &log, &[]);
+    wait_for(Duration::from_secs(60), "500 events over TLS", || {
+        let (_, m) = http_get(&http, "/metrics")?;
+        (metric(&m, "driftd_events_consumed_total")? == 500.0).then_some(())
+    });
+    sigterm(&daemon);
+    assert!(wait_exit(&mut daemon, Duration::from_secs(30), &log).success());
+    // Every client reached the broker through the TLS port only (the broker
+    // advertises nothing else), and the checkpoint holds all 500.
+    let cp = Store::open_read_only(&dir.path().join("state"))
+        .unwrap()
+        .load()
+        .unwrap()
+        .unwrap();
+    assert_eq!(cp.offsets[&("logs".to_string(), 0)], 500);
+}

@@ -65,20 +65,22 @@ fn tansu() -> PathBuf {
 
 impl Broker {
     pub fn start() -> Self {
+        Self::start_advertising(None)
+    }
+
+    /// A broker that tells clients to connect to `advertised` (a port on
+    /// 127.0.0.1, e.g. a TLS proxy in front of it) instead of its own port.
+    pub fn start_advertising(advertised: Option<u16>) -> Self {
         let dir = tempfile::tempdir().unwrap();
         let port = free_port();
         let addr = format!("127.0.0.1:{port}");
         let url = format!("tcp://{addr}");
+        let advertised_url = advertised.map_or(url.clone(), |p| format!("tcp://127.0.0.1:{p}"));
         let log = dir.path().join("tansu.log");
         let out = std::fs::File::create(&log).unwrap();
         let child = Command::new(tansu())
-            .args([
-                "broker",
-                "--listener-url",
-                &url,
-                "--advertised-listener-url",
-                &url,
-            ])
+            .args(["broker", "--listener-url", &url])
+            .args(["--advertised-listener-url", &advertised_url])
             .args(["--storage-engine", "memory://tansu/"])
             .stdout(out.try_clone().unwrap())
             .stderr(out)
@@ -134,8 +136,24 @@ impl Broker {
     /// Produce `lines` to `topic` (to `partition` when given), one record per
     /// batch (see the module doc), and wait for every acknowledgement.
     pub fn produce(&self, topic: &str, partition: Option<i32>, lines: &[Vec<u8>]) {
-        let p: ThreadedProducer<DefaultProducerContext> = ClientConfig::new()
-            .set("bootstrap.servers", &self.addr)
+        self.produce_with(&self.addr, &[], topic, partition, lines)
+    }
+
+    /// As [`Broker::produce`], through `bootstrap` with extra client options.
+    pub fn produce_with(
+        &self,
+        bootstrap: &str,
+        options: &[(&str, &str)],
+        topic: &str,
+        partition: Option<i32>,
+        lines: &[Vec<u8>],
+    ) {
+        let mut cc = ClientConfig::new();
+        for (k, v) in options {
+            cc.set(*k, *v);
+        }
+        let p: ThreadedProducer<DefaultProducerContext> = cc
+            .set("bootstrap.servers", bootstrap)
             .set("batch.num.messages", "1")
             .set("linger.ms", "0")
             .set("acks", "all")
