@@ -59,39 +59,47 @@ pub fn replay(
     let input_name = args.input.to_owned();
     let (tx, rx) = std::sync::mpsc::sync_channel::<Result<Vec<Decoded>, String>>(4);
     let reader_thread = std::thread::spawn(move || {
+        use rayon::prelude::*;
         let mut source = LineSource::new(reader);
         loop {
-            let mut batch = Vec::with_capacity(BATCH_LINES);
-            while batch.len() < BATCH_LINES {
+            // Read a batch of lines (cheap), then decode and describe them
+            // on rayon's threads: on two cores the reading side was the
+            // bottleneck with one decoding thread.
+            let mut lines: Vec<(u64, Vec<u8>)> = Vec::with_capacity(BATCH_LINES);
+            let mut failed = None;
+            while lines.len() < BATCH_LINES {
                 match source.next_line() {
-                    Ok(Some((line_no, bytes))) => {
-                        // Decoding and caption descriptors run here, beside
-                        // the engine's thread.
-                        let result = decoder.decode_inference(bytes).map(|mut e| {
-                            crate::monitor::engine::prepare(&mut e, &reader_vocab);
-                            e
-                        });
-                        // Keep the raw bytes only where the dead-letter file needs them.
-                        let raw = if result.is_err() {
-                            bytes.to_vec()
-                        } else {
-                            Vec::new()
-                        };
-                        batch.push(Decoded {
-                            line_no,
-                            raw,
-                            result,
-                        });
-                    }
+                    Ok(Some((line_no, bytes))) => lines.push((line_no, bytes.to_vec())),
                     Ok(None) => break,
                     Err(e) => {
-                        let _ = tx.send(Err(format!("{input_name}: cannot read: {e}")));
-                        return;
+                        failed = Some(format!("{input_name}: cannot read: {e}"));
+                        break;
                     }
                 }
             }
-            let done = batch.len() < BATCH_LINES;
+            let done = lines.len() < BATCH_LINES;
+            let batch: Vec<Decoded> = lines
+                .into_par_iter()
+                .with_min_len(256)
+                .map(|(line_no, bytes)| {
+                    let result = decoder.decode_inference(&bytes).map(|mut e| {
+                        crate::monitor::engine::prepare(&mut e, &reader_vocab);
+                        e
+                    });
+                    // Keep the raw bytes only where the dead-letter file needs them.
+                    let raw = if result.is_err() { bytes } else { Vec::new() };
+                    Decoded {
+                        line_no,
+                        raw,
+                        result,
+                    }
+                })
+                .collect();
             if !batch.is_empty() && tx.send(Ok(batch)).is_err() {
+                return;
+            }
+            if let Some(e) = failed {
+                let _ = tx.send(Err(e));
                 return;
             }
             if done {
