@@ -41,9 +41,9 @@ pub struct DeadLetter<'a> {
 
 #[derive(Debug, thiserror::Error)]
 pub enum KafkaSourceError {
-    #[error("kafka client: {0}")]
+    #[error(transparent)]
     Client(#[from] KafkaError),
-    #[error("{0}")]
+    #[error(transparent)]
     Io(#[from] std::io::Error),
     #[error("{0} messages were not acknowledged by the broker")]
     Undelivered(u64),

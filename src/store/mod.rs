@@ -25,15 +25,17 @@ pub type Offsets = BTreeMap<(String, i32), i64>;
 
 #[derive(Debug, thiserror::Error)]
 pub enum StoreError {
-    #[error("state store {path}: {source}")]
+    // `cause`, not `source`: the message carries it, so an error chain
+    // printed with `{:#}` does not say it twice.
+    #[error("state store {path}: {cause}")]
     Sqlite {
         path: PathBuf,
-        source: rusqlite::Error,
+        cause: rusqlite::Error,
     },
-    #[error("state directory {path}: {source}")]
+    #[error("state directory {path}: {cause}")]
     Dir {
         path: PathBuf,
-        source: std::io::Error,
+        cause: std::io::Error,
     },
     #[error(
         "state store {path} has schema version {found}; this driftd knows version {SCHEMA_VERSION}"
@@ -69,14 +71,14 @@ pub struct Store {
 impl Store {
     /// Open (creating when missing) the store in `dir` for reading and writing.
     pub fn open(dir: &Path) -> Result<Self, StoreError> {
-        std::fs::create_dir_all(dir).map_err(|source| StoreError::Dir {
+        std::fs::create_dir_all(dir).map_err(|cause| StoreError::Dir {
             path: dir.to_owned(),
-            source,
+            cause,
         })?;
         let path = dir.join(FILE_NAME);
-        let conn = Connection::open(&path).map_err(|source| StoreError::Sqlite {
+        let conn = Connection::open(&path).map_err(|cause| StoreError::Sqlite {
             path: path.clone(),
-            source,
+            cause,
         })?;
         let store = Self { conn, path };
         store.init()?;
@@ -91,9 +93,9 @@ impl Store {
             &path,
             OpenFlags::SQLITE_OPEN_READ_ONLY | OpenFlags::SQLITE_OPEN_NO_MUTEX,
         )
-        .map_err(|source| StoreError::Sqlite {
+        .map_err(|cause| StoreError::Sqlite {
             path: path.clone(),
-            source,
+            cause,
         })?;
         let store = Self { conn, path };
         store
@@ -110,7 +112,7 @@ impl Store {
     fn err(&self, source: rusqlite::Error) -> StoreError {
         StoreError::Sqlite {
             path: self.path.clone(),
-            source,
+            cause: source,
         }
     }
 
@@ -206,9 +208,9 @@ impl Store {
         history: u64,
     ) -> Result<u64, StoreError> {
         let path = self.path.clone();
-        let err = |source| StoreError::Sqlite {
+        let err = |cause| StoreError::Sqlite {
             path: path.clone(),
-            source,
+            cause,
         };
         let tx = self.conn.transaction().map_err(err)?;
         let sequence: u64 = tx
