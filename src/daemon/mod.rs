@@ -130,7 +130,7 @@ pub fn run(
     let mut d = Daemon {
         config: &config,
         engine,
-        offsets,
+        positions: Positions::from_offsets(offsets),
         dirty: false,
         pending: Vec::new(),
         since_checkpoint: 0,
@@ -224,7 +224,7 @@ async fn wait_for_signal() {
 struct Daemon<'a> {
     config: &'a Config,
     engine: Engine,
-    offsets: Offsets,
+    positions: Positions,
     /// Events consumed since the last checkpoint (so one is due).
     dirty: bool,
     pending: Vec<WindowReport>,
@@ -235,6 +235,46 @@ struct Daemon<'a> {
     /// Per model: events seen at the last status tick, and when that changed.
     seen: BTreeMap<String, (u64, Instant)>,
     started: Instant,
+}
+
+/// The next offset of every partition consumed, as a short list: the hot path
+/// finds its partition without allocating a key.
+struct Positions(Vec<(String, i32, i64)>);
+
+impl Positions {
+    fn from_offsets(offsets: Offsets) -> Self {
+        Self(offsets.into_iter().map(|((t, p), n)| (t, p, n)).collect())
+    }
+
+    fn find(&self, topic: &str, partition: i32) -> Option<usize> {
+        self.0
+            .iter()
+            .position(|(t, p, _)| *p == partition && t == topic)
+    }
+
+    fn next(&self, slot: usize) -> i64 {
+        self.0[slot].2
+    }
+
+    fn topic(&self, slot: usize) -> &str {
+        &self.0[slot].0
+    }
+
+    fn add(&mut self, topic: String, partition: i32, next: i64) -> usize {
+        self.0.push((topic, partition, next));
+        self.0.len() - 1
+    }
+
+    fn set_next(&mut self, slot: usize, next: i64) {
+        self.0[slot].2 = next;
+    }
+
+    fn to_offsets(&self) -> Offsets {
+        self.0
+            .iter()
+            .map(|(t, p, n)| ((t.clone(), *p), *n))
+            .collect()
+    }
 }
 
 enum Outcome {
@@ -254,12 +294,12 @@ impl Daemon<'_> {
     /// Consume at most one message. Returns whether one arrived.
     fn poll_one(&mut self, source: &mut KafkaSource) -> anyhow::Result<bool> {
         let engine = &mut self.engine;
-        let offsets = &self.offsets;
+        let positions = &self.positions;
         let feedback = self.config.kafka.feedback_topic.as_deref();
         let started = Instant::now();
         let got = source.poll(POLL_TIMEOUT, |rec| {
-            let key = (rec.topic.to_owned(), rec.partition);
-            let outcome = if offsets.get(&key).is_some_and(|&next| rec.offset < next) {
+            let slot = positions.find(rec.topic, rec.partition);
+            let outcome = if slot.is_some_and(|i| rec.offset < positions.next(i)) {
                 Outcome::Skipped
             } else if Some(rec.topic) == feedback {
                 let payload = rec.payload.unwrap_or_default();
@@ -284,24 +324,21 @@ impl Daemon<'_> {
                     },
                 }
             };
-            (key, rec.offset, outcome)
+            // The topic is copied only for a partition seen for the first time.
+            let slot = slot.ok_or_else(|| rec.topic.to_owned());
+            (slot, rec.partition, rec.offset, outcome)
         });
-        let Some(((topic, partition), offset, outcome)) = got else {
+        let Some((slot, partition, offset, outcome)) = got else {
             return Ok(false);
         };
-        if let Some(&next) = self.offsets.get(&(topic.clone(), partition)) {
-            if offset > next {
-                tracing::warn!(
-                    topic,
-                    partition,
-                    expected = next,
-                    got = offset,
-                    "offset gap"
-                );
+        let slot = match slot {
+            Ok(i) => i,
+            Err(topic) => {
+                tracing::info!(topic, partition, offset, "first message of partition");
+                self.positions.add(topic, partition, offset)
             }
-        } else {
-            tracing::info!(topic, partition, offset, "first message of partition");
-        }
+        };
+        let topic = self.positions.topic(slot);
         match outcome {
             Outcome::Skipped => {
                 self.metrics.events_skipped_replayed.inc();
@@ -344,7 +381,7 @@ impl Daemon<'_> {
                 }
                 source
                     .dead_letter(&DeadLetter {
-                        topic: &topic,
+                        topic,
                         partition,
                         offset,
                         reason,
@@ -357,7 +394,7 @@ impl Daemon<'_> {
         self.metrics
             .processing
             .observe(started.elapsed().as_secs_f64());
-        self.offsets.insert((topic, partition), offset + 1);
+        self.positions.set_next(slot, offset + 1);
         self.dirty = true;
         self.since_checkpoint += 1;
         Ok(true)
@@ -393,9 +430,10 @@ impl Daemon<'_> {
                 report_json: serde_json::to_string(w).expect("window reports serialize"),
             })
             .collect();
+        let offsets = self.positions.to_offsets();
         if let Err(e) = store.checkpoint(
             &snapshot,
-            &self.offsets,
+            &offsets,
             &windows,
             self.config.daemon.window_history,
         ) {
@@ -415,7 +453,7 @@ impl Daemon<'_> {
             );
             self.metrics.record_window(&w);
         }
-        if let Err(e) = source.commit(&self.offsets, mode) {
+        if let Err(e) = source.commit(&offsets, mode) {
             // The checkpoint holds the offsets; a later commit catches up.
             tracing::warn!(error = %e, "offset commit failed");
         }
