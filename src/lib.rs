@@ -35,12 +35,14 @@
 //! | [`metrics`] | every Prometheus metric, defined once; text and OpenMetrics exposition |
 //! | [`http`] | the axum server: `/metrics`, `/healthz`, `/readyz`, the JSON API |
 //! | [`daemon`] | `driftd run`: the consume, checkpoint, commit loop, shutdown |
+//! | [`action`] | delivering decisions to CI: Standard Webhooks and GitHub signatures (the outbox and delivery follow in issue 5) |
 //! | [`cli`] | the commands (`report`, `baseline`, `check-config`, `score-captions`, `generate`, `replay`, `run`, `demo`), exit codes, progress on stderr |
 //!
 //! Statistics never see files; configuration never sees data; the engine
 //! never sees Kafka or HTTP. `replay`, `run` and `demo` feed the same
 //! [`monitor::engine`].
 
+pub mod action;
 pub mod baseline;
 pub mod cli;
 pub mod config;
