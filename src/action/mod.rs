@@ -1,5 +1,6 @@
-//! Delivering decisions to CI (issue 5): signing now; the outbox, payload
-//! formats and webhook delivery join here. This module never decides
+//! Delivering decisions to CI (issue 5): the CloudEvents envelope and
+//! signing now; the outbox, target presets and webhook delivery join here. This module never decides
 //! whether to fire.
 
+pub mod event;
 pub mod sign;
