@@ -8,11 +8,12 @@ use common::{driftd, p, stderr, stdout};
 #[test]
 fn demo_shows_drift_through_the_api_and_metrics() {
     let dir = tempfile::tempdir().unwrap();
-    let port = std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port();
+    // Below Linux's ephemeral range, so the demo's own Kafka connections
+    // cannot take it before its HTTP server binds.
+    let port = (0..2000)
+        .map(|i| 20_000 + (std::process::id() % 10_000) as u16 + i)
+        .find(|&p| std::net::TcpListener::bind(("127.0.0.1", p)).is_ok())
+        .expect("a free port");
     let listen = format!("127.0.0.1:{port}");
     let state = dir.path().join("state");
     let out = driftd(&[

@@ -177,19 +177,24 @@ pub fn run(
     }
 
     // Shutdown: finish what was consumed, checkpoint, commit, leave.
+    // A watchdog ends the process if shutdown overruns its deadline; it
+    // stands down when shutdown finishes (dropping `done` disconnects it).
     let deadline = Duration::from_millis(config.daemon.shutdown_timeout_ms);
+    let (done, watchdog) = std::sync::mpsc::channel::<()>();
     std::thread::spawn(move || {
-        std::thread::sleep(deadline);
-        eprintln!(
-            "driftd: shutdown did not finish within state.shutdown_timeout ({deadline:?}); exiting"
-        );
-        std::process::exit(1);
+        if let Err(std::sync::mpsc::RecvTimeoutError::Timeout) = watchdog.recv_timeout(deadline) {
+            eprintln!(
+                "driftd: shutdown did not finish within state.shutdown_timeout ({deadline:?}); exiting"
+            );
+            std::process::exit(1);
+        }
     });
     d.dirty = true;
     if !d.checkpoint(&mut source, &mut store, CommitMode::Sync) {
         anyhow::bail!("the final checkpoint failed; the next start resumes from the previous one");
     }
     source.close(Duration::from_secs(5));
+    drop(done);
     tracing::info!(
         events = d.engine.counters.events,
         skipped_replayed = metrics.events_skipped_replayed.get(),

@@ -30,11 +30,20 @@ pub struct Broker {
     _dir: tempfile::TempDir,
 }
 
+/// A loopback port no other caller in this process gets. Ports come from
+/// below Linux's ephemeral range (32768 and up), so an outgoing connection
+/// cannot take one between this check and the listener binding it, and
+/// each process starts at its own offset.
 pub fn free_port() -> u16 {
-    TcpListener::bind("127.0.0.1:0")
-        .and_then(|l| l.local_addr())
-        .expect("a free loopback port")
-        .port()
+    use std::sync::atomic::{AtomicU16, Ordering};
+    static NEXT: AtomicU16 = AtomicU16::new(0);
+    let base = 20_000 + (std::process::id() % 10_000) as u16;
+    loop {
+        let port = base + NEXT.fetch_add(1, Ordering::SeqCst) % 2_000;
+        if TcpListener::bind(("127.0.0.1", port)).is_ok() {
+            return port;
+        }
+    }
 }
 
 /// The tansu binary: `$TANSU`, then `tansu` on PATH, then `~/.cargo/bin/tansu`.
