@@ -184,8 +184,19 @@ fn watch(
         std::thread::sleep(Duration::from_millis(100));
     }
     let consumed_in = started.elapsed();
-    // Windows reach the API and the gauges with the next checkpoint.
-    std::thread::sleep(Duration::from_millis(1500));
+    // Windows reach the API and the gauges with the checkpoint that makes
+    // them durable: wait for one written after the last event (one comes
+    // within state.checkpoint_interval, sooner when windows are pending).
+    let checkpoints = || {
+        get(addr, "/metrics")
+            .and_then(|m| metric(&m, "driftd_checkpoints_total"))
+            .unwrap_or(0.0)
+    };
+    let before = checkpoints();
+    let deadline = Instant::now() + Duration::from_secs(6);
+    while checkpoints() <= before && Instant::now() < deadline {
+        std::thread::sleep(Duration::from_millis(50));
+    }
     let metrics = get(addr, "/metrics").unwrap_or_default();
     let windows = get(addr, &format!("/api/v1/models/{model}/windows?limit=1000"))
         .unwrap_or_else(|| "[]".into());
