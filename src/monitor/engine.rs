@@ -567,15 +567,7 @@ impl Engine {
         }
         let key_model = state.model.clone();
         if self.join_feedback && event.error.is_none() && !event.event_id.is_empty() {
-            let caption = event
-                .prediction
-                .iter()
-                .find(|(k, _)| k == "caption")
-                .and_then(|(_, v)| match v {
-                    FeatureValue::Category(c) => Some(c.clone()),
-                    _ => None,
-                });
-            if let Some(caption) = caption {
+            if let Some(caption) = caption_of(&event).map(str::to_owned) {
                 let id = std::mem::take(&mut event.event_id);
                 self.await_feedback(&key, id, ts, caption);
             }
@@ -764,6 +756,17 @@ impl Engine {
     }
 }
 
+/// The caption of an event: its `prediction.caption` string, if any.
+fn caption_of(e: &InferenceEvent) -> Option<&str> {
+    e.prediction
+        .iter()
+        .find(|(k, _)| k == "caption")
+        .and_then(|(_, v)| match v {
+            FeatureValue::Category(s) => Some(s.as_str()),
+            _ => None,
+        })
+}
+
 /// Describe the event's caption ahead of [`Engine::process_decoded`], on
 /// another thread: the engine then only adds the figures up. The caption is
 /// the one the engine would describe (`prediction.caption` of a successful
@@ -772,15 +775,7 @@ pub fn prepare(e: &mut InferenceEvent, vocab: &Vocabulary) {
     if e.error.is_some() {
         return;
     }
-    let caption = e
-        .prediction
-        .iter()
-        .find(|(k, _)| k == "caption")
-        .and_then(|(_, v)| match v {
-            FeatureValue::Category(s) => Some(s.as_str()),
-            _ => None,
-        });
-    if let Some(c) = caption {
+    if let Some(c) = caption_of(e) {
         e.caption_facts = Some(crate::quality::CaptionFacts::of(c, vocab));
     }
 }
@@ -813,14 +808,7 @@ fn track(
         }
     }
     if e.error.is_none() {
-        let caption =
-            e.prediction
-                .iter()
-                .find(|(k, _)| k == "caption")
-                .and_then(|(_, v)| match v {
-                    FeatureValue::Category(s) => Some(s.as_str()),
-                    _ => None,
-                });
+        let caption = caption_of(e);
         let emb = |name: &str| {
             e.embeddings
                 .iter()
