@@ -149,7 +149,7 @@ fn tracker_memory_is_flat_and_bounded() {
     let cat = FeatureProfile::from_data(&FeatureData::Categorical { counts, missing: 0 }).unwrap();
     let mut t = FeatureTracker::for_profile(&cat);
     for i in 0..100_000 {
-        t.observe(&FeatureValue::Category(format!("user-{i}")), &cat);
+        t.observe(&FeatureValue::Category(format!("user-{i}").into()), &cat);
     }
     assert!(t.memory_bytes() <= 32 * 1024, "{} bytes", t.memory_bytes());
     assert_eq!(

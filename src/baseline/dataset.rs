@@ -198,16 +198,16 @@ fn read_events(path: &Path, config: &Config, model: Option<&str>) -> Result<Data
                 line: line_no,
                 message: r.to_string(),
             })?;
-        *models_seen.entry(event.model.clone()).or_default() += 1;
+        *models_seen.entry(event.model.to_string()).or_default() += 1;
         if model.is_some_and(|m| m != event.model) {
             continue;
         }
         rows += 1;
         let mc = config.model(&event.model);
         for (feature, value) in event.features {
-            let kind = mc.features.get(&feature).and_then(|f| f.kind);
+            let kind = mc.features.get(feature.as_ref()).and_then(|f| f.kind);
             let c = collectors
-                .entry(feature)
+                .entry(feature.into_owned())
                 .or_insert_with(|| Collector::new(kind));
             match value {
                 FeatureValue::Number(x) => c.push_number(x),

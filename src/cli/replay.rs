@@ -82,7 +82,9 @@ pub fn replay(
                 .into_par_iter()
                 .with_min_len(256)
                 .map(|(line_no, bytes)| {
-                    let result = decoder.decode_inference(&bytes).map(|mut e| {
+                    // Owned: the events outlive their batch of lines.
+                    let result = decoder.decode_inference(&bytes).map(|e| {
+                        let mut e = e.into_owned();
                         crate::monitor::engine::prepare(&mut e, &reader_vocab);
                         e
                     });
@@ -202,7 +204,7 @@ struct Decoded {
     line_no: u64,
     /// The line's bytes when it was rejected (for the dead-letter file).
     raw: Vec<u8>,
-    result: Result<crate::event::InferenceEvent, crate::event::Rejection>,
+    result: Result<crate::event::InferenceEvent<'static>, crate::event::Rejection>,
 }
 
 /// One rejected event as a JSON line: where it came from, why, and its bytes.

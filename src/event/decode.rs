@@ -1,41 +1,88 @@
 //! Decoding of inference-log and feedback events.
 
+use std::borrow::Cow;
+
 use serde_json::{Map, Value};
 
 use super::timestamp::{json_type, parse_timestamp};
 use super::{RejectReason, Rejection};
 use crate::config::{Config, FeatureKind, FieldPaths, ModelConfig};
 
-/// One feature value as found in an event.
+/// One feature value as found in an event. Strings borrow from the event's
+/// bytes where the decoder could (see [`InferenceEvent`]).
 #[derive(Debug, Clone, PartialEq)]
-pub enum FeatureValue {
+pub enum FeatureValue<'a> {
     Number(f64),
     /// Strings, and booleans as "true"/"false".
-    Category(String),
+    Category(Cow<'a, str>),
     Vector(Vec<f64>),
     Null,
 }
 
-/// A decoded inference-log event.
+impl FeatureValue<'_> {
+    pub fn into_owned(self) -> FeatureValue<'static> {
+        match self {
+            Self::Number(x) => FeatureValue::Number(x),
+            Self::Category(s) => FeatureValue::Category(Cow::Owned(s.into_owned())),
+            Self::Vector(v) => FeatureValue::Vector(v),
+            Self::Null => FeatureValue::Null,
+        }
+    }
+}
+
+/// A decoded inference-log event. The fast decoder borrows its strings from
+/// the event's bytes (nothing is allocated for names, ids or captions); the
+/// general decoder owns them. [`InferenceEvent::into_owned`] detaches one
+/// from its bytes.
 #[derive(Debug, Clone, PartialEq)]
-pub struct InferenceEvent {
-    pub event_id: String,
+pub struct InferenceEvent<'a> {
+    pub event_id: Cow<'a, str>,
     /// Event time, epoch milliseconds.
     pub timestamp_ms: i64,
-    pub model: String,
-    pub model_version: Option<String>,
+    pub model: Cow<'a, str>,
+    pub model_version: Option<Cow<'a, str>>,
     /// Monitored features, in name order.
-    pub features: Vec<(String, FeatureValue)>,
+    pub features: Vec<(Cow<'a, str>, FeatureValue<'a>)>,
     /// Prediction outputs (caption, confidence, ...), in name order.
-    pub prediction: Vec<(String, FeatureValue)>,
+    pub prediction: Vec<(Cow<'a, str>, FeatureValue<'a>)>,
     /// Named embedding vectors.
-    pub embeddings: Vec<(String, Vec<f64>)>,
+    pub embeddings: Vec<(Cow<'a, str>, Vec<f64>)>,
     pub latency_ms: Option<f64>,
     /// Serving error, when the call failed.
-    pub error: Option<String>,
+    pub error: Option<Cow<'a, str>>,
     /// The caption's descriptors when computed ahead (see
     /// `monitor::engine::prepare`); the engine computes them otherwise.
     pub caption_facts: Option<crate::quality::CaptionFacts>,
+}
+
+fn owned(s: Cow<'_, str>) -> Cow<'static, str> {
+    Cow::Owned(s.into_owned())
+}
+
+impl InferenceEvent<'_> {
+    pub fn into_owned(self) -> InferenceEvent<'static> {
+        let pairs = |v: Vec<(Cow<'_, str>, FeatureValue<'_>)>| {
+            v.into_iter()
+                .map(|(k, v)| (owned(k), v.into_owned()))
+                .collect()
+        };
+        InferenceEvent {
+            event_id: owned(self.event_id),
+            timestamp_ms: self.timestamp_ms,
+            model: owned(self.model),
+            model_version: self.model_version.map(owned),
+            features: pairs(self.features),
+            prediction: pairs(self.prediction),
+            embeddings: self
+                .embeddings
+                .into_iter()
+                .map(|(k, v)| (owned(k), v))
+                .collect(),
+            latency_ms: self.latency_ms,
+            error: self.error.map(owned),
+            caption_facts: self.caption_facts,
+        }
+    }
 }
 
 /// A decoded feedback event.
@@ -84,7 +131,7 @@ impl Decoder {
 
     /// Decode an inference-log event. The model is found first (routing), then
     /// that model's field locations apply.
-    pub fn decode_inference(&self, bytes: &[u8]) -> Result<InferenceEvent, Rejection> {
+    pub fn decode_inference<'a>(&self, bytes: &'a [u8]) -> Result<InferenceEvent<'a>, Rejection> {
         if self.fast_routing && bytes.len() <= self.max_bytes {
             let eligible = |name: &str| match self.config.models.get(name) {
                 Some(mc) => self.fast_models.contains(name).then_some(mc),
@@ -98,7 +145,10 @@ impl Decoder {
     }
 
     /// The general decoder: any configured layout, every rejection reason.
-    pub fn decode_inference_general(&self, bytes: &[u8]) -> Result<InferenceEvent, Rejection> {
+    pub fn decode_inference_general(
+        &self,
+        bytes: &[u8],
+    ) -> Result<InferenceEvent<'static>, Rejection> {
         let root = self.parse(bytes)?;
         let model = required_str(&root, &self.model_pointer, "model")?.to_owned();
         // Borrowed, not cloned: this runs for every event.
@@ -120,7 +170,12 @@ impl Decoder {
         let prediction = match optional_object(&root, &f.prediction, "prediction")? {
             Some(obj) => obj
                 .iter()
-                .map(|(k, v)| Ok((k.clone(), scalar(v, &format!("prediction.{k}"), None)?)))
+                .map(|(k, v)| {
+                    Ok((
+                        Cow::Owned(k.clone()),
+                        scalar(v, &format!("prediction.{k}"), None)?,
+                    ))
+                })
                 .collect::<Result<Vec<_>, Rejection>>()?,
             None => Vec::new(),
         };
@@ -128,7 +183,12 @@ impl Decoder {
             Some(obj) => obj
                 .iter()
                 .filter(|(_, v)| !v.is_null())
-                .map(|(k, v)| Ok((k.clone(), vector(v, &format!("embeddings.{k}"))?)))
+                .map(|(k, v)| {
+                    Ok((
+                        Cow::Owned(k.clone()),
+                        vector(v, &format!("embeddings.{k}"))?,
+                    ))
+                })
                 .collect::<Result<Vec<_>, Rejection>>()?,
             None => Vec::new(),
         };
@@ -139,15 +199,15 @@ impl Decoder {
         };
         let error = match lookup(&root, &f.error) {
             None | Some(Value::Null) => None,
-            Some(Value::String(s)) => Some(s.clone()),
+            Some(Value::String(s)) => Some(Cow::Owned(s.clone())),
             // Serving stacks log structured errors too; keep them as JSON text.
-            Some(other) => Some(other.to_string()),
+            Some(other) => Some(Cow::Owned(other.to_string())),
         };
         Ok(InferenceEvent {
-            event_id,
+            event_id: Cow::Owned(event_id),
             timestamp_ms,
-            model,
-            model_version,
+            model: Cow::Owned(model),
+            model_version: model_version.map(Cow::Owned),
             features,
             prediction,
             embeddings,
@@ -254,10 +314,9 @@ fn lookup<'a>(root: &'a Value, pointer: &str) -> Option<&'a Value> {
     Some(v)
 }
 
-fn extract_features(
-    root: &Value,
-    mc: &ModelConfig,
-) -> Result<Vec<(String, FeatureValue)>, Rejection> {
+type Pairs = Vec<(Cow<'static, str>, FeatureValue<'static>)>;
+
+fn extract_features(root: &Value, mc: &ModelConfig) -> Result<Pairs, Rejection> {
     let mut out = Vec::new();
     if let Some(obj) = optional_object(root, &mc.fields.features, "features")? {
         for (k, v) in obj {
@@ -265,25 +324,32 @@ fn extract_features(
                 continue;
             }
             let kind = mc.features.get(k).and_then(|f| f.kind);
-            out.push((k.clone(), scalar(v, &format!("features.{k}"), kind)?));
+            out.push((
+                Cow::<str>::Owned(k.clone()),
+                scalar(v, &format!("features.{k}"), kind)?,
+            ));
         }
     }
     for (name, fc) in &mc.features {
         if let Some(path) = &fc.path {
             let v = lookup(root, path).unwrap_or(&Value::Null);
-            out.push((name.clone(), scalar(v, name, fc.kind)?));
+            out.push((Cow::Owned(name.clone()), scalar(v, name, fc.kind)?));
         }
     }
     out.sort_by(|a, b| a.0.cmp(&b.0));
     Ok(out)
 }
 
-fn scalar(v: &Value, field: &str, kind: Option<FeatureKind>) -> Result<FeatureValue, Rejection> {
+fn scalar(
+    v: &Value,
+    field: &str,
+    kind: Option<FeatureKind>,
+) -> Result<FeatureValue<'static>, Rejection> {
     Ok(match v {
         Value::Null => FeatureValue::Null,
         Value::Number(n) => FeatureValue::Number(finite(n.as_f64(), field)?),
-        Value::String(s) => FeatureValue::Category(s.clone()),
-        Value::Bool(b) => FeatureValue::Category(b.to_string()),
+        Value::String(s) => FeatureValue::Category(Cow::Owned(s.clone())),
+        Value::Bool(b) => FeatureValue::Category(Cow::Borrowed(if *b { "true" } else { "false" })),
         Value::Array(_) if kind == Some(FeatureKind::Embedding) => {
             FeatureValue::Vector(vector(v, field)?)
         }
@@ -405,7 +471,7 @@ mod tests {
         assert_eq!(e.model, "alt-text-captioner");
         assert_eq!(e.model_version.as_deref(), Some("3.2.0"));
         assert_eq!(e.timestamp_ms, 1_795_482_123_456);
-        let names: Vec<_> = e.features.iter().map(|(k, _)| k.as_str()).collect();
+        let names: Vec<_> = e.features.iter().map(|(k, _)| k.as_ref()).collect();
         assert_eq!(names, ["brightness", "exif", "is_photo", "source", "width"]);
         assert_eq!(e.features[2].1, FeatureValue::Category("true".into()));
         assert_eq!(e.features[1].1, FeatureValue::Null);
@@ -569,6 +635,68 @@ mod tests {
             let general = d.decode_inference_general(text.as_bytes());
             let combined = d.decode_inference(text.as_bytes());
             proptest::prop_assert_eq!(general, combined, "{}", text);
+        }
+    }
+
+    proptest::proptest! {
+        // Numbers, whitespace, escapes and nesting of every shape JSON allows
+        // (and some it does not): the fast path accepts only what the general
+        // decoder decodes, and to the same event.
+        #[test]
+        fn fast_path_agrees_on_numbers_strings_and_layout(
+            num in proptest::sample::select(vec![
+                "0", "-0", "01", "1.", ".5", "-", "1e5", "1E+2", "2.5e-3", "-0.0", "1e400", "-1e400",
+                "9223372036854775807", "-9223372036854775808", "-9223372036854775809",
+                "18446744073709551615", "18446744073709551616", "0.1000000000000000055511151231257827",
+                "1e-400", "+1", "0x10", "NaN", "Infinity", "1_000", "3.0", "2e",
+            ]),
+            text in proptest::sample::select(vec![
+                "\"a\"", "\"a\\\"b\"", "\"\\u00e9\"", "\"caf\u{e9}\"", "\"tab\tin\"", "\"\"", "\"unterminated",
+            ]),
+            ws in proptest::sample::select(vec!["", " ", "\n\t", "\r\n ", "\u{a0}"]),
+            extra in proptest::sample::select(vec![
+                "", ",\"x\":{\"y\":[1,{\"z\":null}]}", ",\"x\":[", ",\"x\":tru", ",\"x\":[1,]", ",\"x\":{\"a\" 1}",
+                ",\"embeddings\":{\"image\":[1],\"image\":null}", ",\"embeddings\":{\"image\":null,\"image\":[2]}",
+                ",\"prediction\":{\"caption\":\"x\",\"caption\":\"y\"}", ",\"features\":{}",
+            ]),
+            trailer in proptest::sample::select(vec!["", " ", "x", "}", "\n"]),
+        ) {
+            let doc = format!(
+                r#"{ws}{{{ws}"event_id"{ws}:{ws}{text}{ws},"timestamp":1795482123456,"model":"m","model_version":{text},"features":{{"n":{num},"s":{text},"b":false}},"prediction":{{"caption":{text},"confidence":{num}}},"latency_ms":{num}{extra}}}{ws}{trailer}"#
+            );
+            let d = decoder();
+            let general = d.decode_inference_general(doc.as_bytes());
+            let combined = d.decode_inference(doc.as_bytes());
+            // Compared as text too: `==` does not tell 0.0 from -0.0.
+            proptest::prop_assert_eq!(format!("{general:?}"), format!("{combined:?}"), "{}", doc);
+        }
+
+        // Any single-byte damage to a real event: same agreement.
+        #[test]
+        fn fast_path_agrees_on_damaged_events(
+            seed in 0u64..1000,
+            pos in 0usize..1000,
+            op in 0u8..3,
+            byte in proptest::sample::select(vec![b'"', b'\\', b'{', b'}', b'[', b']', b',', b':', b'-', b'.', b'0', b'9', b'e', b' ', b'n', 0u8, 0xc3, 0xff]),
+        ) {
+            let mut spec = crate::source::generate::GenerateSpec::new(
+                crate::source::generate::Scenario::Broken,
+                1,
+            );
+            spec.seed = seed;
+            spec.embedding_dims = 2;
+            let mut line = Vec::new();
+            crate::source::generate::generate(&spec, &mut line).unwrap();
+            let pos = pos % line.len();
+            match op {
+                0 => line[pos] = byte,
+                1 => line.insert(pos, byte),
+                _ => { line.remove(pos); }
+            }
+            let d = decoder();
+            let general = d.decode_inference_general(&line);
+            let combined = d.decode_inference(&line);
+            proptest::prop_assert_eq!(format!("{general:?}"), format!("{combined:?}"), "{}", String::from_utf8_lossy(&line));
         }
     }
 

@@ -1,261 +1,496 @@
-//! A fast path for decoding events in the contract's default layout: serde
-//! straight into borrowed fields, without building a `serde_json::Value` tree
-//! (which was half the cost of the streaming path). It only ever accepts:
-//! anything unusual (a type it does not expect, a duplicate field, a model
-//! with its own field locations) returns `None`, and the general decoder,
-//! which owns every rejection reason, decides. Strings are borrowed from the
-//! input unless they contain escapes. A property test checks both agree.
+//! A fast path for decoding events in the contract's default layout: one
+//! pass over the bytes with a hand-written JSON scanner, every string
+//! borrowed from the input, no `serde_json::Value` tree and no allocation
+//! beyond the event's three vectors. (serde into borrowed fields was half the
+//! streaming path; this is about a quarter of that.)
+//!
+//! It only ever accepts: anything unusual returns `None` and the general
+//! decoder, which owns every rejection reason, decides. Unusual means a
+//! string with an escape, a duplicate key, a type the field does not expect,
+//! a nested value inside `features` or `prediction`, a number that is not
+//! finite, a model with its own field locations, or JSON that is not valid.
+//! Numbers are read as serde_json reads them (integers as `u64`/`i64`, then
+//! converted; the rest correctly rounded, as with its `float_roundtrip`), so
+//! an accepted event is the general decoder's event exactly; property tests
+//! in `decode.rs` check both agree.
 
 use std::borrow::Cow;
-use std::fmt;
-
-use serde::de::{self, Deserializer, IgnoredAny, MapAccess, SeqAccess, Visitor};
-use serde::Deserialize;
 
 use super::decode::{FeatureValue, InferenceEvent};
 use super::timestamp::parse_timestamp_str;
 use crate::config::ModelConfig;
 
-/// A JSON value as the fast path sees it.
-enum Scalar<'a> {
-    Null,
-    Bool(bool),
+/// Nesting deeper than this goes to the general decoder (serde_json's own
+/// limit is 128).
+const MAX_DEPTH: u32 = 64;
+
+/// Bytes that end the fast scan of a string: the closing quote, an escape,
+/// a control character (not allowed in JSON strings).
+const STOPS: [bool; 256] = {
+    let mut t = [false; 256];
+    let mut c = 0;
+    while c < 0x20 {
+        t[c] = true;
+        c += 1;
+    }
+    t[b'"' as usize] = true;
+    t[b'\\' as usize] = true;
+    t
+};
+
+/// Powers of ten that are exact doubles.
+const POW10: [f64; 23] = [
+    1e0, 1e1, 1e2, 1e3, 1e4, 1e5, 1e6, 1e7, 1e8, 1e9, 1e10, 1e11, 1e12, 1e13, 1e14, 1e15, 1e16,
+    1e17, 1e18, 1e19, 1e20, 1e21, 1e22,
+];
+
+/// A JSON number as serde_json parses it.
+#[derive(Clone, Copy)]
+enum Num {
     U64(u64),
     I64(i64),
     F64(f64),
-    Str(Cow<'a, str>),
-    Numbers(Vec<f64>),
-    /// Objects, mixed arrays: not for the fast path.
-    Other,
 }
 
-impl<'de: 'a, 'a> Deserialize<'de> for Scalar<'a> {
-    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
-        struct V<'a>(std::marker::PhantomData<&'a ()>);
-        impl<'de: 'a, 'a> Visitor<'de> for V<'a> {
-            type Value = Scalar<'a>;
-            fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-                f.write_str("a JSON value")
+impl Num {
+    fn as_f64(self) -> f64 {
+        match self {
+            Self::U64(n) => n as f64,
+            Self::I64(n) => n as f64,
+            Self::F64(x) => x,
+        }
+    }
+}
+
+/// A scalar JSON value.
+enum Scalar<'a> {
+    Null,
+    Bool(bool),
+    Num(Num),
+    Str(&'a str),
+}
+
+struct Scanner<'a> {
+    text: &'a str,
+    b: &'a [u8],
+    i: usize,
+}
+
+impl<'a> Scanner<'a> {
+    fn ws(&mut self) {
+        while let Some(b' ' | b'\t' | b'\n' | b'\r') = self.b.get(self.i) {
+            self.i += 1;
+        }
+    }
+
+    fn peek(&self) -> Option<u8> {
+        self.b.get(self.i).copied()
+    }
+
+    fn eat(&mut self, c: u8) -> Option<()> {
+        (self.peek()? == c).then(|| self.i += 1)
+    }
+
+    /// A string without escapes or control characters, borrowed.
+    fn string(&mut self) -> Option<&'a str> {
+        self.eat(b'"')?;
+        let start = self.i;
+        let rest = &self.b[start..];
+        let len = rest.iter().position(|&c| STOPS[usize::from(c)])?;
+        if rest[len] != b'"' {
+            return None;
+        }
+        self.i = start + len + 1;
+        // The input is valid UTF-8 and `"` is ASCII: these are char boundaries.
+        Some(&self.text[start..start + len])
+    }
+
+    /// Pass over digits, folding them into `m` (`None` once it overflows).
+    fn digits(&mut self, m: &mut Option<u64>) -> usize {
+        let start = self.i;
+        while let Some(c @ b'0'..=b'9') = self.peek() {
+            *m = m
+                .and_then(|m| m.checked_mul(10))
+                .and_then(|m| m.checked_add(u64::from(c - b'0')));
+            self.i += 1;
+        }
+        self.i - start
+    }
+
+    /// A number in JSON's grammar, valued as serde_json values it.
+    fn number(&mut self) -> Option<Num> {
+        let start = self.i;
+        let negative = self.peek() == Some(b'-');
+        if negative {
+            self.i += 1;
+        }
+        let int_start = self.i;
+        // All the digits as one integer, and the power of ten to scale it by.
+        let mut m = Some(0u64);
+        match self.digits(&mut m) {
+            0 => return None,
+            // No leading zeros ("01" is not JSON).
+            n if n > 1 && self.b[int_start] == b'0' => return None,
+            _ => {}
+        }
+        let mut integer = true;
+        let mut exp10: i64 = 0;
+        if self.peek() == Some(b'.') {
+            self.i += 1;
+            let n = self.digits(&mut m);
+            if n == 0 {
+                return None;
             }
-            fn visit_unit<E>(self) -> Result<Self::Value, E> {
-                Ok(Scalar::Null)
-            }
-            fn visit_none<E>(self) -> Result<Self::Value, E> {
-                Ok(Scalar::Null)
-            }
-            fn visit_bool<E>(self, b: bool) -> Result<Self::Value, E> {
-                Ok(Scalar::Bool(b))
-            }
-            fn visit_u64<E>(self, n: u64) -> Result<Self::Value, E> {
-                Ok(Scalar::U64(n))
-            }
-            fn visit_i64<E>(self, n: i64) -> Result<Self::Value, E> {
-                Ok(Scalar::I64(n))
-            }
-            fn visit_f64<E>(self, n: f64) -> Result<Self::Value, E> {
-                Ok(Scalar::F64(n))
-            }
-            fn visit_borrowed_str<E>(self, s: &'de str) -> Result<Self::Value, E> {
-                Ok(Scalar::Str(Cow::Borrowed(s)))
-            }
-            fn visit_str<E>(self, s: &str) -> Result<Self::Value, E> {
-                Ok(Scalar::Str(Cow::Owned(s.to_owned())))
-            }
-            fn visit_string<E>(self, s: String) -> Result<Self::Value, E> {
-                Ok(Scalar::Str(Cow::Owned(s)))
-            }
-            fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<Self::Value, A::Error> {
-                let mut out = Vec::new();
-                let mut ok = true;
-                while let Some(s) = seq.next_element::<Scalar<'a>>()? {
-                    match s {
-                        Scalar::U64(n) => out.push(n as f64),
-                        Scalar::I64(n) => out.push(n as f64),
-                        Scalar::F64(x) => out.push(x),
-                        _ => ok = false,
-                    }
+            exp10 -= n as i64;
+            integer = false;
+        }
+        if let Some(b'e' | b'E') = self.peek() {
+            self.i += 1;
+            let sign = match self.peek() {
+                Some(b'-') => {
+                    self.i += 1;
+                    -1
                 }
-                Ok(if ok {
-                    Scalar::Numbers(out)
+                Some(b'+') => {
+                    self.i += 1;
+                    1
+                }
+                _ => 1,
+            };
+            let mut e = Some(0u64);
+            if self.digits(&mut e) == 0 {
+                return None;
+            }
+            // An exponent too large for this is left to the full parser.
+            exp10 = match e.filter(|&e| e < 100_000) {
+                Some(e) => exp10 + sign * e as i64,
+                None => i64::MAX,
+            };
+            integer = false;
+        }
+        if integer {
+            match m {
+                Some(n) if !negative => return Some(Num::U64(n)),
+                // serde_json: negative integers that fit are i64; `-0` and
+                // those below i64::MIN are floats.
+                Some(n) => {
+                    let neg = (n as i64).wrapping_neg();
+                    return Some(if neg >= 0 {
+                        Num::F64(-(n as f64))
+                    } else {
+                        Num::I64(neg)
+                    });
+                }
+                None => {}
+            }
+        }
+        // Clinger's fast path: an integer below 2^53 and a power of ten up to
+        // 1e22 are both exact doubles, so one multiplication or division
+        // rounds correctly, as the full parser does.
+        if let Some(m) = m.filter(|&m| m <= 1 << 53) {
+            if (-22..=22).contains(&exp10) {
+                let p = POW10[exp10.unsigned_abs() as usize];
+                let x = if exp10 < 0 {
+                    m as f64 / p
                 } else {
-                    Scalar::Other
-                })
-            }
-            fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<Self::Value, A::Error> {
-                while map.next_entry::<IgnoredAny, IgnoredAny>()?.is_some() {}
-                Ok(Scalar::Other)
+                    m as f64 * p
+                };
+                return Some(Num::F64(if negative { -x } else { x }));
             }
         }
-        d.deserialize_any(V(std::marker::PhantomData))
+        let x: f64 = self.text[start..self.i].parse().ok()?;
+        // serde_json refuses numbers out of f64's range; the general decoder
+        // reports them.
+        x.is_finite().then_some(Num::F64(x))
     }
-}
 
-/// An object's entries in document order.
-struct Entries<'a>(Option<Vec<(Cow<'a, str>, Scalar<'a>)>>);
+    fn literal(&mut self, word: &[u8]) -> Option<()> {
+        self.b[self.i..]
+            .starts_with(word)
+            .then(|| self.i += word.len())
+    }
 
-impl<'de: 'a, 'a> Deserialize<'de> for Entries<'a> {
-    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
-        struct Key<'a>(Cow<'a, str>);
-        impl<'de: 'a, 'a> Deserialize<'de> for Key<'a> {
-            fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
-                struct KV<'a>(std::marker::PhantomData<&'a ()>);
-                impl<'de: 'a, 'a> Visitor<'de> for KV<'a> {
-                    type Value = Key<'a>;
-                    fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-                        f.write_str("a key")
-                    }
-                    fn visit_borrowed_str<E>(self, s: &'de str) -> Result<Self::Value, E> {
-                        Ok(Key(Cow::Borrowed(s)))
-                    }
-                    fn visit_str<E>(self, s: &str) -> Result<Self::Value, E> {
-                        Ok(Key(Cow::Owned(s.to_owned())))
-                    }
+    /// A scalar value; `None` for anything else (objects and arrays too).
+    fn scalar(&mut self) -> Option<Scalar<'a>> {
+        Some(match self.peek()? {
+            b'"' => Scalar::Str(self.string()?),
+            b'n' => {
+                self.literal(b"null")?;
+                Scalar::Null
+            }
+            b't' => {
+                self.literal(b"true")?;
+                Scalar::Bool(true)
+            }
+            b'f' => {
+                self.literal(b"false")?;
+                Scalar::Bool(false)
+            }
+            _ => Scalar::Num(self.number()?),
+        })
+    }
+
+    /// Check and pass over any value.
+    fn skip(&mut self, depth: u32) -> Option<()> {
+        if depth > MAX_DEPTH {
+            return None;
+        }
+        match self.peek()? {
+            b'{' => {
+                self.i += 1;
+                self.ws();
+                if self.eat(b'}').is_some() {
+                    return Some(());
                 }
-                d.deserialize_str(KV(std::marker::PhantomData))
-            }
-        }
-        struct V<'a>(std::marker::PhantomData<&'a ()>);
-        impl<'de: 'a, 'a> Visitor<'de> for V<'a> {
-            type Value = Entries<'a>;
-            fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-                f.write_str("an object")
-            }
-            fn visit_unit<E>(self) -> Result<Self::Value, E> {
-                Ok(Entries(None))
-            }
-            fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<Self::Value, A::Error> {
-                let mut out = Vec::new();
-                while let Some((k, v)) = map.next_entry::<Key<'a>, Scalar<'a>>()? {
-                    out.push((k.0, v));
+                loop {
+                    self.string()?;
+                    self.ws();
+                    self.eat(b':')?;
+                    self.ws();
+                    self.skip(depth + 1)?;
+                    self.ws();
+                    if self.eat(b',').is_some() {
+                        self.ws();
+                        continue;
+                    }
+                    return self.eat(b'}');
                 }
-                Ok(Entries(Some(out)))
             }
-            fn visit_seq<A: SeqAccess<'de>>(self, _: A) -> Result<Self::Value, A::Error> {
-                Err(de::Error::custom("not an object"))
+            b'[' => {
+                self.i += 1;
+                self.ws();
+                if self.eat(b']').is_some() {
+                    return Some(());
+                }
+                loop {
+                    self.skip(depth + 1)?;
+                    self.ws();
+                    if self.eat(b',').is_some() {
+                        self.ws();
+                        continue;
+                    }
+                    return self.eat(b']');
+                }
             }
+            _ => self.scalar().map(drop),
         }
-        d.deserialize_any(V(std::marker::PhantomData))
+    }
+
+    /// The entries of an object, or `null`, calling `entry` with each key
+    /// once the scanner stands on its value.
+    fn object(&mut self, mut entry: impl FnMut(&mut Self, &'a str) -> Option<()>) -> Option<()> {
+        if self.peek()? == b'n' {
+            return self.literal(b"null");
+        }
+        self.eat(b'{')?;
+        self.ws();
+        if self.eat(b'}').is_some() {
+            return Some(());
+        }
+        loop {
+            let key = self.string()?;
+            self.ws();
+            self.eat(b':')?;
+            self.ws();
+            entry(self, key)?;
+            self.ws();
+            if self.eat(b',').is_some() {
+                self.ws();
+                continue;
+            }
+            return self.eat(b'}');
+        }
+    }
+
+    /// An array of numbers.
+    fn numbers(&mut self) -> Option<Vec<f64>> {
+        self.eat(b'[')?;
+        self.ws();
+        let mut out = Vec::new();
+        if self.eat(b']').is_some() {
+            return Some(out);
+        }
+        loop {
+            out.push(self.number()?.as_f64());
+            self.ws();
+            if self.eat(b',').is_some() {
+                self.ws();
+                continue;
+            }
+            self.eat(b']')?;
+            return Some(out);
+        }
     }
 }
 
-#[derive(Deserialize)]
-struct Raw<'a> {
-    #[serde(borrow)]
-    event_id: Option<Scalar<'a>>,
-    #[serde(borrow)]
-    timestamp: Option<Scalar<'a>>,
-    #[serde(borrow)]
-    model: Option<Scalar<'a>>,
-    #[serde(borrow)]
-    model_version: Option<Scalar<'a>>,
-    #[serde(borrow, default)]
-    features: Option<Entries<'a>>,
-    #[serde(borrow, default)]
-    prediction: Option<Entries<'a>>,
-    #[serde(borrow, default)]
-    embeddings: Option<Entries<'a>>,
-    #[serde(borrow)]
-    latency_ms: Option<Scalar<'a>>,
-    #[serde(borrow)]
-    error: Option<Scalar<'a>>,
-}
+type Pairs<'a> = Vec<(Cow<'a, str>, FeatureValue<'a>)>;
 
-fn number(s: &Scalar<'_>) -> Option<f64> {
-    match *s {
-        Scalar::U64(n) => Some(n as f64),
-        Scalar::I64(n) => Some(n as f64),
-        Scalar::F64(x) => Some(x),
-        _ => None,
-    }
-}
-
-fn feature(s: Scalar<'_>) -> Option<FeatureValue> {
-    Some(match s {
+fn feature(s: Scalar<'_>) -> FeatureValue<'_> {
+    match s {
         Scalar::Null => FeatureValue::Null,
-        Scalar::Bool(b) => FeatureValue::Category(if b { "true" } else { "false" }.to_owned()),
-        Scalar::Str(s) => FeatureValue::Category(s.into_owned()),
-        ref n => FeatureValue::Number(number(n)?),
-    })
+        Scalar::Bool(b) => FeatureValue::Category(Cow::Borrowed(if b { "true" } else { "false" })),
+        Scalar::Str(s) => FeatureValue::Category(Cow::Borrowed(s)),
+        Scalar::Num(n) => FeatureValue::Number(n.as_f64()),
+    }
 }
 
-/// Sorted by key, last duplicate winning: what a `serde_json::Map` holds.
-fn sorted<'a>(mut entries: Vec<(Cow<'a, str>, Scalar<'a>)>) -> Vec<(String, Scalar<'a>)> {
-    entries.reverse();
-    entries.sort_by(|a, b| a.0.cmp(&b.0));
-    entries.dedup_by(|later, earlier| later.0 == earlier.0);
-    entries
-        .into_iter()
-        .map(|(k, v)| (k.into_owned(), v))
-        .collect()
+/// Sorted by name; `None` on a duplicate name (the general decoder keeps
+/// the last one).
+fn sorted(mut pairs: Pairs<'_>) -> Option<Pairs<'_>> {
+    pairs.sort_by(|a, b| super::cmp_short(&a.0, &b.0));
+    if pairs.windows(2).any(|w| super::eq_short(&w[0].0, &w[1].0)) {
+        return None;
+    }
+    Some(pairs)
+}
+
+/// An embedding by name; `None` for `null`.
+type NamedVector<'a> = (&'a str, Option<Vec<f64>>);
+
+/// Top-level fields, each at most once.
+#[derive(Default)]
+struct Fields<'a> {
+    event_id: Option<Scalar<'a>>,
+    timestamp: Option<Scalar<'a>>,
+    model: Option<Scalar<'a>>,
+    model_version: Option<Scalar<'a>>,
+    latency_ms: Option<Scalar<'a>>,
+    error: Option<Scalar<'a>>,
+    features: Option<Pairs<'a>>,
+    prediction: Option<Pairs<'a>>,
+    /// `None` for a `null` vector (dropped, after the duplicate check).
+    embeddings: Option<Vec<NamedVector<'a>>>,
+}
+
+fn set<T>(slot: &mut Option<T>, v: T) -> Option<()> {
+    // A duplicate top-level key: serde_json keeps the last, the fast path
+    // leaves it to the general decoder.
+    if slot.is_some() {
+        return None;
+    }
+    *slot = Some(v);
+    Some(())
+}
+
+fn scalar_pairs<'a>(sc: &mut Scanner<'a>) -> Option<Pairs<'a>> {
+    let mut out = Vec::with_capacity(12);
+    sc.object(|sc, key| {
+        out.push((Cow::Borrowed(key), feature(sc.scalar()?)));
+        Some(())
+    })?;
+    Some(out)
+}
+
+fn fields<'a>(sc: &mut Scanner<'a>) -> Option<Fields<'a>> {
+    let mut f = Fields::default();
+    sc.ws();
+    sc.eat(b'{')?;
+    sc.ws();
+    if sc.eat(b'}').is_none() {
+        loop {
+            let key = sc.string()?;
+            sc.ws();
+            sc.eat(b':')?;
+            sc.ws();
+            match key {
+                "event_id" => set(&mut f.event_id, sc.scalar()?)?,
+                "timestamp" => set(&mut f.timestamp, sc.scalar()?)?,
+                "model" => set(&mut f.model, sc.scalar()?)?,
+                "model_version" => set(&mut f.model_version, sc.scalar()?)?,
+                "latency_ms" => set(&mut f.latency_ms, sc.scalar()?)?,
+                "error" => set(&mut f.error, sc.scalar()?)?,
+                "features" => set(&mut f.features, scalar_pairs(sc)?)?,
+                "prediction" => set(&mut f.prediction, scalar_pairs(sc)?)?,
+                "embeddings" => {
+                    let mut out = Vec::new();
+                    sc.object(|sc, key| {
+                        let v = if sc.peek()? == b'n' {
+                            sc.literal(b"null")?;
+                            None
+                        } else {
+                            Some(sc.numbers()?)
+                        };
+                        out.push((key, v));
+                        Some(())
+                    })?;
+                    set(&mut f.embeddings, out)?
+                }
+                _ => sc.skip(1)?,
+            }
+            sc.ws();
+            if sc.eat(b',').is_some() {
+                sc.ws();
+                continue;
+            }
+            sc.eat(b'}')?;
+            break;
+        }
+    }
+    sc.ws();
+    (sc.i == sc.b.len()).then_some(f)
 }
 
 /// Decode `bytes` when the event and `model` settings allow the fast path;
 /// `None` sends the event to the general decoder.
-pub fn decode<'c>(
-    bytes: &[u8],
+pub fn decode<'a, 'c>(
+    bytes: &'a [u8],
     model_for: impl Fn(&str) -> Option<&'c ModelConfig>,
-) -> Option<InferenceEvent> {
-    let raw: Raw<'_> = serde_json::from_slice(bytes).ok()?;
-    let model = match raw.model? {
-        Scalar::Str(s) if !s.is_empty() => s.into_owned(),
+) -> Option<InferenceEvent<'a>> {
+    let text = std::str::from_utf8(bytes).ok()?;
+    let mut sc = Scanner {
+        text,
+        b: bytes,
+        i: 0,
+    };
+    let f = fields(&mut sc)?;
+    let model = match f.model? {
+        Scalar::Str(s) if !s.is_empty() => s,
         _ => return None,
     };
-    let mc = model_for(&model)?;
-    let event_id = match raw.event_id? {
-        Scalar::Str(s) if !s.is_empty() => s.into_owned(),
-        Scalar::U64(n) => n.to_string(),
-        Scalar::I64(n) => n.to_string(),
+    let mc = model_for(model)?;
+    let event_id = match f.event_id? {
+        Scalar::Str(s) if !s.is_empty() => Cow::Borrowed(s),
+        Scalar::Num(Num::U64(n)) => Cow::Owned(n.to_string()),
+        Scalar::Num(Num::I64(n)) => Cow::Owned(n.to_string()),
         _ => return None,
     };
-    let timestamp_ms = match raw.timestamp? {
-        Scalar::Str(s) => parse_timestamp_str(&s).ok()?,
-        Scalar::U64(n) => i64::try_from(n).ok()?,
-        Scalar::I64(n) => n,
+    let timestamp_ms = match f.timestamp? {
+        Scalar::Str(s) => parse_timestamp_str(s).ok()?,
+        Scalar::Num(Num::U64(n)) => i64::try_from(n).ok()?,
+        Scalar::Num(Num::I64(n)) => n,
         _ => return None,
     };
-    let model_version = match raw.model_version {
+    let model_version = match f.model_version {
         None | Some(Scalar::Null) => None,
-        Some(Scalar::Str(s)) => Some(s.into_owned()),
+        Some(Scalar::Str(s)) => Some(Cow::Borrowed(s)),
         _ => return None,
     };
-    let mut features = Vec::new();
-    if let Some(Entries(Some(entries))) = raw.features {
-        for (k, v) in sorted(entries) {
-            if !mc.monitors(&k) {
-                continue;
-            }
-            features.push((k, feature(v)?));
-        }
+    let mut features = sorted(f.features.unwrap_or_default())?;
+    features.retain(|(k, _)| mc.monitors(k));
+    let prediction = sorted(f.prediction.unwrap_or_default())?;
+    let mut embeddings = f.embeddings.unwrap_or_default();
+    embeddings.sort_by(|a, b| a.0.cmp(b.0));
+    if embeddings.windows(2).any(|w| w[0].0 == w[1].0) {
+        return None;
     }
-    let mut prediction = Vec::new();
-    if let Some(Entries(Some(entries))) = raw.prediction {
-        for (k, v) in sorted(entries) {
-            prediction.push((k, feature(v)?));
-        }
-    }
-    let mut embeddings = Vec::new();
-    if let Some(Entries(Some(entries))) = raw.embeddings {
-        for (k, v) in sorted(entries) {
-            match v {
-                Scalar::Null => {}
-                Scalar::Numbers(xs) => embeddings.push((k, xs)),
-                _ => return None,
-            }
-        }
-    }
-    let latency_ms = match raw.latency_ms {
+    let embeddings = embeddings
+        .into_iter()
+        .filter_map(|(k, v)| Some((Cow::Borrowed(k), v?)))
+        .collect();
+    let latency_ms = match f.latency_ms {
         None | Some(Scalar::Null) => None,
-        Some(ref n) => Some(number(n)?),
+        Some(Scalar::Num(n)) => Some(n.as_f64()),
+        _ => return None,
     };
-    let error = match raw.error {
+    let error = match f.error {
         None | Some(Scalar::Null) => None,
-        Some(Scalar::Str(s)) => Some(s.into_owned()),
+        Some(Scalar::Str(s)) => Some(Cow::Borrowed(s)),
         _ => return None,
     };
     Some(InferenceEvent {
         event_id,
         timestamp_ms,
-        model,
+        model: Cow::Borrowed(model),
         model_version,
         features,
         prediction,
@@ -264,4 +499,42 @@ pub fn decode<'c>(
         error,
         caption_facts: None,
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn scan(literal: &str) -> Option<Num> {
+        let mut sc = Scanner {
+            text: literal,
+            b: literal.as_bytes(),
+            i: 0,
+        };
+        let n = sc.number()?;
+        (sc.i == literal.len()).then_some(n)
+    }
+
+    proptest::proptest! {
+        // Every number the scanner accepts has serde_json's value, bit for
+        // bit; what serde_json refuses, the scanner refuses.
+        #[test]
+        fn numbers_are_valued_as_serde_json_values_them(
+            literal in "-?(0|[1-9][0-9]{0,21})(\\.[0-9]{1,20})?([eE][+-]?[0-9]{1,3})?",
+        ) {
+            let ours = scan(&literal).map(|n| n.as_f64().to_bits());
+            let theirs = serde_json::from_str::<f64>(&literal).ok().map(f64::to_bits);
+            proptest::prop_assert_eq!(ours, theirs, "{}", literal);
+        }
+
+        #[test]
+        fn malformed_numbers_are_refused(literal in "[-+.eE0-9]{1,8}") {
+            let ours = scan(&literal).map(|n| n.as_f64().to_bits());
+            let theirs = serde_json::from_str::<serde_json::Value>(&literal)
+                .ok()
+                .and_then(|v| v.as_f64())
+                .map(f64::to_bits);
+            proptest::prop_assert_eq!(ours, theirs, "{}", literal);
+        }
+    }
 }

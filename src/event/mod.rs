@@ -10,6 +10,26 @@ mod timestamp;
 pub use decode::{Decoder, FeatureValue, FeedbackEvent, InferenceEvent};
 pub use timestamp::{parse_timestamp, parse_timestamp_str};
 
+/// Byte order of two short strings (feature names, categories) without a
+/// call into libc's `memcmp`, which costs more than the comparison for the
+/// few bytes these have. Same order as `str::cmp`.
+#[inline]
+pub fn cmp_short(a: &str, b: &str) -> std::cmp::Ordering {
+    let (a, b) = (a.as_bytes(), b.as_bytes());
+    for (x, y) in a.iter().zip(b) {
+        if x != y {
+            return x.cmp(y);
+        }
+    }
+    a.len().cmp(&b.len())
+}
+
+/// `a == b` for short strings, as [`cmp_short`].
+#[inline]
+pub fn eq_short(a: &str, b: &str) -> bool {
+    a.len() == b.len() && a.bytes().zip(b.bytes()).all(|(x, y)| x == y)
+}
+
 use std::fmt;
 
 /// Why an event was rejected. The set is closed so it can label metrics.

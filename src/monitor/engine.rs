@@ -220,6 +220,9 @@ pub struct Engine {
     expired_set: rustc_hash::FxHashSet<String>,
     /// Frozen CIDEr-D document frequencies (JSON), if configured.
     document_frequencies: Option<String>,
+    /// The last event's (model, version), kept to route the next one
+    /// without allocating.
+    hot_key: Option<(String, String)>,
     /// Remember inference events for the feedback join (off unless there
     /// is feedback to join: the pending set costs memory).
     join_feedback: bool,
@@ -251,6 +254,7 @@ impl Engine {
             expired_set: Default::default(),
             document_frequencies: None,
             join_feedback: false,
+            hot_key: None,
         }
     }
 
@@ -364,7 +368,7 @@ impl Engine {
     /// Feed one event decoded (or rejected) by [`Engine::decoder`].
     pub fn process_decoded(
         &mut self,
-        decoded: Result<InferenceEvent, Rejection>,
+        decoded: Result<InferenceEvent<'_>, Rejection>,
     ) -> Result<Vec<WindowReport>, Rejection> {
         self.counters.events += 1;
         let decoded = decoded.and_then(|e| self.admit(e));
@@ -383,7 +387,7 @@ impl Engine {
 
     /// Refuse an event of a new model once `limits.max_models` models are
     /// tracked: memory and metric labels stay bounded.
-    fn admit(&self, e: InferenceEvent) -> Result<InferenceEvent, Rejection> {
+    fn admit<'a>(&self, e: InferenceEvent<'a>) -> Result<InferenceEvent<'a>, Rejection> {
         let known = |m: &str| self.states.keys().any(|(k, _)| k == m);
         if self.states.len() < self.config.max_models || known(&e.model) {
             return Ok(e);
@@ -414,14 +418,25 @@ impl Engine {
             .or_default() += 1;
     }
 
-    fn observe(&mut self, mut event: InferenceEvent) -> Vec<WindowReport> {
-        // The key takes the event's strings: nothing below reads them again.
-        let version = event
-            .model_version
-            .take()
-            .unwrap_or_else(|| UNVERSIONED.to_owned());
-        let key = (std::mem::take(&mut event.model), version);
-        if !self.states.contains_key(&key) {
+    fn observe(&mut self, event: InferenceEvent<'_>) -> Vec<WindowReport> {
+        let version = event.model_version.as_deref().unwrap_or(UNVERSIONED);
+        // The previous event's key, reused without allocating when this event
+        // has the same model and version (the common case).
+        let key = match self.hot_key.take() {
+            Some(k) if k.0 == event.model && k.1 == version => k,
+            _ => (event.model.to_string(), version.to_owned()),
+        };
+        let closed = self.observe_keyed(&key, event);
+        self.hot_key = Some(key);
+        closed
+    }
+
+    fn observe_keyed(
+        &mut self,
+        key: &(String, String),
+        event: InferenceEvent<'_>,
+    ) -> Vec<WindowReport> {
+        if !self.states.contains_key(key) {
             let baseline = match self.profiles.get(&key.0) {
                 Some(p) => Baseline::Ready {
                     features: p.features.clone(),
@@ -451,18 +466,19 @@ impl Engine {
             );
         }
         let learn_events = self.config.learn_events;
-        let state = self.states.get_mut(&key).expect("inserted above");
+        let state = self.states.get_mut(key).expect("inserted above");
         state.seen += 1;
         state.newest_ms = state.newest_ms.max(event.timestamp_ms);
         if let Baseline::Learning { collectors, events } = &mut state.baseline {
             let mc = self.config.model(&state.model);
             let max_features = self.config.max_features;
             for (name, value) in &event.features {
+                let name: &str = name;
                 if collectors.len() >= max_features && !collectors.contains_key(name) {
                     continue;
                 }
                 let kind = mc.features.get(name).and_then(|f| f.kind);
-                let c = collectors.entry(name.clone()).or_insert_with(|| {
+                let c = collectors.entry(name.to_owned()).or_insert_with(|| {
                     // A feature first seen late was missing in the events before.
                     let mut c = Collector::new(kind);
                     for _ in 0..*events {
@@ -568,13 +584,12 @@ impl Engine {
         let key_model = state.model.clone();
         if self.join_feedback && event.error.is_none() && !event.event_id.is_empty() {
             if let Some(caption) = caption_of(&event).map(str::to_owned) {
-                let id = std::mem::take(&mut event.event_id);
-                self.await_feedback(&key, id, ts, caption);
+                self.await_feedback(key, event.event_id.into_owned(), ts, caption);
             }
         }
         closed
             .into_iter()
-            .map(|w| self.report(&key, &key_model, w))
+            .map(|w| self.report(key, &key_model, w))
             .collect()
     }
 
@@ -757,12 +772,12 @@ impl Engine {
 }
 
 /// The caption of an event: its `prediction.caption` string, if any.
-fn caption_of(e: &InferenceEvent) -> Option<&str> {
+fn caption_of<'e>(e: &'e InferenceEvent<'_>) -> Option<&'e str> {
     e.prediction
         .iter()
         .find(|(k, _)| k == "caption")
         .and_then(|(_, v)| match v {
-            FeatureValue::Category(s) => Some(s.as_str()),
+            FeatureValue::Category(s) => Some(s.as_ref()),
             _ => None,
         })
 }
@@ -771,7 +786,7 @@ fn caption_of(e: &InferenceEvent) -> Option<&str> {
 /// another thread: the engine then only adds the figures up. The caption is
 /// the one the engine would describe (`prediction.caption` of a successful
 /// call), so the window reports are the same either way.
-pub fn prepare(e: &mut InferenceEvent, vocab: &Vocabulary) {
+pub fn prepare(e: &mut InferenceEvent<'_>, vocab: &Vocabulary) {
     if e.error.is_some() {
         return;
     }
@@ -782,7 +797,7 @@ pub fn prepare(e: &mut InferenceEvent, vocab: &Vocabulary) {
 
 fn track(
     w: &mut Window,
-    e: &InferenceEvent,
+    e: &InferenceEvent<'_>,
     baseline: &BTreeMap<String, FeatureProfile>,
     vocab: &Vocabulary,
 ) {
@@ -799,10 +814,10 @@ fn track(
     let mut values = e.features.iter().peekable();
     for ((name, t), p) in w.features.iter_mut().zip(baseline.values()) {
         while values
-            .next_if(|(n, _)| n.as_str() < name.as_str())
+            .next_if(|(n, _)| crate::event::cmp_short(n, name).is_lt())
             .is_some()
         {}
-        match values.next_if(|(n, _)| n == name) {
+        match values.next_if(|(n, _)| crate::event::eq_short(n, name)) {
             Some((_, v)) => t.observe(v, p),
             None => t.observe(&FeatureValue::Null, p),
         }
@@ -812,7 +827,7 @@ fn track(
         let emb = |name: &str| {
             e.embeddings
                 .iter()
-                .find(|(k, _)| k == name)
+                .find(|(k, _)| k.as_ref() == name)
                 .map(|(_, v)| v.as_slice())
         };
         let clip = match (emb("image"), emb("caption")) {

@@ -117,14 +117,19 @@ impl FeatureTracker {
             ) => match v {
                 FeatureValue::Null => *missing += 1,
                 FeatureValue::Category(s) => {
-                    let known = counts.0.contains_key(s.as_str())
-                        || p.categories.0.contains_key(s.as_str());
-                    let key = if known || counts.0.len() < MAX_CATEGORIES {
-                        s.as_str()
+                    let s: &str = s;
+                    // One lookup for a category seen before in the window.
+                    if let Some(c) = counts.0.get_mut(s) {
+                        *c += 1;
                     } else {
-                        OTHER
-                    };
-                    counts.add(key, 1);
+                        let room = counts.0.len() < MAX_CATEGORIES;
+                        let key = if room || p.categories.0.contains_key(s) {
+                            s
+                        } else {
+                            OTHER
+                        };
+                        counts.add(key, 1);
+                    }
                 }
                 FeatureValue::Number(x) => counts.add(&format!("{x}"), 1),
                 FeatureValue::Vector(_) => {

@@ -38,21 +38,48 @@ pub const TRAILING_STOPWORDS: [&str; 38] = [
 const PAIRWISE_LIMIT: usize = 64;
 
 /// A vocabulary for the out-of-vocabulary rate.
+///
+/// Words of up to 15 bytes (all but about a hundred) are held inline as
+/// 128-bit keys (the bytes and the length), so a lookup touches one table
+/// slot instead of following a pointer to a heap string: it runs for every
+/// token of every caption.
 #[derive(Debug, Clone)]
 pub struct Vocabulary {
-    words: FxHashSet<String>,
+    short: FxHashSet<u128>,
+    long: FxHashSet<String>,
+}
+
+/// `word` as an inline key, if it fits.
+fn inline_key(word: &str) -> Option<u128> {
+    let b = word.as_bytes();
+    if b.len() > 15 {
+        return None;
+    }
+    let mut key = [0u8; 16];
+    key[..b.len()].copy_from_slice(b);
+    key[15] = b.len() as u8;
+    Some(u128::from_le_bytes(key))
 }
 
 impl Vocabulary {
     /// One word per line; blank lines and `#` comments ignored; lowercased.
     pub fn from_text(text: &str) -> Self {
-        let words = text
+        let mut v = Self {
+            short: FxHashSet::default(),
+            long: FxHashSet::default(),
+        };
+        for w in text
             .lines()
             .map(str::trim)
             .filter(|l| !l.is_empty() && !l.starts_with('#'))
             .map(str::to_lowercase)
-            .collect();
-        Self { words }
+        {
+            match inline_key(&w) {
+                Some(k) => v.short.insert(k),
+                None => v.long.insert(w),
+            };
+        }
+        v
     }
 
     /// The shipped English vocabulary: SCOWL size 50 (about 73,000 words) plus
@@ -62,15 +89,18 @@ impl Vocabulary {
     }
 
     pub fn contains(&self, word: &str) -> bool {
-        self.words.contains(word)
+        match inline_key(word) {
+            Some(k) => self.short.contains(&k),
+            None => self.long.contains(word),
+        }
     }
 
     pub fn len(&self) -> usize {
-        self.words.len()
+        self.short.len() + self.long.len()
     }
 
     pub fn is_empty(&self) -> bool {
-        self.words.is_empty()
+        self.len() == 0
     }
 }
 
@@ -95,22 +125,98 @@ pub struct Descriptors {
     pub oov_rate: f64,
 }
 
+/// [`BOILERPLATE_PREFIXES`] as tokens.
+const BOILERPLATE_TOKENS: [&[&str]; 14] = [
+    &["a", "picture", "of"],
+    &["a", "photo", "of"],
+    &["a", "photograph", "of"],
+    &["an", "image", "of"],
+    &["an", "illustration", "of"],
+    &["image", "of"],
+    &["picture", "of"],
+    &["photo", "of"],
+    &["this", "is"],
+    &["there", "is"],
+    &["there", "are"],
+    &["this", "image", "shows"],
+    &["the", "image", "shows"],
+    &["in", "this", "image"],
+];
+
+fn fx_hash(s: &str) -> u64 {
+    use std::hash::{Hash, Hasher};
+    let mut h = rustc_hash::FxHasher::default();
+    s.hash(&mut h);
+    h.finish()
+}
+
 /// Describe a caption given as tokens.
+///
+/// Up to [`PAIRWISE_LIMIT`] tokens (every real caption), each token is
+/// numbered by its first occurrence, so the n-gram comparisons are between
+/// small integers, and an n-gram is only compared when its (n-1)-gram
+/// repeats. Longer token lists take a hash-set path with the same results.
 pub fn describe(tokens: &[&str], vocab: &Vocabulary) -> Descriptors {
     let n = tokens.len();
-    let rates: [f64; 4] = std::array::from_fn(|k| repeated_rate(tokens, k + 1));
-    let distinct = n as f64 * (1.0 - rates[0]);
+    if n > PAIRWISE_LIMIT {
+        return describe_long(tokens, vocab);
+    }
+    // ids[i]: index of the first token equal to tokens[i].
+    let mut hashes = [0u64; PAIRWISE_LIMIT];
+    let mut ids = [0u8; PAIRWISE_LIMIT];
+    let mut known = [false; PAIRWISE_LIMIT];
+    let mut oov = 0;
+    for (i, t) in tokens.iter().enumerate() {
+        let h = fx_hash(t);
+        hashes[i] = h;
+        let first = (0..i)
+            .find(|&j| hashes[j] == h && tokens[j] == *t)
+            .unwrap_or(i);
+        ids[i] = first as u8;
+        if first == i {
+            known[i] = vocab.contains(t);
+        }
+        oov += usize::from(!known[first]);
+    }
+    let ids = &ids[..n];
+    let mut rates = [0.0; 4];
+    // repeats[i]: the current n-gram at i repeats an earlier one.
+    let mut repeats = [false; PAIRWISE_LIMIT];
+    for (k, rate) in rates.iter_mut().enumerate() {
+        let len = k + 1;
+        if n < len {
+            break;
+        }
+        let total = n - len + 1;
+        let mut count = 0;
+        for i in 0..total {
+            let r = if len == 1 {
+                ids[i] as usize != i
+            } else {
+                repeats[i] && (0..i).any(|j| ids[j..j + len] == ids[i..i + len])
+            };
+            repeats[i] = r;
+            count += usize::from(r);
+        }
+        *rate = count as f64 / total as f64;
+    }
     let mut longest = 0;
     let mut run = 0;
-    for (i, t) in tokens.iter().enumerate() {
-        run = if i > 0 && tokens[i - 1] == *t {
+    for i in 0..n {
+        run = if i > 0 && ids[i - 1] == ids[i] {
             run + 1
         } else {
             1
         };
         longest = longest.max(run);
     }
-    let oov = tokens.iter().filter(|t| !vocab.contains(t)).count();
+    assemble(tokens, rates, longest, oov)
+}
+
+/// The descriptors from their parts (the same arithmetic on both paths).
+fn assemble(tokens: &[&str], rates: [f64; 4], longest: usize, oov: usize) -> Descriptors {
+    let n = tokens.len();
+    let distinct = n as f64 * (1.0 - rates[0]);
     Descriptors {
         token_count: n,
         empty: n == 0,
@@ -124,9 +230,7 @@ pub fn describe(tokens: &[&str], vocab: &Vocabulary) -> Descriptors {
         repeated_3gram_rate: rates[2],
         repeated_4gram_rate: rates[3],
         longest_repeat_run: longest,
-        boilerplate_prefix: BOILERPLATE_PREFIXES
-            .iter()
-            .any(|p| starts_with_words(tokens, p)),
+        boilerplate_prefix: BOILERPLATE_TOKENS.iter().any(|p| tokens.starts_with(p)),
         ends_with_stopword: tokens
             .last()
             .is_some_and(|t| TRAILING_STOPWORDS.contains(t)),
@@ -134,11 +238,22 @@ pub fn describe(tokens: &[&str], vocab: &Vocabulary) -> Descriptors {
     }
 }
 
-fn starts_with_words(tokens: &[&str], prefix: &str) -> bool {
-    prefix
-        .split(' ')
-        .enumerate()
-        .all(|(i, w)| tokens.get(i) == Some(&w))
+/// [`describe`] for token lists beyond [`PAIRWISE_LIMIT`]: bounded cost on
+/// degenerate captions.
+fn describe_long(tokens: &[&str], vocab: &Vocabulary) -> Descriptors {
+    let rates: [f64; 4] = std::array::from_fn(|k| repeated_rate(tokens, k + 1));
+    let mut longest = 0;
+    let mut run = 0;
+    for (i, t) in tokens.iter().enumerate() {
+        run = if i > 0 && tokens[i - 1] == *t {
+            run + 1
+        } else {
+            1
+        };
+        longest = longest.max(run);
+    }
+    let oov = tokens.iter().filter(|t| !vocab.contains(t)).count();
+    assemble(tokens, rates, longest, oov)
 }
 
 /// Share of the caption's n-grams that occurred earlier in it.
@@ -316,6 +431,83 @@ mod tests {
         }
     }
 
+    /// The definitions, written plainly: what `describe` must compute.
+    fn describe_plainly(tokens: &[&str], vocab: &Vocabulary) -> Descriptors {
+        let n = tokens.len();
+        let rates: [f64; 4] = std::array::from_fn(|k| {
+            let len = k + 1;
+            if n < len {
+                return 0.0;
+            }
+            let total = n - len + 1;
+            let repeats = (0..total)
+                .filter(|&i| (0..i).any(|j| tokens[j..j + len] == tokens[i..i + len]))
+                .count();
+            repeats as f64 / total as f64
+        });
+        let longest = (0..n)
+            .map(|i| tokens[i..].iter().take_while(|t| **t == tokens[i]).count())
+            .max()
+            .unwrap_or(0);
+        let oov = tokens.iter().filter(|t| !vocab.contains(t)).count();
+        let prefix = BOILERPLATE_PREFIXES.iter().any(|p| {
+            let words: Vec<&str> = p.split(' ').collect();
+            tokens.starts_with(&words)
+        });
+        let mut d = assemble(tokens, rates, longest, oov);
+        d.boilerplate_prefix = prefix;
+        d
+    }
+
+    #[test]
+    fn vocabulary_holds_short_and_long_words_exactly() {
+        let v = Vocabulary::from_text(
+            "a\nFifteen-letters\nfifteen-letter\nsixteen-letters!\n# note\n\n  dog  ",
+        );
+        assert_eq!(v.len(), 5);
+        for w in [
+            "a",
+            "dog",
+            "fifteen-letters",
+            "fifteen-letter",
+            "sixteen-letters!",
+        ] {
+            assert!(v.contains(w), "{w}");
+        }
+        // Prefixes, padding and a NUL byte are other words.
+        for w in [
+            "",
+            "do",
+            "dogs",
+            "a\0",
+            "fifteen-lette",
+            "sixteen-letters",
+            "sixteen-letters!!",
+            "# note",
+        ] {
+            assert!(!v.contains(w), "{w:?}");
+        }
+    }
+
+    #[test]
+    fn boilerplate_tokens_are_the_prefixes() {
+        let joined: Vec<String> = BOILERPLATE_TOKENS.iter().map(|t| t.join(" ")).collect();
+        assert_eq!(joined, BOILERPLATE_PREFIXES);
+    }
+
+    proptest::proptest! {
+        #[test]
+        fn describe_matches_the_plain_definitions(
+            words in proptest::collection::vec(
+                proptest::sample::select(vec!["a", "dog", "the", "of", "picture", "image", "zzq", "n't", "this", "is", "on"]),
+                0..80,
+            )
+        ) {
+            let v = Vocabulary::from_text("a\ndog\nthe\nof\npicture\nimage\nthis\nis\non");
+            proptest::prop_assert_eq!(describe(&words, &v), describe_plainly(&words, &v));
+        }
+    }
+
     #[test]
     fn set_aggregates() {
         let v = Vocabulary::english();
@@ -346,13 +538,52 @@ impl CaptionFacts {
     pub fn of(caption: &str, vocab: &Vocabulary) -> Self {
         use std::hash::{Hash, Hasher};
         let tokenized = super::tokenize(caption);
-        let tokens: Vec<&str> = tokenized.split_whitespace().collect();
-        let descriptors = describe(&tokens, vocab);
         let mut h = rustc_hash::FxHasher::default();
         tokenized.hash(&mut h);
+        // Tokenized text is tokens joined by single spaces: split on the
+        // spaces into a buffer on the stack (a caption past the buffer takes
+        // a vector).
+        let mut buf = [""; PAIRWISE_LIMIT];
+        let mut n = 0;
+        let mut fits = true;
+        for t in SpaceSplit(&tokenized) {
+            if n == PAIRWISE_LIMIT {
+                fits = false;
+                break;
+            }
+            buf[n] = t;
+            n += 1;
+        }
+        let descriptors = if fits {
+            describe(&buf[..n], vocab)
+        } else {
+            let tokens: Vec<&str> = SpaceSplit(&tokenized).collect();
+            describe(&tokens, vocab)
+        };
         Self {
             descriptors,
             hash: h.finish(),
         }
+    }
+}
+
+/// The non-empty pieces of a string between ASCII spaces (a byte loop:
+/// `str::split(' ')` goes through a general char searcher).
+struct SpaceSplit<'a>(&'a str);
+
+impl<'a> Iterator for SpaceSplit<'a> {
+    type Item = &'a str;
+
+    fn next(&mut self) -> Option<&'a str> {
+        let s = self.0.trim_start_matches(' ');
+        if s.is_empty() {
+            self.0 = s;
+            return None;
+        }
+        let end = s.bytes().position(|b| b == b' ').unwrap_or(s.len());
+        // A space is ASCII, so `end` is a char boundary.
+        let (token, rest) = s.split_at(end);
+        self.0 = rest;
+        Some(token)
     }
 }

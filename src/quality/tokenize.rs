@@ -57,16 +57,28 @@ fn is_already_tokenized(text: &str) -> bool {
         return false;
     }
     let mut prev_space = false;
-    for &c in b {
+    let mut word_start = 0;
+    for (i, &c) in b.iter().enumerate() {
         match c {
             b'a'..=b'z' | b'0'..=b'9' => prev_space = false,
-            b' ' if !prev_space => prev_space = true,
+            b' ' if !prev_space => {
+                if is_split_word(&b[word_start..i]) {
+                    return false;
+                }
+                prev_space = true;
+                word_start = i + 1;
+            }
             _ => return false,
         }
     }
-    !text
-        .split(' ')
-        .any(|w| SPLIT_WORDS.iter().any(|(word, _, _)| *word == w))
+    !is_split_word(&b[word_start..])
+}
+
+/// One of [`SPLIT_WORDS`] (lengths first: most words differ in length).
+fn is_split_word(w: &[u8]) -> bool {
+    SPLIT_WORDS
+        .iter()
+        .any(|(word, _, _)| word.len() == w.len() && word.as_bytes() == w)
 }
 
 fn push_token(out: &mut String, token: &str) {

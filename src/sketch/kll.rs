@@ -44,6 +44,15 @@ pub struct Kll {
     started: u64,
 }
 
+/// Capacity of the level `depth` levels below the top.
+fn capacity_at(k: u32, depth: usize) -> usize {
+    ((k as f64 * DECAY.powi(depth as i32)).ceil() as usize).max(MIN_CAPACITY)
+}
+
+fn default_capacity(depth: usize) -> usize {
+    capacity_at(DEFAULT_K, depth)
+}
+
 impl Default for Kll {
     fn default() -> Self {
         Self::new(DEFAULT_K)
@@ -83,12 +92,22 @@ impl Kll {
     }
 
     fn capacity(&self, level: usize) -> usize {
-        let depth = self.levels.len() - 1 - level;
-        ((self.k as f64 * DECAY.powi(depth as i32)).ceil() as usize).max(MIN_CAPACITY)
+        capacity_at(self.k, self.levels.len() - 1 - level)
     }
 
     fn total_capacity(&self) -> usize {
-        (0..self.levels.len()).map(|h| self.capacity(h)).sum()
+        // Every push asks; for the default k the sums are computed once.
+        static DEFAULT_TOTALS: std::sync::OnceLock<Vec<usize>> = std::sync::OnceLock::new();
+        let levels = self.levels.len();
+        if self.k == DEFAULT_K && levels < 64 {
+            let totals = DEFAULT_TOTALS.get_or_init(|| {
+                (0..64)
+                    .map(|n| (0..n).map(default_capacity).sum())
+                    .collect()
+            });
+            return totals[levels];
+        }
+        (0..levels).map(|h| self.capacity(h)).sum()
     }
 
     /// Add one finite value.
@@ -217,6 +236,18 @@ mod tests {
     use crate::sketch::quantile::{ks_distance, QuantileFn};
     use crate::testkit::XorShift;
     use proptest::prelude::*;
+
+    #[test]
+    fn tabled_total_capacity_is_the_sum_of_level_capacities() {
+        for k in [DEFAULT_K, 200] {
+            let mut s = Kll::new(k);
+            for n in 1..70 {
+                s.levels.resize(n, Vec::new());
+                let direct: usize = (0..n).map(|h| s.capacity(h)).sum();
+                assert_eq!(s.total_capacity(), direct, "k {k}, {n} levels");
+            }
+        }
+    }
 
     fn exact(values: &[f64]) -> QuantileFn {
         let mut v = values.to_vec();
