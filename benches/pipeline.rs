@@ -43,6 +43,33 @@ fn bench(c: &mut Criterion) {
                 .count()
         })
     });
+    // The caption part of the path on its own: tokenize and describe.
+    let vocab = Vocabulary::english();
+    let captions: Vec<String> = lines
+        .iter()
+        .filter_map(|l| {
+            let e = decoder.decode_inference(l).ok()?;
+            e.prediction
+                .iter()
+                .find(|(k, _)| k == "caption")
+                .and_then(|(_, v)| match v {
+                    driftd::event::FeatureValue::Category(c) => Some(c.to_string()),
+                    _ => None,
+                })
+        })
+        .collect();
+    g.bench_function("caption_facts", |b| {
+        b.iter(|| {
+            captions
+                .iter()
+                .map(|c| {
+                    driftd::quality::CaptionFacts::of(c, &vocab)
+                        .descriptors
+                        .token_count
+                })
+                .sum::<usize>()
+        })
+    });
     g.bench_function("decode_track_describe", |b| {
         b.iter_batched(
             || {

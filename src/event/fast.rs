@@ -77,21 +77,25 @@ struct Scanner<'a> {
 }
 
 impl<'a> Scanner<'a> {
+    #[inline(always)]
     fn ws(&mut self) {
         while let Some(b' ' | b'\t' | b'\n' | b'\r') = self.b.get(self.i) {
             self.i += 1;
         }
     }
 
+    #[inline(always)]
     fn peek(&self) -> Option<u8> {
         self.b.get(self.i).copied()
     }
 
+    #[inline(always)]
     fn eat(&mut self, c: u8) -> Option<()> {
         (self.peek()? == c).then(|| self.i += 1)
     }
 
     /// A string without escapes or control characters, borrowed.
+    #[inline(always)]
     fn string(&mut self) -> Option<&'a str> {
         self.eat(b'"')?;
         let start = self.i;
@@ -106,6 +110,7 @@ impl<'a> Scanner<'a> {
     }
 
     /// Pass over digits, folding them into `m` (`None` once it overflows).
+    #[inline(always)]
     fn digits(&mut self, m: &mut Option<u64>) -> usize {
         let start = self.i;
         while let Some(c @ b'0'..=b'9') = self.peek() {
@@ -204,6 +209,7 @@ impl<'a> Scanner<'a> {
         x.is_finite().then_some(Num::F64(x))
     }
 
+    #[inline(always)]
     fn literal(&mut self, word: &[u8]) -> Option<()> {
         self.b[self.i..]
             .starts_with(word)
@@ -211,6 +217,7 @@ impl<'a> Scanner<'a> {
     }
 
     /// A scalar value; `None` for anything else (objects and arrays too).
+    #[inline(always)]
     fn scalar(&mut self) -> Option<Scalar<'a>> {
         Some(match self.peek()? {
             b'"' => Scalar::Str(self.string()?),

@@ -52,6 +52,14 @@ pub fn tokenize(text: &str) -> Cow<'_, str> {
 /// Lowercase ASCII words and digits separated by single spaces, and no word
 /// that PTB would split: nothing to do.
 fn is_already_tokenized(text: &str) -> bool {
+    walk_tokenized(text, |_| true)
+}
+
+/// If `text` is already tokenized (see [`tokenize`]), hand each of its tokens
+/// to `token` in order and return true; false as soon as it is not, or when
+/// `token` returns false. One pass over the bytes: the caption path uses it
+/// to tokenize and split at once.
+pub fn walk_tokenized<'a>(text: &'a str, mut token: impl FnMut(&'a str) -> bool) -> bool {
     let b = text.as_bytes();
     if b.first() == Some(&b' ') || b.last() == Some(&b' ') {
         return false;
@@ -62,7 +70,8 @@ fn is_already_tokenized(text: &str) -> bool {
         match c {
             b'a'..=b'z' | b'0'..=b'9' => prev_space = false,
             b' ' if !prev_space => {
-                if is_split_word(&b[word_start..i]) {
+                // ASCII bytes only so far: `word_start..i` is a char range.
+                if is_split_word(&b[word_start..i]) || !token(&text[word_start..i]) {
                     return false;
                 }
                 prev_space = true;
@@ -71,7 +80,10 @@ fn is_already_tokenized(text: &str) -> bool {
             _ => return false,
         }
     }
-    !is_split_word(&b[word_start..])
+    if is_split_word(&b[word_start..]) {
+        return false;
+    }
+    word_start == b.len() || token(&text[word_start..])
 }
 
 /// One of [`SPLIT_WORDS`] (lengths first: most words differ in length).

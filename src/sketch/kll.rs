@@ -44,6 +44,28 @@ pub struct Kll {
     started: u64,
 }
 
+/// Sort by `f64::total_cmp`, as integers: the map from a double's bits to
+/// an integer in total order is a bijection, so sorting the integers and
+/// mapping back gives exactly the `total_cmp` order, and integer sorting is
+/// about twice as fast (compaction sorts are a tenth of the streaming path).
+fn sort_total(items: &mut [f64]) {
+    const SIGN: u64 = 1 << 63;
+    let key = |x: f64| {
+        let b = x.to_bits();
+        if b & SIGN != 0 {
+            !b
+        } else {
+            b | SIGN
+        }
+    };
+    let unkey = |k: u64| f64::from_bits(if k & SIGN != 0 { k & !SIGN } else { !k });
+    let mut keys: Vec<u64> = items.iter().map(|&x| key(x)).collect();
+    keys.sort_unstable();
+    for (x, &k) in items.iter_mut().zip(&keys) {
+        *x = unkey(k);
+    }
+}
+
 /// Capacity of the level `depth` levels below the top.
 fn capacity_at(k: u32, depth: usize) -> usize {
     ((k as f64 * DECAY.powi(depth as i32)).ceil() as usize).max(MIN_CAPACITY)
@@ -175,7 +197,7 @@ impl Kll {
             self.levels.push(Vec::new());
         }
         let mut items = std::mem::take(&mut self.levels[h]);
-        items.sort_by(f64::total_cmp);
+        sort_total(&mut items);
         // An odd item out stays at this level, so weights are conserved.
         if items.len() % 2 == 1 {
             let keep = items.pop().expect("odd length is non-empty");
@@ -236,6 +258,23 @@ mod tests {
     use crate::sketch::quantile::{ks_distance, QuantileFn};
     use crate::testkit::XorShift;
     use proptest::prelude::*;
+
+    proptest! {
+        #[test]
+        fn integer_sort_is_the_total_cmp_sort(
+            v in prop::collection::vec(
+                prop_oneof![any::<f64>(), Just(0.0), Just(-0.0), Just(f64::INFINITY), Just(f64::NEG_INFINITY), -3.0f64..3.0],
+                0..200,
+            )
+        ) {
+            let mut ours = v.clone();
+            sort_total(&mut ours);
+            let mut want = v;
+            want.sort_by(f64::total_cmp);
+            let bits = |v: &[f64]| v.iter().map(|x| x.to_bits()).collect::<Vec<_>>();
+            prop_assert_eq!(bits(&ours), bits(&want));
+        }
+    }
 
     #[test]
     fn tabled_total_capacity_is_the_sum_of_level_capacities() {
