@@ -53,6 +53,7 @@ pub mod metrics;
 pub mod monitor;
 pub mod quality;
 pub mod report;
+pub mod rules;
 pub mod sketch;
 pub mod source;
 pub mod stats;

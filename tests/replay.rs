@@ -267,3 +267,84 @@ fn a_profile_from_driftd_baseline_is_used_when_configured() {
     assert_eq!(ws[0]["window"]["index"], 0);
     assert_eq!(ws[0]["window"]["start"], "2026-11-24T00:00:00Z");
 }
+
+/// Issue 5: replay with rules shows which decisions would have fired and
+/// which were suppressed and why, window by window.
+#[test]
+fn replay_with_rules_shows_fired_and_suppressed_decisions() {
+    let rules = format!(
+        "{SMALL_WINDOWS}
+[[rules]]
+name = \"drift-retrain\"
+action = \"retrain\"
+when = {{ metric = \"drift_share\", op = \">=\", value = 0.3 }}
+for_windows = 2
+min_samples = 1000
+
+[[rules]]
+name = \"captions-rot\"
+action = \"notify\"
+when = {{ any = [ {{ metric = \"quality.empty_rate\", op = \">\", value = 0.05 }}, {{ metric = \"quality.boilerplate_prefix_rate\", op = \">\", value = 0.2 }} ] }}
+"
+    );
+    // Covariate shift: features drift half way, captions stay fine.
+    let (ws, err) = windows("covariate-shift", "60000", &[], Some(&rules));
+    let decisions: Vec<&Value> = ws
+        .iter()
+        .flat_map(|w| w["decisions"].as_array().unwrap())
+        .collect();
+    let outcomes: Vec<(&str, &str)> = decisions
+        .iter()
+        .map(|d| (d["rule"].as_str().unwrap(), d["outcome"].as_str().unwrap()))
+        .collect();
+    let fired: Vec<&Value> = decisions
+        .iter()
+        .copied()
+        .filter(|d| d["outcome"] == "fired")
+        .collect();
+    assert_eq!(fired.len(), 1, "{outcomes:?}");
+    assert_eq!(fired[0]["rule"], "drift-retrain");
+    assert_eq!(fired[0]["action"], "retrain");
+    assert_eq!(fired[0]["consecutive"], 2);
+    assert_eq!(
+        outcomes[0],
+        ("drift-retrain", "suppressed: pending"),
+        "{outcomes:?}"
+    );
+    assert!(
+        outcomes[2..]
+            .iter()
+            .all(|o| *o == ("drift-retrain", "suppressed: not_rearmed")),
+        "{outcomes:?}"
+    );
+    // The evidence is the window's own drift share.
+    let w = ws
+        .iter()
+        .find(|w| w["decisions"].as_array().unwrap().contains(fired[0]))
+        .unwrap();
+    assert_eq!(fired[0]["evidence"][0]["metric"], "drift_share");
+    assert_eq!(
+        fired[0]["evidence"][0]["value"],
+        w["drift"]["dataset"]["share"]
+    );
+    assert!(err.contains("2 rule(s): fired 1"), "{err}");
+
+    // Quality drop: captions rot; the caption rule fires, the drift rule does not.
+    let (ws, _) = windows("quality-drop", "60000", &[], Some(&rules));
+    let fired: Vec<String> = ws
+        .iter()
+        .flat_map(|w| w["decisions"].as_array().unwrap())
+        .filter(|d| d["outcome"] == "fired")
+        .map(|d| d["rule"].as_str().unwrap().to_owned())
+        .collect();
+    assert_eq!(fired, ["captions-rot"]);
+
+    // Stable: no window breaches; without rules there is no `decisions` key.
+    let (ws, err) = windows("stable", "60000", &[], Some(&rules));
+    assert!(ws
+        .iter()
+        .all(|w| w["decisions"].as_array().unwrap().is_empty()));
+    assert!(err.contains("no window breached a rule"), "{err}");
+    let (ws, _) = windows("stable", "20000", &[], Some(SMALL_WINDOWS));
+    assert!(ws.iter().all(|w| w.get("decisions").is_none()));
+}

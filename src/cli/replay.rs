@@ -35,6 +35,10 @@ pub fn replay(
     let profiles = super::load_profiles(&config)?;
     let vocab = super::load_vocabulary(config.quality.vocabulary.as_deref())?;
     let reader_vocab = vocab.clone();
+    // With rules configured, every window is also judged: what would have
+    // fired, and what was suppressed and why.
+    let mut decider = (!config.rules.is_empty())
+        .then(|| crate::rules::Decider::new(config.rules.clone(), config.actions.clone()));
     let mut engine = Engine::new(config, vocab, profiles);
     let mut dead = match args.dead_letter {
         Some(p) => Some(std::io::BufWriter::new(std::fs::File::create(p).map_err(
@@ -115,7 +119,7 @@ pub fn replay(
             match engine.process_decoded(d.result) {
                 Ok(reports) => {
                     for r in reports {
-                        emit(&mut out, &r, args.format).map_err(write_err)?;
+                        emit(&mut out, &r, args.format, decider.as_mut()).map_err(write_err)?;
                     }
                 }
                 Err(rejection) => {
@@ -131,7 +135,7 @@ pub fn replay(
         .join()
         .map_err(|_| CliError::failure("reader thread panicked"))?;
     for r in engine.finish() {
-        emit(&mut out, &r, args.format).map_err(write_err)?;
+        emit(&mut out, &r, args.format, decider.as_mut()).map_err(write_err)?;
     }
     out.flush().map_err(write_err)?;
     if let Some(mut d) = dead {
@@ -151,6 +155,19 @@ pub fn replay(
         c.late_events,
         if reasons.is_empty() { String::new() } else { format!(" ({})", reasons.join(", ")) },
     );
+    if let Some(d) = &decider {
+        let counts: Vec<String> = d.counts.iter().map(|(k, v)| format!("{k} {v}")).collect();
+        let _ = writeln!(
+            stderr,
+            "driftd: {} rule(s): {}",
+            d.rules().len(),
+            if counts.is_empty() {
+                "no window breached a rule".to_owned()
+            } else {
+                counts.join(", ")
+            }
+        );
+    }
     for (model, version, n) in engine.learning() {
         let _ = writeln!(
             stderr,
@@ -160,10 +177,34 @@ pub fn replay(
     Ok(())
 }
 
-fn emit(out: &mut dyn Write, r: &WindowReport, format: ReplayFormat) -> std::io::Result<()> {
+/// A window report with the rules' decisions on it.
+#[derive(serde::Serialize)]
+struct Judged<'a> {
+    #[serde(flatten)]
+    report: &'a WindowReport,
+    decisions: &'a [crate::rules::Decision],
+}
+
+fn emit(
+    out: &mut dyn Write,
+    r: &WindowReport,
+    format: ReplayFormat,
+    decider: Option<&mut crate::rules::Decider>,
+) -> std::io::Result<()> {
+    let decisions = decider.map(|d| d.decide(r));
     match format {
         ReplayFormat::Json => {
-            serde_json::to_writer(&mut *out, r).map_err(std::io::Error::other)?;
+            match &decisions {
+                Some(decisions) => serde_json::to_writer(
+                    &mut *out,
+                    &Judged {
+                        report: r,
+                        decisions,
+                    },
+                ),
+                None => serde_json::to_writer(&mut *out, r),
+            }
+            .map_err(std::io::Error::other)?;
             out.write_all(b"\n")
         }
         ReplayFormat::Text => {
@@ -191,7 +232,27 @@ fn emit(out: &mut dyn Write, r: &WindowReport, format: ReplayFormat) -> std::io:
                 r.signals.empty_caption_rate * 100.0,
                 r.captions.boilerplate_prefix_rate * 100.0,
                 r.captions.clip_score_mean.map(|c| format!(", CLIPScore {c:.3}")).unwrap_or_default(),
-            )
+            )?;
+            for d in decisions.iter().flatten() {
+                let evidence: Vec<String> = d
+                    .evidence
+                    .iter()
+                    .map(|e| match e.value {
+                        Some(v) => format!("{} {v:.4} {} {}", e.metric, e.op, e.threshold),
+                        None => format!("{} (no data) {} {}", e.metric, e.op, e.threshold),
+                    })
+                    .collect();
+                writeln!(
+                    out,
+                    "  rule {} -> {}: {} (breach {} in a row; {})",
+                    d.rule,
+                    d.action.as_str(),
+                    d.outcome.describe(),
+                    d.consecutive,
+                    evidence.join(", ")
+                )?;
+            }
+            Ok(())
         }
     }
 }

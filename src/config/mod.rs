@@ -407,6 +407,10 @@ pub struct Config {
     pub model_pointer: String,
     pub drift: DriftDefaults,
     pub models: BTreeMap<String, ModelConfig>,
+    /// Settings over all rules.
+    pub actions: crate::rules::ActionSettings,
+    /// Rules, in file order.
+    pub rules: Vec<crate::rules::Rule>,
 }
 
 impl Default for Config {
@@ -424,6 +428,8 @@ impl Default for Config {
             model_pointer: raw::RawRouting::default().model,
             drift: DriftDefaults::default(),
             models: BTreeMap::new(),
+            actions: crate::rules::ActionSettings::default(),
+            rules: Vec::new(),
         }
     }
 }
@@ -712,6 +718,7 @@ fn validate(raw: RawConfig, base: &Path, problems: &mut Vec<ConfigProblem>) -> C
     let shutdown_timeout_ms = dur("state.shutdown_timeout", &st.shutdown_timeout);
     let silence_after_ms = dur("signals.silence_after", &raw.signals.silence_after);
     let feedback_ttl_ms = dur("feedback.ttl", &raw.feedback.ttl) as i64;
+    let retrain_timeout_ms = dur("actions.retrain_timeout", &raw.actions.retrain_timeout) as i64;
     for (key, v) in [
         ("feedback.max_pending", raw.feedback.max_pending),
         (
@@ -751,6 +758,12 @@ fn validate(raw: RawConfig, base: &Path, problems: &mut Vec<ConfigProblem>) -> C
             "must be greater than 0, got 0".into(),
         );
     }
+    let actions = crate::rules::ActionSettings {
+        dry_run: raw.actions.dry_run,
+        kill_switch: raw.actions.kill_switch,
+        retrain_timeout_ms,
+    };
+    let rules = validate_rules(raw.rules, &models, &mut problem);
     Config {
         max_event_bytes: raw.limits.max_event_bytes as usize,
         max_models: raw.limits.max_models.max(1) as usize,
@@ -775,7 +788,97 @@ fn validate(raw: RawConfig, base: &Path, problems: &mut Vec<ConfigProblem>) -> C
         model_pointer: raw.routing.model,
         drift,
         models,
+        actions,
+        rules,
     }
+}
+
+/// Rules: names unique, actions and durations valid, every metric in the
+/// catalog, and a named feature known to the rule's model when that model
+/// lists its features (or excludes it). Every problem is reported.
+fn validate_rules(
+    raw: Vec<raw::RawRule>,
+    models: &BTreeMap<String, ModelConfig>,
+    problem: &mut dyn FnMut(String, String),
+) -> Vec<crate::rules::Rule> {
+    use crate::rules::{Action, Condition, Rule};
+    let mut out = Vec::new();
+    let mut seen = std::collections::BTreeSet::new();
+    for (i, r) in raw.into_iter().enumerate() {
+        let path = format!("rules[{i}]");
+        if r.name.trim().is_empty() {
+            problem(format!("{path}.name"), "must not be empty".into());
+        } else if !seen.insert(r.name.clone()) {
+            problem(
+                format!("{path}.name"),
+                format!("{:?} names another rule too; names must be unique", r.name),
+            );
+        }
+        let action = Action::parse(&r.action);
+        if action.is_none() {
+            problem(
+                format!("{path}.action"),
+                format!("must be one of {}, got {:?}", Action::NAMES, r.action),
+            );
+        }
+        let when = Condition::from_toml(&r.when, &format!("{path}.when"), problem);
+        let rearm = r
+            .rearm
+            .as_ref()
+            .map(|v| Condition::from_toml(v, &format!("{path}.rearm"), problem));
+        let cooldown_ms = match parse_duration_ms(&r.cooldown) {
+            Ok(ms) => ms,
+            Err(e) => {
+                problem(format!("{path}.cooldown"), e);
+                0
+            }
+        };
+        if r.for_windows == 0 {
+            problem(format!("{path}.for_windows"), "must be at least 1".into());
+        }
+        if r.max_per_day == 0 {
+            problem(
+                format!("{path}.max_per_day"),
+                "must be at least 1 (use actions.kill_switch to stop a rule)".into(),
+            );
+        }
+        let mc = r.model.as_ref().and_then(|m| models.get(m));
+        if let (Some(mc), Some(when)) = (mc, &when) {
+            let rearm_features = match &rearm {
+                Some(Some(c)) => c.features(),
+                _ => Vec::new(),
+            };
+            for f in when.features().into_iter().chain(rearm_features) {
+                let unknown = mc.exclude.contains(f)
+                    || (!mc.include_unlisted_features && !mc.features.contains_key(f));
+                if unknown {
+                    problem(
+                        format!("{path}.when"),
+                        format!(
+                            "feature {f:?} is not monitored for model {:?} (not in its features, or excluded)",
+                            r.model.as_deref().unwrap_or_default()
+                        ),
+                    );
+                }
+            }
+        }
+        if let (Some(action), Some(when), Some(rearm)) =
+            (action, when, rearm.map_or(Some(None), |c| c.map(Some)))
+        {
+            out.push(Rule {
+                name: r.name,
+                model: r.model,
+                action,
+                when,
+                min_samples: r.min_samples,
+                for_windows: r.for_windows.max(1),
+                rearm,
+                cooldown_ms,
+                max_per_day: r.max_per_day.max(1),
+            });
+        }
+    }
+    out
 }
 
 fn validate_model(

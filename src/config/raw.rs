@@ -34,6 +34,71 @@ pub struct RawConfig {
     pub signals: RawSignals,
     /// Joining feedback events (references, ratings) to inference events.
     pub feedback: RawFeedback,
+    /// Settings over all rules.
+    pub actions: RawActions,
+    /// Rules: conditions over window reports that decide actions.
+    pub rules: Vec<RawRule>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(default)]
+pub struct RawActions {
+    /// Decide and record, but send nothing.
+    pub dry_run: bool,
+    /// Decide nothing: every firing is suppressed (and counted).
+    pub kill_switch: bool,
+    /// How long (event time) a retrain counts as in flight when no candidate
+    /// is registered; no second retrain of the model meanwhile.
+    pub retrain_timeout: String,
+}
+
+impl Default for RawActions {
+    fn default() -> Self {
+        Self {
+            dry_run: false,
+            kill_switch: false,
+            retrain_timeout: "6h".into(),
+        }
+    }
+}
+
+#[derive(Debug, Deserialize)]
+pub struct RawRule {
+    /// Unique name (metrics, decisions and logs use it).
+    pub name: String,
+    /// The model the rule watches; every model when absent.
+    pub model: Option<String>,
+    /// retrain, redeploy, rollback or notify.
+    pub action: String,
+    /// `{ metric, op, value }`, `{ all = [...] }` or `{ any = [...] }`.
+    pub when: toml::Value,
+    /// Windows with fewer events are not judged.
+    #[serde(default)]
+    pub min_samples: u64,
+    /// Consecutive breaching windows before the rule fires.
+    #[serde(default = "one")]
+    pub for_windows: u32,
+    /// After firing, re-arm only in a window where this holds (default: a
+    /// window where `when` does not).
+    pub rearm: Option<toml::Value>,
+    /// Event time after a firing during which the rule does not fire again.
+    #[serde(default = "zero_duration")]
+    pub cooldown: String,
+    /// Firings per model per 24 hours of event time.
+    #[serde(default = "ten")]
+    pub max_per_day: u32,
+}
+
+fn one() -> u32 {
+    1
+}
+
+fn ten() -> u32 {
+    10
+}
+
+fn zero_duration() -> String {
+    "0s".into()
 }
 
 #[derive(Debug, Deserialize)]
