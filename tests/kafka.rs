@@ -153,7 +153,8 @@ fn daemon_consumes_serves_dead_letters_and_resumes() {
         dir.path(),
         &broker.addr,
         &http,
-        "[windows]\nkind = \"count\"\nevents = 1000\n[baseline]\nlearn_events = 1000\n[signals]\nsilence_after = \"3s\"\n",
+        "[windows]\nkind = \"count\"\nevents = 1000\n[baseline]\nlearn_events = 1000\n[signals]\nsilence_after = \"3s\"\n\
+         [[rules]]\nname = \"drift\"\naction = \"retrain\"\nwhen = { metric = \"drift_share\", op = \">=\", value = 0.25 }\n",
     );
     let text = std::fs::read_to_string(&config).unwrap();
     std::fs::write(
@@ -197,6 +198,26 @@ fn daemon_consumes_serves_dead_letters_and_resumes() {
     });
     assert_eq!(fresh, 0.0, "not silent right after its events");
     promtool_check(&metrics);
+    // The drift rule fired once (the shift is half way), and its decision
+    // waits in the outbox, written with the window that made it.
+    let fired = format!(
+        "driftd_rule_decisions_total{{model=\"{MODEL}\",rule=\"drift\",action=\"retrain\",outcome=\"fired\"}}"
+    );
+    assert_eq!(metric(&metrics, &fired), Some(1.0), "{metrics}");
+    let (status, body) = get("/api/v1/decisions?outbox=true").unwrap();
+    assert_eq!(status, 200, "{body}");
+    let outbox: Vec<serde_json::Value> = serde_json::from_str(&body).unwrap();
+    assert_eq!(outbox.len(), 1, "{body}");
+    assert_eq!(outbox[0]["delivery"], "pending");
+    assert_eq!(outbox[0]["decision"]["rule"], "drift");
+    assert_eq!(outbox[0]["decision"]["action"], "retrain");
+    assert_eq!(outbox[0]["decision"]["model"], MODEL);
+    assert!(outbox[0]["id"].as_str().unwrap().starts_with("dec_"));
+    assert_eq!(get("/api/v1/decisions?outbox=maybe").unwrap().0, 400);
+    assert_eq!(
+        get("/api/v1/decisions?model=nobody").unwrap().1.trim(),
+        "[]"
+    );
     assert_eq!(
         metric(
             &metrics,
@@ -384,6 +405,36 @@ fn consumed(state: &Path) -> i64 {
         .unwrap_or(0)
 }
 
+/// Stored rule decisions: (id, outcome, delivery, decision JSON), by id.
+fn decisions(state: &Path) -> Vec<(String, String, Option<String>, String)> {
+    let mut d: Vec<_> = Store::open_read_only(state)
+        .unwrap()
+        .decisions(None, false, 1000)
+        .unwrap()
+        .into_iter()
+        .map(|d| (d.id, d.outcome, d.delivery, d.decision_json))
+        .collect();
+    d.sort();
+    d
+}
+
+/// Rules for the kill -9 test: decisions are checkpointed with the windows
+/// that produced them, so they too must equal the uninterrupted run's.
+const KILL_TEST_RULES: &str = r#"
+[[rules]]
+name = "drift-retrain"
+model = "captioner-a"
+action = "retrain"
+when = { metric = "drift_share", op = ">=", value = 0.25 }
+for_windows = 2
+
+[[rules]]
+name = "captions-rot"
+model = "captioner-b"
+action = "notify"
+when = { metric = "quality.boilerplate_prefix_rate", op = ">", value = 0.1 }
+"#;
+
 #[test]
 fn kill_9_mid_stream_gives_the_uninterrupted_windows() {
     let broker = Broker::start();
@@ -397,8 +448,10 @@ fn kill_9_mid_stream_gives_the_uninterrupted_windows() {
     broker.produce("logs", Some(0), &a);
     broker.produce("logs", Some(1), &b);
     let total = (a.len() + b.len()) as i64;
-    let windows_toml =
-        "[windows]\nsize = \"20s\"\nallowed_lateness = \"2s\"\n[baseline]\nlearn_events = 2000\n";
+    let windows_toml = format!(
+        "[windows]\nsize = \"20s\"\nallowed_lateness = \"2s\"\n[baseline]\nlearn_events = 2000\n{KILL_TEST_RULES}"
+    );
+    let windows_toml = windows_toml.as_str();
 
     // The uninterrupted run.
     let ref_dir = tempfile::tempdir().unwrap();
@@ -421,6 +474,17 @@ fn kill_9_mid_stream_gives_the_uninterrupted_windows() {
     let expected = windows(&ref_dir.path().join("state"));
     assert_eq!(consumed(&ref_dir.path().join("state")), total);
     assert!(expected.len() >= 20, "{} windows", expected.len());
+    let expected_decisions = decisions(&ref_dir.path().join("state"));
+    let fired: Vec<&(String, String, Option<String>, String)> = expected_decisions
+        .iter()
+        .filter(|d| d.1 == "fired")
+        .collect();
+    assert_eq!(
+        fired.len(),
+        2,
+        "one firing per rule: {expected_decisions:?}"
+    );
+    assert!(fired.iter().all(|d| d.2.as_deref() == Some("pending")));
 
     // The same events, killed with SIGKILL mid-stream again and again.
     let dir = tempfile::tempdir().unwrap();
@@ -462,6 +526,8 @@ fn kill_9_mid_stream_gives_the_uninterrupted_windows() {
     for (g, e) in got.iter().zip(&expected) {
         assert_eq!(g, e, "window {} {} {} differs after kills", e.0, e.1, e.2);
     }
+    // Every decision once, the same as without kills: none lost, none twice.
+    assert_eq!(decisions(&state), expected_decisions);
 }
 
 #[test]

@@ -30,7 +30,7 @@ use crate::monitor::engine::FeedbackOutcome;
 use crate::monitor::{Engine, WindowReport};
 use crate::quality::Vocabulary;
 use crate::source::kafka::{DeadLetter, KafkaSource};
-use crate::store::{Offsets, Store, StoredWindow};
+use crate::store::{DecisionBatch, Offsets, Store, StoredDecision, StoredWindow};
 
 /// Options of `driftd run` beyond the config file.
 #[derive(Debug, Clone, Default)]
@@ -121,6 +121,20 @@ pub fn run(
         );
         offsets = cp.offsets;
     }
+    let decider = if config.rules.is_empty() {
+        None
+    } else {
+        let mut d = crate::rules::Decider::new(config.rules.clone(), config.actions.clone());
+        if let Some(json) = store.decider_state()? {
+            let state = serde_json::from_str(&json).with_context(|| {
+                format!("restoring the rules' state from {}", store.path().display())
+            })?;
+            d.restore(state);
+            // Rules removed from the config since take their state with them.
+            d.reconfigure(config.rules.clone(), config.actions.clone());
+        }
+        Some(d)
+    };
     shared.store_open.store(true, Ordering::Relaxed);
     let mut source =
         KafkaSource::new(&config.kafka, metrics.clone()).context("creating the Kafka consumer")?;
@@ -133,6 +147,8 @@ pub fn run(
         positions: Positions::from_offsets(offsets),
         dirty: false,
         pending: Vec::new(),
+        decider,
+        pending_decisions: Vec::new(),
         since_checkpoint: 0,
         last_checkpoint: Instant::now(),
         metrics: &metrics,
@@ -233,6 +249,10 @@ struct Daemon<'a> {
     /// Events consumed since the last checkpoint (so one is due).
     dirty: bool,
     pending: Vec<WindowReport>,
+    /// The rules, when any are configured.
+    decider: Option<crate::rules::Decider>,
+    /// Decisions since the last checkpoint (written with it).
+    pending_decisions: Vec<StoredDecision>,
     since_checkpoint: u64,
     last_checkpoint: Instant,
     metrics: &'a Metrics,
@@ -363,6 +383,13 @@ impl Daemon<'_> {
             }
             Outcome::Accepted(ws) => {
                 self.metrics.events_consumed.inc();
+                if let Some(decider) = self.decider.as_mut() {
+                    for w in &ws {
+                        for d in decider.decide(w) {
+                            self.pending_decisions.push(stored_decision(&d));
+                        }
+                    }
+                }
                 self.pending.extend(ws);
             }
             Outcome::Rejected {
@@ -436,10 +463,19 @@ impl Daemon<'_> {
             })
             .collect();
         let offsets = self.positions.to_offsets();
-        if let Err(e) = store.checkpoint(
+        let decider_state = self
+            .decider
+            .as_ref()
+            .map(|d| serde_json::to_string(&d.state()).expect("decider state serializes"));
+        let batch = DecisionBatch {
+            decisions: &self.pending_decisions,
+            decider_state: decider_state.as_deref(),
+        };
+        if let Err(e) = store.checkpoint_with(
             &snapshot,
             &offsets,
             &windows,
+            batch,
             self.config.daemon.window_history,
         ) {
             tracing::error!(error = %e, "checkpoint failed; retrying later");
@@ -449,6 +485,27 @@ impl Daemon<'_> {
         self.metrics
             .checkpoint_duration
             .observe(started.elapsed().as_secs_f64());
+        for d in self.pending_decisions.drain(..) {
+            let outcome = match d.outcome.strip_prefix("suppressed: ") {
+                Some(reason) => format!("suppressed_{reason}"),
+                None => d.outcome.clone(),
+            };
+            self.metrics
+                .decisions
+                .get_or_create(&vec![
+                    ("model", d.model.clone()),
+                    ("rule", d.rule.clone()),
+                    ("action", d.action.clone()),
+                    ("outcome", outcome),
+                ])
+                .inc();
+            if d.delivery.is_some() {
+                tracing::warn!(
+                    id = %d.id, model = %d.model, version = %d.model_version, rule = %d.rule,
+                    action = %d.action, window = d.window_index, "rule fired; decision in the outbox"
+                );
+            }
+        }
         for w in self.pending.drain(..) {
             tracing::info!(
                 model = %w.model, version = %w.model_version, window = w.window.index,
@@ -523,5 +580,31 @@ impl Daemon<'_> {
         if let Ok(mut s) = self.shared.status.write() {
             *s = Status { models };
         }
+    }
+}
+
+/// A decision as the store keeps it. The id is derived from the model,
+/// version, window and rule, so judging a window again after a crash stores
+/// nothing new; it becomes the webhook and CloudEvents id.
+fn stored_decision(d: &crate::rules::Decision) -> StoredDecision {
+    use sha2::Digest;
+    let key = format!(
+        "{}\u{0}{}\u{0}{}\u{0}{}",
+        d.model, d.model_version, d.window_index, d.rule
+    );
+    let digest = sha2::Sha256::digest(key.as_bytes());
+    let id: String = digest[..16].iter().map(|b| format!("{b:02x}")).collect();
+    let fired = matches!(d.outcome, crate::rules::Outcome::Fired);
+    StoredDecision {
+        id: format!("dec_{id}"),
+        model: d.model.clone(),
+        model_version: d.model_version.clone(),
+        window_index: d.window_index,
+        rule: d.rule.clone(),
+        action: d.action.as_str().to_owned(),
+        outcome: d.outcome.describe(),
+        window_end: d.window_end.clone(),
+        delivery: fired.then(|| "pending".to_owned()),
+        decision_json: serde_json::to_string(d).expect("decisions serialize"),
     }
 }

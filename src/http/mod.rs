@@ -65,6 +65,7 @@ pub fn router(shared: Arc<Shared>) -> Router {
         .route("/readyz", get(readyz))
         .route("/api/v1/models", get(models))
         .route("/api/v1/models/{model}/windows", get(windows))
+        .route("/api/v1/decisions", get(decisions))
         .fallback(|| async { error(StatusCode::NOT_FOUND, "no such endpoint".into()) })
         .with_state(shared)
 }
@@ -123,22 +124,28 @@ async fn models(State(s): State<Arc<Shared>>) -> Response {
     Json(status).into_response()
 }
 
+/// The `limit` query parameter: 1 to [`MAX_WINDOWS_LIMIT`], `default` when
+/// absent; the error is the response's message.
+fn limit(q: &std::collections::HashMap<String, String>, default: usize) -> Result<usize, String> {
+    match q.get("limit") {
+        None => Ok(default),
+        Some(v) => match v.parse::<usize>() {
+            Ok(n) if (1..=MAX_WINDOWS_LIMIT).contains(&n) => Ok(n),
+            _ => Err(format!(
+                "limit must be an integer from 1 to {MAX_WINDOWS_LIMIT}, got {v:?}"
+            )),
+        },
+    }
+}
+
 async fn windows(
     State(s): State<Arc<Shared>>,
     Path(model): Path<String>,
     Query(q): Query<std::collections::HashMap<String, String>>,
 ) -> Response {
-    let limit = match q.get("limit") {
-        None => 20,
-        Some(v) => match v.parse::<usize>() {
-            Ok(n) if (1..=MAX_WINDOWS_LIMIT).contains(&n) => n,
-            _ => {
-                return error(
-                    StatusCode::BAD_REQUEST,
-                    format!("limit must be an integer from 1 to {MAX_WINDOWS_LIMIT}, got {v:?}"),
-                )
-            }
-        },
+    let limit = match limit(&q, 20) {
+        Ok(n) => n,
+        Err(m) => return error(StatusCode::BAD_REQUEST, m),
     };
     let known = s
         .status
@@ -171,4 +178,50 @@ async fn windows(
     }
     body.push(']');
     ([(header::CONTENT_TYPE, "application/json")], body).into_response()
+}
+
+/// `GET /api/v1/decisions?model=M&outbox=true&limit=N`: the rules' decisions,
+/// newest first; `outbox=true` lists only fired decisions not yet delivered.
+async fn decisions(
+    State(s): State<Arc<Shared>>,
+    Query(q): Query<std::collections::HashMap<String, String>>,
+) -> Response {
+    let limit = match limit(&q, 100) {
+        Ok(n) => n,
+        Err(m) => return error(StatusCode::BAD_REQUEST, m),
+    };
+    let outbox = match q.get("outbox").map(String::as_str) {
+        None | Some("false") => false,
+        Some("true") => true,
+        Some(v) => {
+            return error(
+                StatusCode::BAD_REQUEST,
+                format!("outbox must be true or false, got {v:?}"),
+            )
+        }
+    };
+    let model = q.get("model").cloned();
+    let dir = s.state_dir.clone();
+    let rows = tokio::task::spawn_blocking(move || {
+        Store::open_read_only(&dir).and_then(|st| st.decisions(model.as_deref(), outbox, limit))
+    })
+    .await;
+    let rows = match rows {
+        Ok(Ok(rows)) => rows,
+        Ok(Err(e)) => return error(StatusCode::SERVICE_UNAVAILABLE, e.to_string()),
+        Err(e) => return error(StatusCode::INTERNAL_SERVER_ERROR, e.to_string()),
+    };
+    let items: Vec<serde_json::Value> = rows
+        .into_iter()
+        .map(|r| {
+            let decision: serde_json::Value =
+                serde_json::from_str(&r.decision_json).unwrap_or(serde_json::Value::Null);
+            serde_json::json!({
+                "id": r.id,
+                "delivery": r.delivery,
+                "decision": decision,
+            })
+        })
+        .collect();
+    Json(items).into_response()
 }

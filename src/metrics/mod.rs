@@ -32,6 +32,7 @@ pub struct Metrics {
     pub feedback_consumed: Counter,
     pub feedback: Family<Labels, Counter>,
     pub windows_closed: Family<Labels, Counter>,
+    pub decisions: Family<Labels, Counter>,
     pub window_events: Family<Labels, FGauge>,
     pub late_events: Family<Labels, Counter>,
     pub baseline_ready: Family<Labels, FGauge>,
@@ -129,6 +130,11 @@ impl Metrics {
             windows_closed: reg!(
                 "windows_closed",
                 "Windows closed and evaluated, by model",
+                Family::default()
+            ),
+            decisions: reg!(
+                "rule_decisions",
+                "Rule decisions on breaching windows, by model, rule, action and outcome (fired, dry_run, or suppressed_<reason>)",
                 Family::default()
             ),
             window_events: reg!(

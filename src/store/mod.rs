@@ -18,7 +18,7 @@ use rusqlite::{params, Connection, OpenFlags, OptionalExtension};
 /// File name of the store inside the state directory.
 pub const FILE_NAME: &str = "driftd.sqlite";
 /// Schema version, kept in SQLite's `user_version`.
-const SCHEMA_VERSION: i64 = 1;
+const SCHEMA_VERSION: i64 = 2;
 
 /// Next offset to consume, by (topic, partition).
 pub type Offsets = BTreeMap<(String, i32), i64>;
@@ -60,6 +60,35 @@ pub struct StoredWindow {
     pub model_version: String,
     pub index: u64,
     pub report_json: String,
+}
+
+/// A rule's decision as stored. Fired decisions are the outbox: `delivery`
+/// is `pending` until a delivery worker sends them.
+#[derive(Debug, Clone, PartialEq)]
+pub struct StoredDecision {
+    /// Deterministic (model, version, window, rule): the same window judged
+    /// twice (a replay after a crash) cannot store a second decision.
+    pub id: String,
+    pub model: String,
+    pub model_version: String,
+    pub window_index: u64,
+    pub rule: String,
+    pub action: String,
+    /// `fired`, `dry_run` or `suppressed: <reason>`.
+    pub outcome: String,
+    pub window_end: String,
+    /// `pending` for fired decisions (the outbox); `None` otherwise.
+    pub delivery: Option<String>,
+    pub decision_json: String,
+}
+
+/// Decisions made since the last checkpoint, and the rules' guardrail state
+/// after them: written in the checkpoint's transaction.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct DecisionBatch<'a> {
+    pub decisions: &'a [StoredDecision],
+    /// `rules::DeciderState` as JSON; `None` leaves the stored one.
+    pub decider_state: Option<&'a str>,
 }
 
 /// The state store.
@@ -154,6 +183,34 @@ impl Store {
                      COMMIT;",
                 )
                 .map_err(|e| self.err(e))?;
+                self.init()
+            }
+            1 => {
+                // Version 2 adds the rules' state and decisions (the outbox).
+                c.execute_batch(
+                    "BEGIN;
+                     CREATE TABLE IF NOT EXISTS decider (
+                         id INTEGER PRIMARY KEY CHECK (id = 1),
+                         state TEXT NOT NULL
+                     );
+                     CREATE TABLE IF NOT EXISTS decisions (
+                         id TEXT PRIMARY KEY,
+                         model TEXT NOT NULL,
+                         model_version TEXT NOT NULL,
+                         window_index INTEGER NOT NULL,
+                         rule TEXT NOT NULL,
+                         action TEXT NOT NULL,
+                         outcome TEXT NOT NULL,
+                         window_end TEXT NOT NULL,
+                         delivery TEXT,
+                         decision TEXT NOT NULL
+                     );
+                     CREATE INDEX IF NOT EXISTS decisions_delivery ON decisions (delivery)
+                         WHERE delivery IS NOT NULL;
+                     PRAGMA user_version = 2;
+                     COMMIT;",
+                )
+                .map_err(|e| self.err(e))?;
                 Ok(())
             }
             SCHEMA_VERSION => Ok(()),
@@ -207,6 +264,19 @@ impl Store {
         windows: &[StoredWindow],
         history: u64,
     ) -> Result<u64, StoreError> {
+        self.checkpoint_with(engine, offsets, windows, DecisionBatch::default(), history)
+    }
+
+    /// [`Store::checkpoint`], with the rules' decisions and state in the same
+    /// transaction: a crash can neither lose a decision nor make it twice.
+    pub fn checkpoint_with(
+        &mut self,
+        engine: &[u8],
+        offsets: &Offsets,
+        windows: &[StoredWindow],
+        decisions: DecisionBatch<'_>,
+        history: u64,
+    ) -> Result<u64, StoreError> {
         let path = self.path.clone();
         let err = |cause| StoreError::Sqlite {
             path: path.clone(),
@@ -258,6 +328,36 @@ impl Store {
                         .map_err(err)?;
                 }
             }
+            let mut dec = tx
+                .prepare_cached(
+                    "INSERT OR IGNORE INTO decisions (id, model, model_version, window_index, rule,
+                         action, outcome, window_end, delivery, decision)
+                     VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10)",
+                )
+                .map_err(err)?;
+            for d in decisions.decisions {
+                dec.execute(params![
+                    d.id,
+                    d.model,
+                    d.model_version,
+                    d.window_index,
+                    d.rule,
+                    d.action,
+                    d.outcome,
+                    d.window_end,
+                    d.delivery,
+                    d.decision_json
+                ])
+                .map_err(err)?;
+            }
+            if let Some(state) = decisions.decider_state {
+                tx.execute(
+                    "INSERT INTO decider (id, state) VALUES (1, ?1)
+                     ON CONFLICT (id) DO UPDATE SET state = ?1",
+                    params![state],
+                )
+                .map_err(err)?;
+            }
         }
         tx.commit().map_err(err)?;
         Ok(sequence)
@@ -285,6 +385,39 @@ impl Store {
         rows.collect::<Result<Vec<_>, _>>().map_err(|e| self.err(e))
     }
 
+    /// The rules' guardrail state of the last checkpoint (JSON).
+    pub fn decider_state(&self) -> Result<Option<String>, StoreError> {
+        self.conn
+            .query_row("SELECT state FROM decider WHERE id = 1", [], |r| r.get(0))
+            .optional()
+            .map_err(|e| self.err(e))
+    }
+
+    /// Stored decisions of `model` (every model when `None`), newest first
+    /// (window end, then model, version, rule), at most `limit`; with
+    /// `outbox_only`, only fired decisions still pending delivery.
+    pub fn decisions(
+        &self,
+        model: Option<&str>,
+        outbox_only: bool,
+        limit: usize,
+    ) -> Result<Vec<StoredDecision>, StoreError> {
+        let mut stmt = self
+            .conn
+            .prepare_cached(
+                "SELECT id, model, model_version, window_index, rule, action, outcome,
+                        window_end, delivery, decision FROM decisions
+                 WHERE (?1 IS NULL OR model = ?1) AND (?2 = 0 OR delivery = 'pending')
+                 ORDER BY window_end DESC, model, model_version, rule
+                 LIMIT ?3",
+            )
+            .map_err(|e| self.err(e))?;
+        let rows = stmt
+            .query_map(params![model, outbox_only, limit as i64], decision_row)
+            .map_err(|e| self.err(e))?;
+        rows.collect::<Result<Vec<_>, _>>().map_err(|e| self.err(e))
+    }
+
     /// Every stored window in a stable order (model, version, index): for
     /// comparing runs.
     pub fn all_windows(&self) -> Result<Vec<StoredWindow>, StoreError> {
@@ -301,6 +434,21 @@ impl Store {
 }
 
 /// A `windows` row selected as (model, model_version, window_index, report).
+fn decision_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<StoredDecision> {
+    Ok(StoredDecision {
+        id: r.get(0)?,
+        model: r.get(1)?,
+        model_version: r.get(2)?,
+        window_index: r.get(3)?,
+        rule: r.get(4)?,
+        action: r.get(5)?,
+        outcome: r.get(6)?,
+        window_end: r.get(7)?,
+        delivery: r.get(8)?,
+        decision_json: r.get(9)?,
+    })
+}
+
 fn window_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<StoredWindow> {
     Ok(StoredWindow {
         model: r.get(0)?,
@@ -361,6 +509,97 @@ mod tests {
         assert_eq!(s.windows(Some("m"), 1).unwrap()[0].index, 5);
         let r = Store::open_read_only(dir.path()).unwrap();
         assert_eq!(r.all_windows().unwrap().len(), 4);
+    }
+
+    fn decision(id: &str, rule: &str, delivery: Option<&str>) -> StoredDecision {
+        StoredDecision {
+            id: id.into(),
+            model: "m".into(),
+            model_version: "1".into(),
+            window_index: 3,
+            rule: rule.into(),
+            action: "retrain".into(),
+            outcome: if delivery.is_some() {
+                "fired"
+            } else {
+                "suppressed: pending"
+            }
+            .into(),
+            window_end: "2026-11-24T00:15:00Z".into(),
+            delivery: delivery.map(str::to_owned),
+            decision_json: "{}".into(),
+        }
+    }
+
+    #[test]
+    fn decisions_are_stored_once_with_the_checkpoint() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut s = Store::open(dir.path()).unwrap();
+        let ds = [
+            decision("a", "r1", Some("pending")),
+            decision("b", "r2", None),
+        ];
+        let batch = DecisionBatch {
+            decisions: &ds,
+            decider_state: Some("{\"x\":1}"),
+        };
+        s.checkpoint_with(b"one", &Offsets::new(), &[], batch, 10)
+            .unwrap();
+        // The same window judged again after a crash: nothing is added.
+        let again = [decision("a", "r1", Some("pending"))];
+        s.checkpoint_with(
+            b"two",
+            &Offsets::new(),
+            &[],
+            DecisionBatch {
+                decisions: &again,
+                decider_state: None,
+            },
+            10,
+        )
+        .unwrap();
+        drop(s);
+        let s = Store::open(dir.path()).unwrap();
+        assert_eq!(s.decisions(None, false, 10).unwrap().len(), 2);
+        let outbox = s.decisions(Some("m"), true, 10).unwrap();
+        assert_eq!(outbox, [decision("a", "r1", Some("pending"))]);
+        assert!(s.decisions(Some("other"), false, 10).unwrap().is_empty());
+        assert_eq!(s.decider_state().unwrap().as_deref(), Some("{\"x\":1}"));
+    }
+
+    #[test]
+    fn a_version_1_store_is_migrated() {
+        let dir = tempfile::tempdir().unwrap();
+        {
+            let c = Connection::open(dir.path().join(FILE_NAME)).unwrap();
+            c.execute_batch(
+                "CREATE TABLE engine (id INTEGER PRIMARY KEY CHECK (id = 1), sequence INTEGER NOT NULL,
+                     state BLOB NOT NULL, written_at TEXT NOT NULL);
+                 CREATE TABLE offsets (topic TEXT NOT NULL, partition INTEGER NOT NULL,
+                     next_offset INTEGER NOT NULL, PRIMARY KEY (topic, partition));
+                 CREATE TABLE windows (model TEXT NOT NULL, model_version TEXT NOT NULL,
+                     window_index INTEGER NOT NULL, report TEXT NOT NULL,
+                     PRIMARY KEY (model, model_version, window_index));
+                 INSERT INTO engine VALUES (1, 7, x'01', 'then');
+                 PRAGMA user_version = 1;",
+            )
+            .unwrap();
+        }
+        let mut s = Store::open(dir.path()).unwrap();
+        assert_eq!(s.load().unwrap().unwrap().sequence, 7);
+        let ds = [decision("a", "r1", Some("pending"))];
+        s.checkpoint_with(
+            b"x",
+            &Offsets::new(),
+            &[],
+            DecisionBatch {
+                decisions: &ds,
+                decider_state: None,
+            },
+            10,
+        )
+        .unwrap();
+        assert_eq!(s.decisions(None, true, 10).unwrap().len(), 1);
     }
 
     #[test]
