@@ -214,6 +214,33 @@ fn daemon_consumes_serves_dead_letters_and_resumes() {
     assert_eq!(outbox[0]["decision"]["model"], MODEL);
     assert!(outbox[0]["id"].as_str().unwrap().starts_with("dec_"));
     assert_eq!(get("/api/v1/decisions?outbox=maybe").unwrap().0, 400);
+    // The model's page: the retrain is in flight, and the last decision with
+    // its evidence (the status refreshes every second).
+    let page: serde_json::Value = wait_for(Duration::from_secs(5), "the model page", || {
+        let (status, body) = get(&format!("/api/v1/models/{MODEL}"))?;
+        let v: serde_json::Value = serde_json::from_str(&body).ok()?;
+        (status == 200 && v["rules"]["retrain_in_flight"] == true).then_some(v)
+    });
+    assert_eq!(page["model"], MODEL);
+    assert_eq!(page["last_decision"]["decision"]["rule"], "drift");
+    assert_eq!(
+        page["last_decision"]["decision"]["evidence"][0]["metric"],
+        "drift_share"
+    );
+    assert!(
+        page["rules"]["retrain_in_flight_until"].is_string(),
+        "{page}"
+    );
+    let (_, m) = get("/metrics").unwrap();
+    assert_eq!(
+        metric(
+            &m,
+            &format!("driftd_retrain_in_flight{{model=\"{MODEL}\"}}")
+        ),
+        Some(1.0)
+    );
+    promtool_check(&m);
+    assert_eq!(get("/api/v1/models/nobody").unwrap().0, 404);
     assert_eq!(
         get("/api/v1/decisions?model=nobody").unwrap().1.trim(),
         "[]"

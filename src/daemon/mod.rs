@@ -570,11 +570,25 @@ impl Daemon<'_> {
                     ])
                     .set(f64::from(u8::from(v.baseline != "learning")));
             }
+            let rules = self.decider.as_ref().map(|d| {
+                let until = d.retrain_until(&model);
+                let newest = versions.iter().filter_map(|v| v.newest_event_ms).max();
+                let in_flight = until.is_some_and(|u| newest.is_some_and(|n| n < u));
+                self.metrics
+                    .retrain_in_flight
+                    .get_or_create(&labels)
+                    .set(f64::from(u8::from(in_flight)));
+                crate::http::RulesStatus {
+                    retrain_in_flight: in_flight,
+                    retrain_in_flight_until: until.map(crate::monitor::engine::rfc3339),
+                }
+            });
             models.push(ModelStatus {
                 model,
                 silent,
                 seconds_since_last_event: since.as_secs_f64(),
                 versions,
+                rules,
             });
         }
         if let Ok(mut s) = self.shared.status.write() {

@@ -53,6 +53,20 @@ pub struct ModelStatus {
     /// Seconds since this daemon last consumed an event of the model.
     pub seconds_since_last_event: f64,
     pub versions: Vec<crate::monitor::VersionStatus>,
+    /// Where the rules stand for the model (absent without rules).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub rules: Option<RulesStatus>,
+}
+
+/// The rules' view of a model.
+#[derive(Debug, Clone, Serialize)]
+pub struct RulesStatus {
+    /// A retrain was decided and no candidate has landed nor has
+    /// `actions.retrain_timeout` passed (in the model's event time).
+    pub retrain_in_flight: bool,
+    /// Event time until which that retrain counts as in flight, RFC 3339.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub retrain_in_flight_until: Option<String>,
 }
 
 /// Most windows one API call returns.
@@ -66,6 +80,7 @@ pub fn router(shared: Arc<Shared>) -> Router {
         .route("/api/v1/models", get(models))
         .route("/api/v1/models/{model}/windows", get(windows))
         .route("/api/v1/decisions", get(decisions))
+        .route("/api/v1/models/{model}", get(model))
         .fallback(|| async { error(StatusCode::NOT_FOUND, "no such endpoint".into()) })
         .with_state(shared)
 }
@@ -224,4 +239,39 @@ async fn decisions(
         })
         .collect();
     Json(items).into_response()
+}
+
+/// `GET /api/v1/models/{model}`: the model's versions, silence, the rules'
+/// view (retrain in flight) and its last decision, with the evidence.
+async fn model(State(s): State<Arc<Shared>>, Path(model): Path<String>) -> Response {
+    let status = s
+        .status
+        .read()
+        .ok()
+        .and_then(|g| g.models.iter().find(|m| m.model == model).cloned());
+    let Some(status) = status else {
+        return error(StatusCode::NOT_FOUND, format!("no model named {model:?}"));
+    };
+    let dir = s.state_dir.clone();
+    let m = model.clone();
+    let last = tokio::task::spawn_blocking(move || {
+        Store::open_read_only(&dir).and_then(|st| st.decisions(Some(&m), false, 1))
+    })
+    .await;
+    let last = match last {
+        Ok(Ok(rows)) => rows.into_iter().next(),
+        Ok(Err(e)) => return error(StatusCode::SERVICE_UNAVAILABLE, e.to_string()),
+        Err(e) => return error(StatusCode::INTERNAL_SERVER_ERROR, e.to_string()),
+    };
+    let mut body = serde_json::to_value(&status).unwrap_or_default();
+    body["last_decision"] = match last {
+        Some(r) => serde_json::json!({
+            "id": r.id,
+            "delivery": r.delivery,
+            "decision": serde_json::from_str::<serde_json::Value>(&r.decision_json)
+                .unwrap_or(serde_json::Value::Null),
+        }),
+        None => serde_json::Value::Null,
+    };
+    Json(body).into_response()
 }

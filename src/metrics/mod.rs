@@ -33,6 +33,7 @@ pub struct Metrics {
     pub feedback: Family<Labels, Counter>,
     pub windows_closed: Family<Labels, Counter>,
     pub decisions: Family<Labels, Counter>,
+    pub retrain_in_flight: Family<Labels, FGauge>,
     pub window_events: Family<Labels, FGauge>,
     pub late_events: Family<Labels, Counter>,
     pub baseline_ready: Family<Labels, FGauge>,
@@ -130,6 +131,11 @@ impl Metrics {
             windows_closed: reg!(
                 "windows_closed",
                 "Windows closed and evaluated, by model",
+                Family::default()
+            ),
+            retrain_in_flight: reg!(
+                "retrain_in_flight",
+                "1 while a retrain decided for the model has no candidate yet and has not timed out (actions.retrain_timeout, event time)",
                 Family::default()
             ),
             decisions: reg!(

@@ -228,7 +228,8 @@ pub struct Engine {
     join_feedback: bool,
 }
 
-fn rfc3339(ms: i64) -> String {
+/// Epoch milliseconds as RFC 3339 (UTC).
+pub fn rfc3339(ms: i64) -> String {
     time::OffsetDateTime::from_unix_timestamp_nanos(ms as i128 * 1_000_000)
         .ok()
         .and_then(|t| {

@@ -738,6 +738,11 @@ impl Decider {
         out
     }
 
+    /// Event time (epoch ms) until which a retrain of `model` is in flight.
+    pub fn retrain_until(&self, model: &str) -> Option<i64> {
+        self.retrain_until.get(model).copied()
+    }
+
     /// A candidate was registered for `model`: its retrain is no longer in flight.
     pub fn retrain_landed(&mut self, model: &str) {
         self.retrain_until.remove(model);
