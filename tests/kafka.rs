@@ -17,6 +17,8 @@ use rdkafka::{ClientConfig, Message, Offset, TopicPartitionList};
 use support::broker::*;
 
 const MODEL: &str = "alt-text-captioner";
+/// The Standard Webhooks specification's example secret.
+const WEBHOOK_SECRET: &str = "whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw";
 
 fn spawn_daemon(config: &Path, log: &Path, extra_args: &[&str]) -> Child {
     let out = std::fs::OpenOptions::new()
@@ -31,6 +33,7 @@ fn spawn_daemon(config: &Path, log: &Path, extra_args: &[&str]) -> Child {
         .args(extra_args)
         .env_remove("DRIFTD_CONFIG")
         .env("DRIFTD_LOG", "info")
+        .env("DRIFTD_TEST_WEBHOOK_SECRET", WEBHOOK_SECRET)
         .stdout(Stdio::null())
         .stderr(out)
         .spawn()
@@ -204,11 +207,17 @@ fn daemon_consumes_serves_dead_letters_and_resumes() {
         "driftd_rule_decisions_total{{model=\"{MODEL}\",rule=\"drift\",action=\"retrain\",outcome=\"fired\"}}"
     );
     assert_eq!(metric(&metrics, &fired), Some(1.0), "{metrics}");
-    let (status, body) = get("/api/v1/decisions?outbox=true").unwrap();
+    // No target is configured: the fired decision says so (nothing waits).
+    assert_eq!(get("/api/v1/decisions?outbox=true").unwrap().1.trim(), "[]");
+    let (status, body) = get("/api/v1/decisions").unwrap();
     assert_eq!(status, 200, "{body}");
-    let outbox: Vec<serde_json::Value> = serde_json::from_str(&body).unwrap();
+    let all: Vec<serde_json::Value> = serde_json::from_str(&body).unwrap();
+    let outbox: Vec<&serde_json::Value> = all
+        .iter()
+        .filter(|d| d["decision"]["outcome"] == "fired")
+        .collect();
     assert_eq!(outbox.len(), 1, "{body}");
-    assert_eq!(outbox[0]["delivery"], "pending");
+    assert_eq!(outbox[0]["delivery"], "no_target");
     assert_eq!(outbox[0]["decision"]["rule"], "drift");
     assert_eq!(outbox[0]["decision"]["action"], "retrain");
     assert_eq!(outbox[0]["decision"]["model"], MODEL);
@@ -511,7 +520,7 @@ fn kill_9_mid_stream_gives_the_uninterrupted_windows() {
         2,
         "one firing per rule: {expected_decisions:?}"
     );
-    assert!(fired.iter().all(|d| d.2.as_deref() == Some("pending")));
+    assert!(fired.iter().all(|d| d.2.as_deref() == Some("no_target")));
 
     // The same events, killed with SIGKILL mid-stream again and again.
     let dir = tempfile::tempdir().unwrap();
@@ -732,4 +741,274 @@ fn consumes_over_tls_with_options_passed_through() {
         .unwrap()
         .unwrap();
     assert_eq!(cp.offsets[&("logs".to_string(), 0)], 500);
+}
+
+/// A real HTTP receiver on loopback, as a CI system would run one: it checks
+/// each request's Standard Webhooks signature (computed here with `hmac`,
+/// not with driftd's code) and CloudEvents shape, answers from a script, and
+/// logs every request.
+mod receiver {
+    use std::collections::VecDeque;
+    use std::sync::{Arc, Mutex};
+    use std::time::Instant;
+
+    use axum::http::{HeaderMap, StatusCode};
+    use base64::Engine as _;
+    use hmac::{Hmac, Mac};
+
+    #[derive(Debug, Clone)]
+    pub struct Request {
+        pub at: Instant,
+        pub id: String,
+        pub signature_ok: bool,
+        pub event: serde_json::Value,
+        pub content_type: String,
+    }
+
+    #[derive(Default)]
+    pub struct State {
+        /// (status, Retry-After seconds) answered in order; 200 after.
+        pub script: VecDeque<(u16, Option<u64>)>,
+        pub requests: Vec<Request>,
+    }
+
+    fn verify(secret: &str, headers: &HeaderMap, body: &[u8]) -> bool {
+        let h = |k: &str| {
+            headers
+                .get(k)
+                .and_then(|v| v.to_str().ok())
+                .unwrap_or_default()
+                .to_owned()
+        };
+        let key = base64::engine::general_purpose::STANDARD
+            .decode(secret.trim_start_matches("whsec_"))
+            .unwrap();
+        let mut mac = Hmac::<sha2::Sha256>::new_from_slice(&key).unwrap();
+        mac.update(format!("{}.{}.", h("webhook-id"), h("webhook-timestamp")).as_bytes());
+        mac.update(body);
+        let want = format!(
+            "v1,{}",
+            base64::engine::general_purpose::STANDARD.encode(mac.finalize().into_bytes())
+        );
+        let fresh = h("webhook-timestamp")
+            .parse::<i64>()
+            .is_ok_and(|t| (t - time::OffsetDateTime::now_utc().unix_timestamp()).abs() < 300);
+        fresh && h("webhook-signature").split(' ').any(|s| s == want)
+    }
+
+    /// Serve on `addr` (in a thread of its own) until the test ends.
+    pub fn start(addr: String, secret: &'static str, state: Arc<Mutex<State>>) {
+        let listener = std::net::TcpListener::bind(&addr).expect("receiver binds");
+        listener.set_nonblocking(true).unwrap();
+        std::thread::spawn(move || {
+            let rt = tokio::runtime::Builder::new_current_thread()
+                .enable_all()
+                .build()
+                .unwrap();
+            rt.block_on(async move {
+                let app = axum::Router::new().route(
+                    "/hook",
+                    axum::routing::post(move |headers: HeaderMap, body: axum::body::Bytes| {
+                        let state = state.clone();
+                        async move {
+                            let event: serde_json::Value =
+                                serde_json::from_slice(&body).unwrap_or_default();
+                            let mut s = state.lock().unwrap();
+                            s.requests.push(Request {
+                                at: Instant::now(),
+                                id: headers
+                                    .get("webhook-id")
+                                    .and_then(|v| v.to_str().ok())
+                                    .unwrap_or_default()
+                                    .to_owned(),
+                                signature_ok: verify(secret, &headers, &body),
+                                event,
+                                content_type: headers
+                                    .get("content-type")
+                                    .and_then(|v| v.to_str().ok())
+                                    .unwrap_or_default()
+                                    .to_owned(),
+                            });
+                            let (status, retry_after) = s.script.pop_front().unwrap_or((200, None));
+                            let mut h = HeaderMap::new();
+                            if let Some(r) = retry_after {
+                                h.insert("retry-after", r.to_string().parse().unwrap());
+                            }
+                            (StatusCode::from_u16(status).unwrap(), h, "")
+                        }
+                    }),
+                );
+                let listener = tokio::net::TcpListener::from_std(listener).unwrap();
+                axum::serve(listener, app).await.unwrap();
+            });
+        });
+    }
+}
+
+fn delivery_config(dir: &Path, broker: &str, http: &str, hook: &str) -> std::path::PathBuf {
+    daemon_config(
+        dir,
+        broker,
+        http,
+        &format!(
+            "[windows]\nkind = \"count\"\nevents = 1000\n[baseline]\nlearn_events = 1000\n\
+             [[rules]]\nname = \"drift\"\naction = \"retrain\"\nwhen = {{ metric = \"drift_share\", op = \">=\", value = 0.25 }}\n\
+             [[targets]]\nname = \"ci\"\nurl = \"http://{hook}/hook\"\nsecret_env = \"DRIFTD_TEST_WEBHOOK_SECRET\"\n\
+             timeout = \"2s\"\nmin_backoff = \"100ms\"\nmax_backoff = \"400ms\"\nmax_attempts = 50\n"
+        ),
+    )
+}
+
+/// A broker with a covariate-shift stream (one retrain decision), and the
+/// daemon's config with a webhook target on a port of its own.
+struct DeliverySetup {
+    _broker: Broker,
+    dir: tempfile::TempDir,
+    http: String,
+    hook: String,
+    config: std::path::PathBuf,
+    log: std::path::PathBuf,
+}
+
+fn delivery_setup() -> DeliverySetup {
+    let broker = Broker::start();
+    broker.create_topic("logs", 1);
+    broker.create_topic("dead-letters", 1);
+    let dir = tempfile::tempdir().unwrap();
+    let http = format!("127.0.0.1:{}", free_port());
+    let hook = format!("127.0.0.1:{}", free_port());
+    let config = delivery_config(dir.path(), &broker.addr, &http, &hook);
+    let log = dir.path().join("driftd.log");
+    broker.produce(
+        "logs",
+        None,
+        &generated(Scenario::CovariateShift, 6000, MODEL, 3),
+    );
+    DeliverySetup {
+        _broker: broker,
+        dir,
+        http,
+        hook,
+        config,
+        log,
+    }
+}
+
+#[test]
+fn decisions_are_delivered_signed_once_through_a_down_receiver_500s_and_429() {
+    // Bound, not `..`: the broker and the directory live to the end of the test.
+    let DeliverySetup {
+        _broker,
+        dir: _dir,
+        http,
+        hook,
+        config,
+        log,
+    } = delivery_setup();
+    let mut daemon = spawn_daemon(&config, &log, &[]);
+    let get = |path: &str| http_get(&http, path);
+
+    // The receiver is down: the decision waits in the outbox, retried.
+    wait_for(
+        Duration::from_secs(60),
+        "failed attempts while the receiver is down",
+        || {
+            let (_, m) = get("/metrics")?;
+            (metric(
+                &m,
+                "driftd_delivery_attempts_total{target=\"ci\",outcome=\"retry\"}",
+            )? >= 2.0)
+                .then_some(())
+        },
+    );
+    let (_, body) = get("/api/v1/decisions?outbox=true").unwrap();
+    let outbox: Vec<serde_json::Value> = serde_json::from_str(&body).unwrap();
+    assert_eq!(outbox.len(), 1, "{body}");
+    let id = outbox[0]["id"].as_str().unwrap().to_owned();
+
+    // Up, answering 503, then 429 with Retry-After: 1, then 200.
+    let state = std::sync::Arc::new(std::sync::Mutex::new(receiver::State::default()));
+    state.lock().unwrap().script = [(503, None), (429, Some(1))].into_iter().collect();
+    receiver::start(hook.clone(), WEBHOOK_SECRET, state.clone());
+    wait_for(Duration::from_secs(30), "the decision delivered", || {
+        let (_, body) = get("/api/v1/decisions")?;
+        body.contains("\"delivery\":\"delivered\"").then_some(())
+    });
+    std::thread::sleep(Duration::from_millis(800));
+    let requests = state.lock().unwrap().requests.clone();
+    assert_eq!(requests.len(), 3, "{requests:?}");
+    for r in &requests {
+        assert_eq!(r.id, id, "webhook-id is the decision id on every retry");
+        assert!(r.signature_ok, "signature verifies: {r:?}");
+        assert_eq!(r.content_type, "application/cloudevents+json");
+        assert_eq!(r.event["specversion"], "1.0");
+        assert_eq!(r.event["id"], id.as_str());
+        assert_eq!(r.event["type"], "io.driftd.model.retrain.requested");
+        assert_eq!(r.event["subject"], MODEL);
+        assert_eq!(r.event["data"]["rule"], "drift");
+        assert_eq!(r.event["data"]["evidence"][0]["metric"], "drift_share");
+    }
+    assert!(
+        requests[2].at.duration_since(requests[1].at) >= Duration::from_millis(1000),
+        "Retry-After: 1 honoured"
+    );
+    let (_, m) = get("/metrics").unwrap();
+    assert_eq!(
+        metric(
+            &m,
+            "driftd_delivery_attempts_total{target=\"ci\",outcome=\"delivered\"}"
+        ),
+        Some(1.0)
+    );
+    promtool_check(&m);
+    assert!(get("/api/v1/decisions?outbox=true").unwrap().1.trim() == "[]");
+    sigterm(&daemon);
+    assert!(wait_exit(&mut daemon, Duration::from_secs(30), &log).success());
+    // Nothing is sent again after a restart: the delivery is recorded.
+    let mut daemon = spawn_daemon(&config, &log, &[]);
+    wait_for(Duration::from_secs(60), "/readyz after the restart", || {
+        get("/readyz").filter(|(s, _)| *s == 200)
+    });
+    std::thread::sleep(Duration::from_secs(1));
+    assert_eq!(state.lock().unwrap().requests.len(), 3);
+    sigterm(&daemon);
+    assert!(wait_exit(&mut daemon, Duration::from_secs(30), &log).success());
+}
+
+#[test]
+fn a_410_disables_the_target_and_the_delivery_is_dead() {
+    // Bound, not `..`: the broker and the directory live to the end of the test.
+    let DeliverySetup {
+        _broker,
+        dir: _dir,
+        http,
+        hook,
+        config,
+        log,
+    } = delivery_setup();
+    let state = std::sync::Arc::new(std::sync::Mutex::new(receiver::State::default()));
+    state.lock().unwrap().script = [(410, None)].into_iter().collect();
+    receiver::start(hook.clone(), WEBHOOK_SECRET, state.clone());
+    let mut daemon = spawn_daemon(&config, &log, &[]);
+    let get = |path: &str| http_get(&http, path);
+    wait_for(Duration::from_secs(60), "the delivery dead", || {
+        let (_, body) = get("/api/v1/decisions")?;
+        body.contains("\"delivery\":\"dead\"").then_some(())
+    });
+    let (_, m) = get("/metrics").unwrap();
+    assert_eq!(
+        metric(
+            &m,
+            "driftd_delivery_attempts_total{target=\"ci\",outcome=\"gone\"}"
+        ),
+        Some(1.0)
+    );
+    std::thread::sleep(Duration::from_millis(500));
+    assert_eq!(
+        state.lock().unwrap().requests.len(),
+        1,
+        "no retry after 410"
+    );
+    sigterm(&daemon);
+    assert!(wait_exit(&mut daemon, Duration::from_secs(30), &log).success());
 }

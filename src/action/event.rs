@@ -17,6 +17,8 @@ pub enum Action {
     Redeploy,
     Rollback,
     CandidateRejected,
+    /// A `notify` rule fired: an alert, nothing to deploy.
+    Notify,
 }
 
 impl Action {
@@ -27,6 +29,7 @@ impl Action {
             Self::Redeploy => "io.driftd.model.redeploy.requested",
             Self::Rollback => "io.driftd.model.rollback.requested",
             Self::CandidateRejected => "io.driftd.model.candidate.rejected",
+            Self::Notify => "io.driftd.model.notify.requested",
         }
     }
 }
@@ -125,6 +128,7 @@ mod tests {
             Action::Redeploy,
             Action::Rollback,
             Action::CandidateRejected,
+            Action::Notify,
         ]
         .iter()
         .map(|a| a.event_type())
@@ -135,7 +139,8 @@ mod tests {
                 "io.driftd.model.retrain.requested",
                 "io.driftd.model.redeploy.requested",
                 "io.driftd.model.rollback.requested",
-                "io.driftd.model.candidate.rejected"
+                "io.driftd.model.candidate.rejected",
+                "io.driftd.model.notify.requested"
             ]
         );
     }

@@ -1,6 +1,8 @@
-//! Delivering decisions to CI (issue 5): the CloudEvents envelope and
-//! signing now; the outbox, target presets and webhook delivery join here.
-//! This module never decides whether to fire.
+//! Delivering decisions to CI (issue 5): the CloudEvents envelope, signing,
+//! and the delivery worker that sends the store's outbox to webhook targets.
+//! Target presets (GitLab, GitHub, Kafka) join here. This module never
+//! decides whether to fire.
 
+pub mod deliver;
 pub mod event;
 pub mod sign;

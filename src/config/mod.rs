@@ -411,6 +411,21 @@ pub struct Config {
     pub actions: crate::rules::ActionSettings,
     /// Rules, in file order.
     pub rules: Vec<crate::rules::Rule>,
+    /// Where fired decisions are sent.
+    pub targets: Vec<TargetConfig>,
+}
+
+/// A delivery target of fired decisions.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct TargetConfig {
+    pub name: String,
+    pub url: String,
+    pub actions: Vec<crate::rules::Action>,
+    pub secret_env: String,
+    pub timeout_ms: u64,
+    pub max_attempts: u32,
+    pub min_backoff_ms: u64,
+    pub max_backoff_ms: u64,
 }
 
 impl Default for Config {
@@ -430,6 +445,7 @@ impl Default for Config {
             models: BTreeMap::new(),
             actions: crate::rules::ActionSettings::default(),
             rules: Vec::new(),
+            targets: Vec::new(),
         }
     }
 }
@@ -764,6 +780,7 @@ fn validate(raw: RawConfig, base: &Path, problems: &mut Vec<ConfigProblem>) -> C
         retrain_timeout_ms,
     };
     let rules = validate_rules(raw.rules, &models, &mut problem);
+    let targets = validate_targets(raw.targets, &mut problem);
     Config {
         max_event_bytes: raw.limits.max_event_bytes as usize,
         max_models: raw.limits.max_models.max(1) as usize,
@@ -790,7 +807,94 @@ fn validate(raw: RawConfig, base: &Path, problems: &mut Vec<ConfigProblem>) -> C
         models,
         actions,
         rules,
+        targets,
     }
+}
+
+fn validate_targets(
+    raw: Vec<raw::RawTarget>,
+    problem: &mut dyn FnMut(String, String),
+) -> Vec<TargetConfig> {
+    use crate::rules::Action;
+    let mut out = Vec::new();
+    let mut seen = std::collections::BTreeSet::new();
+    for (i, t) in raw.into_iter().enumerate() {
+        let path = format!("targets[{i}]");
+        if t.name.trim().is_empty() || !seen.insert(t.name.clone()) {
+            problem(
+                format!("{path}.name"),
+                format!("must be a unique non-empty name, got {:?}", t.name),
+            );
+        }
+        if t.kind != "webhook" {
+            problem(
+                format!("{path}.kind"),
+                format!(
+                    "must be webhook (the one kind built so far), got {:?}",
+                    t.kind
+                ),
+            );
+        }
+        if !(t.url.starts_with("http://") || t.url.starts_with("https://")) {
+            problem(
+                format!("{path}.url"),
+                format!("must be an http:// or https:// URL, got {:?}", t.url),
+            );
+        }
+        if t.secret_env.trim().is_empty() {
+            problem(
+                format!("{path}.secret_env"),
+                "must name an environment variable".into(),
+            );
+        }
+        let actions = match &t.actions {
+            None => vec![
+                Action::Retrain,
+                Action::Redeploy,
+                Action::Rollback,
+                Action::Notify,
+            ],
+            Some(names) => names
+                .iter()
+                .filter_map(|n| {
+                    Action::parse(n).or_else(|| {
+                        problem(
+                            format!("{path}.actions"),
+                            format!("must list actions from {}, got {n:?}", Action::NAMES),
+                        );
+                        None
+                    })
+                })
+                .collect(),
+        };
+        let mut dur = |key: &str, v: &str| match parse_duration_ms(v) {
+            Ok(ms) if ms > 0 => ms as u64,
+            _ => {
+                problem(
+                    format!("{path}.{key}"),
+                    format!("must be a duration like 500ms, 10s or 5m, got {v:?}"),
+                );
+                1
+            }
+        };
+        let timeout_ms = dur("timeout", &t.timeout);
+        let min_backoff_ms = dur("min_backoff", &t.min_backoff);
+        let max_backoff_ms = dur("max_backoff", &t.max_backoff);
+        if t.max_attempts == 0 {
+            problem(format!("{path}.max_attempts"), "must be at least 1".into());
+        }
+        out.push(TargetConfig {
+            name: t.name,
+            url: t.url,
+            actions,
+            secret_env: t.secret_env,
+            timeout_ms,
+            max_attempts: t.max_attempts.max(1),
+            min_backoff_ms,
+            max_backoff_ms: max_backoff_ms.max(min_backoff_ms),
+        });
+    }
+    out
 }
 
 /// Rules: names unique, actions and durations valid, every metric in the

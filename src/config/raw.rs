@@ -38,6 +38,55 @@ pub struct RawConfig {
     pub actions: RawActions,
     /// Rules: conditions over window reports that decide actions.
     pub rules: Vec<RawRule>,
+    /// Where fired decisions are sent.
+    pub targets: Vec<RawTarget>,
+}
+
+#[derive(Debug, Deserialize)]
+pub struct RawTarget {
+    /// Unique name (deliveries and metrics use it).
+    pub name: String,
+    /// `webhook`: a signed CloudEvents POST (Standard Webhooks).
+    #[serde(default = "webhook")]
+    pub kind: String,
+    /// Where to POST.
+    pub url: String,
+    /// Actions sent to this target; all of them when absent.
+    pub actions: Option<Vec<String>>,
+    /// Environment variable holding the `whsec_...` secret (several,
+    /// space-separated, during a rotation). Never logged.
+    pub secret_env: String,
+    /// Per-request timeout.
+    #[serde(default = "ten_seconds")]
+    pub timeout: String,
+    /// Attempts before a delivery is dead.
+    #[serde(default = "eight")]
+    pub max_attempts: u32,
+    /// First retry delay; doubles per attempt (full jitter), up to `max_backoff`.
+    #[serde(default = "one_second")]
+    pub min_backoff: String,
+    #[serde(default = "five_minutes")]
+    pub max_backoff: String,
+}
+
+fn webhook() -> String {
+    "webhook".into()
+}
+
+fn ten_seconds() -> String {
+    "10s".into()
+}
+
+fn one_second() -> String {
+    "1s".into()
+}
+
+fn five_minutes() -> String {
+    "5m".into()
+}
+
+fn eight() -> u32 {
+    8
 }
 
 #[derive(Debug, Deserialize)]

@@ -135,6 +135,32 @@ pub fn run(
         }
         Some(d)
     };
+    // The delivery worker sends the outbox; it has its own store connection.
+    let deliveries_stop = Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let worker = if config.targets.is_empty() {
+        None
+    } else {
+        let targets =
+            crate::action::deliver::resolve_targets(&config.targets, &|k| std::env::var(k).ok())?;
+        let (dir, source, m, stop) = (
+            config.daemon.state_dir.clone(),
+            format!("/driftd/{}", config.kafka.group_id),
+            metrics.clone(),
+            deliveries_stop.clone(),
+        );
+        Some(std::thread::spawn(move || {
+            if let Err(e) = crate::action::deliver::run(
+                dir,
+                targets,
+                source,
+                m,
+                stop,
+                Duration::from_millis(200),
+            ) {
+                tracing::error!(error = %e, "the delivery worker stopped");
+            }
+        }))
+    };
     shared.store_open.store(true, Ordering::Relaxed);
     let mut source =
         KafkaSource::new(&config.kafka, metrics.clone()).context("creating the Kafka consumer")?;
@@ -210,6 +236,15 @@ pub fn run(
         anyhow::bail!("the final checkpoint failed; the next start resumes from the previous one");
     }
     source.close(Duration::from_secs(5));
+    // A delivery in flight finishes (or is retried after the restart: the
+    // receiver deduplicates by webhook-id).
+    deliveries_stop.store(true, Ordering::Relaxed);
+    if let Some(w) = worker {
+        let until = Instant::now() + Duration::from_secs(2);
+        while !w.is_finished() && Instant::now() < until {
+            std::thread::sleep(Duration::from_millis(20));
+        }
+    }
     drop(done);
     tracing::info!(
         events = d.engine.counters.events,
@@ -386,7 +421,8 @@ impl Daemon<'_> {
                 if let Some(decider) = self.decider.as_mut() {
                     for w in &ws {
                         for d in decider.decide(w) {
-                            self.pending_decisions.push(stored_decision(&d));
+                            self.pending_decisions
+                                .push(stored_decision(&d, &self.config.targets));
                         }
                     }
                 }
@@ -600,7 +636,10 @@ impl Daemon<'_> {
 /// A decision as the store keeps it. The id is derived from the model,
 /// version, window and rule, so judging a window again after a crash stores
 /// nothing new; it becomes the webhook and CloudEvents id.
-fn stored_decision(d: &crate::rules::Decision) -> StoredDecision {
+fn stored_decision(
+    d: &crate::rules::Decision,
+    targets: &[crate::config::TargetConfig],
+) -> StoredDecision {
     use sha2::Digest;
     let key = format!(
         "{}\u{0}{}\u{0}{}\u{0}{}",
@@ -609,6 +648,17 @@ fn stored_decision(d: &crate::rules::Decision) -> StoredDecision {
     let digest = sha2::Sha256::digest(key.as_bytes());
     let id: String = digest[..16].iter().map(|b| format!("{b:02x}")).collect();
     let fired = matches!(d.outcome, crate::rules::Outcome::Fired);
+    let targets: Vec<String> = targets
+        .iter()
+        .filter(|t| t.actions.contains(&d.action))
+        .map(|t| t.name.clone())
+        .collect();
+    // Fired with nowhere to go is said, not left pending forever.
+    let delivery = match (fired, targets.is_empty()) {
+        (false, _) => None,
+        (true, false) => Some("pending".to_owned()),
+        (true, true) => Some("no_target".to_owned()),
+    };
     StoredDecision {
         id: format!("dec_{id}"),
         model: d.model.clone(),
@@ -618,7 +668,8 @@ fn stored_decision(d: &crate::rules::Decision) -> StoredDecision {
         action: d.action.as_str().to_owned(),
         outcome: d.outcome.describe(),
         window_end: d.window_end.clone(),
-        delivery: fired.then(|| "pending".to_owned()),
+        delivery,
         decision_json: serde_json::to_string(d).expect("decisions serialize"),
+        targets,
     }
 }

@@ -34,6 +34,8 @@ pub struct Metrics {
     pub windows_closed: Family<Labels, Counter>,
     pub decisions: Family<Labels, Counter>,
     pub retrain_in_flight: Family<Labels, FGauge>,
+    pub delivery_attempts: Family<Labels, Counter>,
+    pub deliveries_pending: FGauge,
     pub window_events: Family<Labels, FGauge>,
     pub late_events: Family<Labels, Counter>,
     pub baseline_ready: Family<Labels, FGauge>,
@@ -132,6 +134,16 @@ impl Metrics {
                 "windows_closed",
                 "Windows closed and evaluated, by model",
                 Family::default()
+            ),
+            delivery_attempts: reg!(
+                "delivery_attempts",
+                "Delivery attempts of fired decisions by target and outcome: delivered, retry, dead, gone (410: target disabled)",
+                Family::default()
+            ),
+            deliveries_pending: reg!(
+                "deliveries_pending",
+                "Deliveries in the outbox not yet delivered or dead",
+                FGauge::default()
             ),
             retrain_in_flight: reg!(
                 "retrain_in_flight",

@@ -18,7 +18,7 @@ use rusqlite::{params, Connection, OpenFlags, OptionalExtension};
 /// File name of the store inside the state directory.
 pub const FILE_NAME: &str = "driftd.sqlite";
 /// Schema version, kept in SQLite's `user_version`.
-const SCHEMA_VERSION: i64 = 2;
+const SCHEMA_VERSION: i64 = 3;
 
 /// Next offset to consume, by (topic, partition).
 pub type Offsets = BTreeMap<(String, i32), i64>;
@@ -80,6 +80,34 @@ pub struct StoredDecision {
     /// `pending` for fired decisions (the outbox); `None` otherwise.
     pub delivery: Option<String>,
     pub decision_json: String,
+    /// Targets to deliver a fired decision to (one `deliveries` row each).
+    pub targets: Vec<String>,
+}
+
+/// A delivery due for an attempt.
+#[derive(Debug, Clone, PartialEq)]
+pub struct DueDelivery {
+    pub decision_id: String,
+    pub target: String,
+    pub attempts: u32,
+    pub decision_json: String,
+}
+
+/// How an attempt ended.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Attempt {
+    Delivered {
+        status: u16,
+    },
+    Retry {
+        status: Option<u16>,
+        error: String,
+        next_attempt_ms: i64,
+    },
+    Dead {
+        status: Option<u16>,
+        error: String,
+    },
 }
 
 /// Decisions made since the last checkpoint, and the rules' guardrail state
@@ -208,6 +236,32 @@ impl Store {
                      CREATE INDEX IF NOT EXISTS decisions_delivery ON decisions (delivery)
                          WHERE delivery IS NOT NULL;
                      PRAGMA user_version = 2;
+                     COMMIT;",
+                )
+                .map_err(|e| self.err(e))?;
+                self.init()
+            }
+            2 => {
+                // Version 3 adds deliveries: one row per fired decision and target.
+                c.execute_batch(
+                    "BEGIN;
+                     CREATE TABLE IF NOT EXISTS deliveries (
+                         decision_id TEXT NOT NULL,
+                         target TEXT NOT NULL,
+                         state TEXT NOT NULL,
+                         attempts INTEGER NOT NULL,
+                         next_attempt_ms INTEGER NOT NULL,
+                         last_status INTEGER,
+                         last_error TEXT,
+                         PRIMARY KEY (decision_id, target)
+                     );
+                     CREATE INDEX IF NOT EXISTS deliveries_due ON deliveries (next_attempt_ms)
+                         WHERE state = 'pending';
+                     CREATE TABLE IF NOT EXISTS disabled_targets (
+                         name TEXT PRIMARY KEY,
+                         reason TEXT NOT NULL
+                     );
+                     PRAGMA user_version = 3;
                      COMMIT;",
                 )
                 .map_err(|e| self.err(e))?;
@@ -350,6 +404,21 @@ impl Store {
                 ])
                 .map_err(err)?;
             }
+            let mut dl = tx
+                .prepare_cached(
+                    "INSERT OR IGNORE INTO deliveries (decision_id, target, state, attempts, next_attempt_ms)
+                     VALUES (?1, ?2, 'pending', 0, 0)",
+                )
+                .map_err(err)?;
+            for d in decisions
+                .decisions
+                .iter()
+                .filter(|d| d.delivery.as_deref() == Some("pending"))
+            {
+                for t in &d.targets {
+                    dl.execute(params![d.id, t]).map_err(err)?;
+                }
+            }
             if let Some(state) = decisions.decider_state {
                 tx.execute(
                     "INSERT INTO decider (id, state) VALUES (1, ?1)
@@ -383,6 +452,129 @@ impl Store {
             .query_map(params![model, limit as i64], window_row)
             .map_err(|e| self.err(e))?;
         rows.collect::<Result<Vec<_>, _>>().map_err(|e| self.err(e))
+    }
+
+    /// Deliveries due at `now_ms` (oldest first), skipping disabled targets.
+    pub fn due_deliveries(
+        &self,
+        now_ms: i64,
+        limit: usize,
+    ) -> Result<Vec<DueDelivery>, StoreError> {
+        let mut stmt = self
+            .conn
+            .prepare_cached(
+                "SELECT d.decision_id, d.target, d.attempts, c.decision
+                 FROM deliveries d JOIN decisions c ON c.id = d.decision_id
+                 WHERE d.state = 'pending' AND d.next_attempt_ms <= ?1
+                   AND d.target NOT IN (SELECT name FROM disabled_targets)
+                 ORDER BY d.next_attempt_ms, c.window_end
+                 LIMIT ?2",
+            )
+            .map_err(|e| self.err(e))?;
+        let rows = stmt
+            .query_map(params![now_ms, limit as i64], |r| {
+                Ok(DueDelivery {
+                    decision_id: r.get(0)?,
+                    target: r.get(1)?,
+                    attempts: r.get(2)?,
+                    decision_json: r.get(3)?,
+                })
+            })
+            .map_err(|e| self.err(e))?;
+        rows.collect::<Result<Vec<_>, _>>().map_err(|e| self.err(e))
+    }
+
+    /// Record an attempt, and the decision's delivery state once every
+    /// target is done (`delivered`, or `dead` if any target's is).
+    pub fn record_attempt(
+        &mut self,
+        decision_id: &str,
+        target: &str,
+        attempt: &Attempt,
+    ) -> Result<(), StoreError> {
+        let path = self.path.clone();
+        let err = |cause| StoreError::Sqlite {
+            path: path.clone(),
+            cause,
+        };
+        let tx = self.conn.transaction().map_err(err)?;
+        let (state, status, error, next) = match attempt {
+            Attempt::Delivered { status } => ("delivered", Some(*status), None, 0),
+            Attempt::Retry {
+                status,
+                error,
+                next_attempt_ms,
+            } => ("pending", *status, Some(error.as_str()), *next_attempt_ms),
+            Attempt::Dead { status, error } => ("dead", *status, Some(error.as_str()), 0),
+        };
+        tx.execute(
+            "UPDATE deliveries SET state = ?3, attempts = attempts + 1, next_attempt_ms = ?4,
+                 last_status = ?5, last_error = ?6
+             WHERE decision_id = ?1 AND target = ?2",
+            params![decision_id, target, state, next, status, error],
+        )
+        .map_err(err)?;
+        Self::settle(&tx, decision_id).map_err(err)?;
+        tx.commit().map_err(err)
+    }
+
+    fn settle(tx: &rusqlite::Transaction<'_>, decision_id: &str) -> rusqlite::Result<()> {
+        tx.execute(
+            "UPDATE decisions SET delivery = CASE
+                 WHEN EXISTS (SELECT 1 FROM deliveries WHERE decision_id = ?1 AND state = 'dead') THEN 'dead'
+                 ELSE 'delivered' END
+             WHERE id = ?1 AND NOT EXISTS
+                 (SELECT 1 FROM deliveries WHERE decision_id = ?1 AND state = 'pending')",
+            params![decision_id],
+        )?;
+        Ok(())
+    }
+
+    /// A target answered 410 Gone: it is disabled and its pending deliveries
+    /// are dead.
+    pub fn disable_target(&mut self, name: &str, reason: &str) -> Result<(), StoreError> {
+        let path = self.path.clone();
+        let err = |cause| StoreError::Sqlite {
+            path: path.clone(),
+            cause,
+        };
+        let tx = self.conn.transaction().map_err(err)?;
+        tx.execute(
+            "INSERT OR REPLACE INTO disabled_targets (name, reason) VALUES (?1, ?2)",
+            params![name, reason],
+        )
+        .map_err(err)?;
+        let ids: Vec<String> = {
+            let mut stmt = tx
+                .prepare(
+                    "SELECT decision_id FROM deliveries WHERE target = ?1 AND state = 'pending'",
+                )
+                .map_err(err)?;
+            let rows = stmt.query_map(params![name], |r| r.get(0)).map_err(err)?;
+            rows.collect::<Result<_, _>>().map_err(err)?
+        };
+        tx.execute(
+            "UPDATE deliveries SET state = 'dead', last_error = ?2 WHERE target = ?1 AND state = 'pending'",
+            params![name, reason],
+        )
+        .map_err(err)?;
+        for id in ids {
+            Self::settle(&tx, &id).map_err(err)?;
+        }
+        tx.commit().map_err(err)
+    }
+
+    /// Deliveries still pending, and the first event time of the oldest
+    /// (for the metrics).
+    pub fn pending_deliveries(&self) -> Result<(u64, Option<String>), StoreError> {
+        self.conn
+            .query_row(
+                "SELECT COUNT(*), MIN(c.window_end) FROM deliveries d JOIN decisions c ON c.id = d.decision_id
+                 WHERE d.state = 'pending'",
+                [],
+                |r| Ok((r.get(0)?, r.get(1)?)),
+            )
+            .map_err(|e| self.err(e))
     }
 
     /// The rules' guardrail state of the last checkpoint (JSON).
@@ -446,6 +638,7 @@ fn decision_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<StoredDecision> {
         window_end: r.get(7)?,
         delivery: r.get(8)?,
         decision_json: r.get(9)?,
+        targets: Vec::new(),
     })
 }
 
@@ -528,6 +721,7 @@ mod tests {
             window_end: "2026-11-24T00:15:00Z".into(),
             delivery: delivery.map(str::to_owned),
             decision_json: "{}".into(),
+            targets: vec!["ci".into()],
         }
     }
 
@@ -562,7 +756,38 @@ mod tests {
         let s = Store::open(dir.path()).unwrap();
         assert_eq!(s.decisions(None, false, 10).unwrap().len(), 2);
         let outbox = s.decisions(Some("m"), true, 10).unwrap();
-        assert_eq!(outbox, [decision("a", "r1", Some("pending"))]);
+        let mut want = decision("a", "r1", Some("pending"));
+        want.targets.clear();
+        assert_eq!(outbox, [want]);
+        // Its delivery to "ci" is due, and settles the decision when done.
+        let due = s.due_deliveries(0, 10).unwrap();
+        assert_eq!(
+            (due.len(), due[0].target.as_str(), due[0].attempts),
+            (1, "ci", 0)
+        );
+        drop(s);
+        let mut s = Store::open(dir.path()).unwrap();
+        s.record_attempt(
+            "a",
+            "ci",
+            &Attempt::Retry {
+                status: Some(503),
+                error: "HTTP 503".into(),
+                next_attempt_ms: 1_000,
+            },
+        )
+        .unwrap();
+        assert!(s.due_deliveries(999, 10).unwrap().is_empty());
+        assert_eq!(s.due_deliveries(1_000, 10).unwrap()[0].attempts, 1);
+        assert_eq!(s.pending_deliveries().unwrap().0, 1);
+        s.record_attempt("a", "ci", &Attempt::Delivered { status: 204 })
+            .unwrap();
+        assert!(s.due_deliveries(i64::MAX, 10).unwrap().is_empty());
+        assert_eq!(
+            s.decisions(None, false, 10).unwrap()[0].delivery.as_deref(),
+            Some("delivered")
+        );
+        assert_eq!(s.pending_deliveries().unwrap().0, 0);
         assert!(s.decisions(Some("other"), false, 10).unwrap().is_empty());
         assert_eq!(s.decider_state().unwrap().as_deref(), Some("{\"x\":1}"));
     }
