@@ -9,11 +9,12 @@ cd "$(dirname "$0")/.."
 export CARGO_TERM_COLOR="${CARGO_TERM_COLOR:-never}"
 export CARGO_TARGET_DIR="${CARGO_TARGET_DIR:-${HOME:-/tmp}/.cache/driftd/target}"
 # A shared target directory grows by a few hundred MB of test binaries per
-# change (each links polars and librdkafka): no incremental state, and test
-# binaries not rebuilt for two days are dropped (cargo relinks them if needed).
+# change (each links polars and librdkafka; a busy day of changes filled a
+# 250 GB disk once): no incremental state, and test binaries not rebuilt for
+# two hours are dropped (cargo relinks the ones it needs, in seconds).
 export CARGO_INCREMENTAL="${CARGO_INCREMENTAL:-0}"
 if [ -d "$CARGO_TARGET_DIR/debug/deps" ]; then
-  find "$CARGO_TARGET_DIR/debug/deps" -maxdepth 1 -type f -executable ! -name '*.so' -mtime +2 -delete || true
+  find "$CARGO_TARGET_DIR/debug/deps" -maxdepth 1 -type f -executable ! -name '*.so' -mmin +120 -delete || true
 fi
 
 # The broker-backed tests start their own tansu (a Kafka-protocol broker,

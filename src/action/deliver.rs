@@ -213,11 +213,13 @@ pub fn run(
                 Vec::new()
             }
         };
+        let mut attempted = 0;
         for d in &due {
             let Some(target) = targets.iter().find(|t| t.config.name == d.target) else {
                 // A target removed from the config: its deliveries wait.
                 continue;
             };
+            attempted += 1;
             let result = rt.block_on(attempt(&client, target, d, &source, &mut rng));
             let outcome = match &result {
                 Attempt::Delivered { .. } => "delivered",
@@ -256,7 +258,7 @@ pub fn run(
         if let Ok((pending, _)) = store.pending_deliveries() {
             metrics.deliveries_pending.set(pending as f64);
         }
-        if due.is_empty() {
+        if attempted == 0 {
             std::thread::sleep(poll);
         }
     }
