@@ -769,6 +769,9 @@ mod receiver {
     pub struct State {
         /// (status, Retry-After seconds) answered in order; 200 after.
         pub script: VecDeque<(u16, Option<u64>)>,
+        /// Answer the first this-many requests only after `slow_ms`.
+        pub slow: usize,
+        pub slow_ms: u64,
         pub requests: Vec<Request>,
     }
 
@@ -813,23 +816,36 @@ mod receiver {
                         async move {
                             let event: serde_json::Value =
                                 serde_json::from_slice(&body).unwrap_or_default();
-                            let mut s = state.lock().unwrap();
-                            s.requests.push(Request {
-                                at: Instant::now(),
-                                id: headers
-                                    .get("webhook-id")
-                                    .and_then(|v| v.to_str().ok())
-                                    .unwrap_or_default()
-                                    .to_owned(),
-                                signature_ok: verify(secret, &headers, &body),
-                                event,
-                                content_type: headers
-                                    .get("content-type")
-                                    .and_then(|v| v.to_str().ok())
-                                    .unwrap_or_default()
-                                    .to_owned(),
-                            });
-                            let (status, retry_after) = s.script.pop_front().unwrap_or((200, None));
+                            // Logged on arrival: a client that gives up
+                            // (timeout) cancels the rest of this handler.
+                            let (status, retry_after, delay) = {
+                                let mut s = state.lock().unwrap();
+                                s.requests.push(Request {
+                                    at: Instant::now(),
+                                    id: headers
+                                        .get("webhook-id")
+                                        .and_then(|v| v.to_str().ok())
+                                        .unwrap_or_default()
+                                        .to_owned(),
+                                    signature_ok: verify(secret, &headers, &body),
+                                    event,
+                                    content_type: headers
+                                        .get("content-type")
+                                        .and_then(|v| v.to_str().ok())
+                                        .unwrap_or_default()
+                                        .to_owned(),
+                                });
+                                let (status, retry_after) =
+                                    s.script.pop_front().unwrap_or((200, None));
+                                let delay = if s.slow > 0 {
+                                    s.slow -= 1;
+                                    s.slow_ms
+                                } else {
+                                    0
+                                };
+                                (status, retry_after, delay)
+                            };
+                            tokio::time::sleep(std::time::Duration::from_millis(delay)).await;
                             let mut h = HeaderMap::new();
                             if let Some(r) = retry_after {
                                 h.insert("retry-after", r.to_string().parse().unwrap());
@@ -1008,6 +1024,70 @@ fn a_410_disables_the_target_and_the_delivery_is_dead() {
         state.lock().unwrap().requests.len(),
         1,
         "no retry after 410"
+    );
+    sigterm(&daemon);
+    assert!(wait_exit(&mut daemon, Duration::from_secs(30), &log).success());
+}
+
+#[test]
+fn a_decision_killed_before_delivery_and_a_slow_receiver_still_deliver_one_id() {
+    let DeliverySetup {
+        _broker,
+        dir: _dir,
+        http,
+        hook,
+        config,
+        log,
+    } = delivery_setup();
+    let get = |path: &str| http_get(&http, path);
+    // The receiver is down: the decision is checkpointed in the outbox and
+    // retried; the daemon is killed before any delivery succeeds.
+    let mut daemon = spawn_daemon(&config, &log, &[]);
+    let id = wait_for(Duration::from_secs(60), "a decision in the outbox", || {
+        let (_, body) = get("/api/v1/decisions?outbox=true")?;
+        let v: Vec<serde_json::Value> = serde_json::from_str(&body).ok()?;
+        v.first().and_then(|d| d["id"].as_str().map(str::to_owned))
+    });
+    daemon.kill().unwrap();
+    daemon.wait().unwrap();
+
+    // Up, but the first answer takes longer than the target's 2 s timeout:
+    // driftd cannot know it arrived, and sends it again with the same id.
+    let state = std::sync::Arc::new(std::sync::Mutex::new(receiver::State {
+        slow: 1,
+        slow_ms: 3_000,
+        ..Default::default()
+    }));
+    receiver::start(hook.clone(), WEBHOOK_SECRET, state.clone());
+    let mut daemon = spawn_daemon(&config, &log, &[]);
+    wait_for(
+        Duration::from_secs(60),
+        "the decision delivered after the restart",
+        || {
+            let (_, body) = get("/api/v1/decisions")?;
+            body.contains("\"delivery\":\"delivered\"").then_some(())
+        },
+    );
+    std::thread::sleep(Duration::from_millis(3_500));
+    let requests = state.lock().unwrap().requests.clone();
+    assert!(
+        requests.len() >= 2,
+        "the timed-out request was sent again: {requests:?}"
+    );
+    assert!(
+        requests.iter().all(|r| r.id == id && r.signature_ok),
+        "{requests:?}"
+    );
+    // One decision, one id: a receiver that deduplicates by webhook-id acts once.
+    let ids: std::collections::BTreeSet<&str> = requests.iter().map(|r| r.id.as_str()).collect();
+    assert_eq!(ids.len(), 1);
+    let (_, m) = get("/metrics").unwrap();
+    assert_eq!(
+        metric(
+            &m,
+            "driftd_delivery_attempts_total{target=\"ci\",outcome=\"delivered\"}"
+        ),
+        Some(1.0)
     );
     sigterm(&daemon);
     assert!(wait_exit(&mut daemon, Duration::from_secs(30), &log).success());
