@@ -17,6 +17,8 @@ use rdkafka::{ClientConfig, Message, Offset, TopicPartitionList};
 use support::broker::*;
 
 const MODEL: &str = "alt-text-captioner";
+/// Bearer token of the daemons these tests start.
+const API_TOKEN: &str = "test-token-0123456789";
 /// The Standard Webhooks specification's example secret.
 const WEBHOOK_SECRET: &str = "whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw";
 
@@ -34,6 +36,7 @@ fn spawn_daemon(config: &Path, log: &Path, extra_args: &[&str]) -> Child {
         .env_remove("DRIFTD_CONFIG")
         .env("DRIFTD_LOG", "info")
         .env("DRIFTD_TEST_WEBHOOK_SECRET", WEBHOOK_SECRET)
+        .env("DRIFTD_API_TOKEN", API_TOKEN)
         .stdout(Stdio::null())
         .stderr(out)
         .spawn()
@@ -1024,6 +1027,47 @@ fn a_410_disables_the_target_and_the_delivery_is_dead() {
         state.lock().unwrap().requests.len(),
         1,
         "no retry after 410"
+    );
+
+    // The dead-deliveries list and an operator's retry need the bearer token.
+    let dead_path = "/api/v1/deliveries?state=dead";
+    assert_eq!(http_request(&http, "GET", dead_path, None).unwrap().0, 401);
+    assert_eq!(
+        http_request(&http, "GET", dead_path, Some("wrong-token-0123456789"))
+            .unwrap()
+            .0,
+        401
+    );
+    let (status, body) = http_request(&http, "GET", dead_path, Some(API_TOKEN)).unwrap();
+    assert_eq!(status, 200, "{body}");
+    let dead: Vec<serde_json::Value> = serde_json::from_str(&body).unwrap();
+    assert_eq!(dead.len(), 1, "{body}");
+    assert_eq!(
+        (dead[0]["target"].as_str(), dead[0]["last_status"].as_u64()),
+        (Some("ci"), Some(410))
+    );
+    let id = dead[0]["id"].as_str().unwrap().to_owned();
+    let retry = format!("/api/v1/deliveries/{id}/retry");
+    assert_eq!(http_request(&http, "POST", &retry, None).unwrap().0, 401);
+    let (status, body) = http_request(&http, "POST", &retry, Some(API_TOKEN)).unwrap();
+    assert_eq!(status, 200, "{body}");
+    // The receiver answers 200 now: delivered, with the same id.
+    wait_for(
+        Duration::from_secs(30),
+        "the retried delivery delivered",
+        || {
+            let (_, body) = get("/api/v1/decisions")?;
+            body.contains("\"delivery\":\"delivered\"").then_some(())
+        },
+    );
+    let requests = state.lock().unwrap().requests.clone();
+    assert_eq!(requests.len(), 2);
+    assert!(requests.iter().all(|r| r.id == id && r.signature_ok));
+    assert_eq!(
+        http_request(&http, "POST", &retry, Some(API_TOKEN))
+            .unwrap()
+            .0,
+        404
     );
     sigterm(&daemon);
     assert!(wait_exit(&mut daemon, Duration::from_secs(30), &log).success());

@@ -336,6 +336,8 @@ pub const RESERVED_KAFKA_OPTIONS: [&str; 5] = [
 #[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct DaemonConfig {
     pub http_listen: String,
+    /// Environment variable with the API's bearer token.
+    pub api_token_env: String,
     pub state_dir: PathBuf,
     pub checkpoint_interval_ms: u64,
     pub checkpoint_events: u64,
@@ -350,6 +352,7 @@ impl Default for DaemonConfig {
         let ms = |v: &str| parse_duration_ms(v).expect("valid default") as u64;
         Self {
             http_listen: raw::RawHttp::default().listen,
+            api_token_env: raw::RawHttp::default().api_token_env,
             state_dir: PathBuf::from(&s.dir),
             checkpoint_interval_ms: ms(&s.checkpoint_interval),
             checkpoint_events: s.checkpoint_events,
@@ -751,6 +754,7 @@ fn validate(raw: RawConfig, base: &Path, problems: &mut Vec<ConfigProblem>) -> C
     }
     let daemon = DaemonConfig {
         http_listen: raw.http.listen.clone(),
+        api_token_env: raw.http.api_token_env.clone(),
         // Relative to the working directory, like a service's data dir.
         state_dir: PathBuf::from(&st.dir),
         checkpoint_interval_ms,

@@ -207,12 +207,16 @@ impl Default for RawKafka {
 pub struct RawHttp {
     /// Address the HTTP server listens on.
     pub listen: String,
+    /// Environment variable holding the bearer token of the API's write and
+    /// delivery endpoints; unset: those endpoints answer 403.
+    pub api_token_env: String,
 }
 
 impl Default for RawHttp {
     fn default() -> Self {
         Self {
             listen: "127.0.0.1:9898".into(),
+            api_token_env: "DRIFTD_API_TOKEN".into(),
         }
     }
 }

@@ -161,6 +161,11 @@ pub fn run(
             }
         }))
     };
+    if let Ok(token) = std::env::var(&config.daemon.api_token_env) {
+        if !token.trim().is_empty() {
+            let _ = shared.api_token.set(token.trim().to_owned());
+        }
+    }
     shared.store_open.store(true, Ordering::Relaxed);
     let mut source =
         KafkaSource::new(&config.kafka, metrics.clone()).context("creating the Kafka consumer")?;

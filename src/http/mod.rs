@@ -24,6 +24,8 @@ pub struct Shared {
     pub store_open: AtomicBool,
     pub partitions_assigned: AtomicUsize,
     pub state_dir: PathBuf,
+    /// Bearer token of the delivery endpoints; unset: they answer 403.
+    pub api_token: std::sync::OnceLock<String>,
 }
 
 impl Shared {
@@ -35,6 +37,7 @@ impl Shared {
             store_open: AtomicBool::new(false),
             partitions_assigned: AtomicUsize::new(0),
             state_dir,
+            api_token: std::sync::OnceLock::new(),
         }
     }
 }
@@ -81,6 +84,11 @@ pub fn router(shared: Arc<Shared>) -> Router {
         .route("/api/v1/models/{model}/windows", get(windows))
         .route("/api/v1/decisions", get(decisions))
         .route("/api/v1/models/{model}", get(model))
+        .route("/api/v1/deliveries", get(deliveries))
+        .route(
+            "/api/v1/deliveries/{id}/retry",
+            axum::routing::post(retry_delivery),
+        )
         .fallback(|| async { error(StatusCode::NOT_FOUND, "no such endpoint".into()) })
         .with_state(shared)
 }
@@ -274,4 +282,107 @@ async fn model(State(s): State<Arc<Shared>>, Path(model): Path<String>) -> Respo
         None => serde_json::Value::Null,
     };
     Json(body).into_response()
+}
+
+/// `None` when the request carries the configured bearer token; else the
+/// answer (401 without or with a wrong token, 403 when none is configured).
+fn unauthorized(s: &Shared, headers: &axum::http::HeaderMap) -> Option<Response> {
+    let Some(token) = s.api_token.get() else {
+        return Some(error(
+            StatusCode::FORBIDDEN,
+            "no API token is configured (http.api_token_env)".into(),
+        ));
+    };
+    let given = headers
+        .get(header::AUTHORIZATION)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.strip_prefix("Bearer "))
+        .unwrap_or_default();
+    // Constant time: the comparison does not tell how much of it matched.
+    let same = given.len() == token.len()
+        && given
+            .bytes()
+            .zip(token.bytes())
+            .fold(0u8, |acc, (a, b)| acc | (a ^ b))
+            == 0;
+    (!same).then(|| {
+        error(
+            StatusCode::UNAUTHORIZED,
+            "a valid bearer token is required".into(),
+        )
+    })
+}
+
+/// `GET /api/v1/deliveries?state=dead|pending|delivered&limit=N` (bearer token).
+async fn deliveries(
+    State(s): State<Arc<Shared>>,
+    headers: axum::http::HeaderMap,
+    Query(q): Query<std::collections::HashMap<String, String>>,
+) -> Response {
+    if let Some(r) = unauthorized(&s, &headers) {
+        return r;
+    }
+    let state = q.get("state").map_or("dead", String::as_str).to_owned();
+    if !matches!(state.as_str(), "dead" | "pending" | "delivered") {
+        return error(
+            StatusCode::BAD_REQUEST,
+            format!("state must be dead, pending or delivered, got {state:?}"),
+        );
+    }
+    let limit = match limit(&q, 100) {
+        Ok(n) => n,
+        Err(m) => return error(StatusCode::BAD_REQUEST, m),
+    };
+    let dir = s.state_dir.clone();
+    let rows = tokio::task::spawn_blocking(move || {
+        Store::open_read_only(&dir).and_then(|st| st.deliveries(&state, limit))
+    })
+    .await;
+    let rows = match rows {
+        Ok(Ok(rows)) => rows,
+        Ok(Err(e)) => return error(StatusCode::SERVICE_UNAVAILABLE, e.to_string()),
+        Err(e) => return error(StatusCode::INTERNAL_SERVER_ERROR, e.to_string()),
+    };
+    let items: Vec<serde_json::Value> = rows
+        .into_iter()
+        .map(|r| {
+            serde_json::json!({
+                "id": r.decision_id,
+                "target": r.target,
+                "state": r.state,
+                "attempts": r.attempts,
+                "last_status": r.last_status,
+                "last_error": r.last_error,
+                "decision": serde_json::from_str::<serde_json::Value>(&r.decision_json)
+                    .unwrap_or(serde_json::Value::Null),
+            })
+        })
+        .collect();
+    Json(items).into_response()
+}
+
+/// `POST /api/v1/deliveries/{id}/retry` (bearer token): a decision's dead
+/// deliveries are sent again (their targets enabled again).
+async fn retry_delivery(
+    State(s): State<Arc<Shared>>,
+    headers: axum::http::HeaderMap,
+    Path(id): Path<String>,
+) -> Response {
+    if let Some(r) = unauthorized(&s, &headers) {
+        return r;
+    }
+    let dir = s.state_dir.clone();
+    let i = id.clone();
+    let n =
+        tokio::task::spawn_blocking(move || Store::open(&dir).and_then(|mut st| st.retry_dead(&i)))
+            .await;
+    match n {
+        Ok(Ok(0)) => error(
+            StatusCode::NOT_FOUND,
+            format!("no dead delivery of decision {id:?}"),
+        ),
+        Ok(Ok(n)) => Json(serde_json::json!({"id": id, "retried": n})).into_response(),
+        Ok(Err(e)) => error(StatusCode::SERVICE_UNAVAILABLE, e.to_string()),
+        Err(e) => error(StatusCode::INTERNAL_SERVER_ERROR, e.to_string()),
+    }
 }

@@ -93,6 +93,18 @@ pub struct DueDelivery {
     pub decision_json: String,
 }
 
+/// A delivery as the API lists it.
+#[derive(Debug, Clone, PartialEq)]
+pub struct DeliveryRow {
+    pub decision_id: String,
+    pub target: String,
+    pub state: String,
+    pub attempts: u32,
+    pub last_status: Option<u16>,
+    pub last_error: Option<String>,
+    pub decision_json: String,
+}
+
 /// How an attempt ended.
 #[derive(Debug, Clone, PartialEq)]
 pub enum Attempt {
@@ -575,6 +587,67 @@ impl Store {
                 |r| Ok((r.get(0)?, r.get(1)?)),
             )
             .map_err(|e| self.err(e))
+    }
+
+    /// Deliveries in `state` (`pending`, `delivered`, `dead`), newest
+    /// decision first, at most `limit`.
+    pub fn deliveries(&self, state: &str, limit: usize) -> Result<Vec<DeliveryRow>, StoreError> {
+        let mut stmt = self
+            .conn
+            .prepare_cached(
+                "SELECT d.decision_id, d.target, d.state, d.attempts, d.last_status, d.last_error, c.decision
+                 FROM deliveries d JOIN decisions c ON c.id = d.decision_id
+                 WHERE d.state = ?1 ORDER BY c.window_end DESC, d.target LIMIT ?2",
+            )
+            .map_err(|e| self.err(e))?;
+        let rows = stmt
+            .query_map(params![state, limit as i64], |r| {
+                Ok(DeliveryRow {
+                    decision_id: r.get(0)?,
+                    target: r.get(1)?,
+                    state: r.get(2)?,
+                    attempts: r.get(3)?,
+                    last_status: r.get(4)?,
+                    last_error: r.get(5)?,
+                    decision_json: r.get(6)?,
+                })
+            })
+            .map_err(|e| self.err(e))?;
+        rows.collect::<Result<Vec<_>, _>>().map_err(|e| self.err(e))
+    }
+
+    /// An operator's retry of a decision's dead deliveries: they are pending
+    /// again from their first attempt, and their targets are enabled again.
+    /// Returns how many were dead.
+    pub fn retry_dead(&mut self, decision_id: &str) -> Result<usize, StoreError> {
+        let path = self.path.clone();
+        let err = |cause| StoreError::Sqlite {
+            path: path.clone(),
+            cause,
+        };
+        let tx = self.conn.transaction().map_err(err)?;
+        tx.execute(
+            "DELETE FROM disabled_targets WHERE name IN
+                 (SELECT target FROM deliveries WHERE decision_id = ?1 AND state = 'dead')",
+            params![decision_id],
+        )
+        .map_err(err)?;
+        let n = tx
+            .execute(
+                "UPDATE deliveries SET state = 'pending', attempts = 0, next_attempt_ms = 0
+                 WHERE decision_id = ?1 AND state = 'dead'",
+                params![decision_id],
+            )
+            .map_err(err)?;
+        if n > 0 {
+            tx.execute(
+                "UPDATE decisions SET delivery = 'pending' WHERE id = ?1",
+                params![decision_id],
+            )
+            .map_err(err)?;
+        }
+        tx.commit().map_err(err)?;
+        Ok(n)
     }
 
     /// The rules' guardrail state of the last checkpoint (JSON).
