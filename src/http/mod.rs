@@ -175,16 +175,10 @@ async fn windows(
         .read()
         .map(|g| g.models.iter().any(|m| m.model == model))
         .unwrap_or(false);
-    let dir = s.state_dir.clone();
     let m = model.clone();
-    let rows = tokio::task::spawn_blocking(move || {
-        Store::open_read_only(&dir).and_then(|st| st.windows(Some(&m), limit))
-    })
-    .await;
-    let rows = match rows {
-        Ok(Ok(rows)) => rows,
-        Ok(Err(e)) => return error(StatusCode::SERVICE_UNAVAILABLE, e.to_string()),
-        Err(e) => return error(StatusCode::INTERNAL_SERVER_ERROR, e.to_string()),
+    let rows = match read_store(&s, move |st| st.windows(Some(&m), limit)).await {
+        Ok(rows) => rows,
+        Err(r) => return r,
     };
     if rows.is_empty() && !known {
         return error(StatusCode::NOT_FOUND, format!("no model named {model:?}"));
@@ -224,29 +218,11 @@ async fn decisions(
         }
     };
     let model = q.get("model").cloned();
-    let dir = s.state_dir.clone();
-    let rows = tokio::task::spawn_blocking(move || {
-        Store::open_read_only(&dir).and_then(|st| st.decisions(model.as_deref(), outbox, limit))
-    })
-    .await;
-    let rows = match rows {
-        Ok(Ok(rows)) => rows,
-        Ok(Err(e)) => return error(StatusCode::SERVICE_UNAVAILABLE, e.to_string()),
-        Err(e) => return error(StatusCode::INTERNAL_SERVER_ERROR, e.to_string()),
+    let rows = match read_store(&s, move |st| st.decisions(model.as_deref(), outbox, limit)).await {
+        Ok(rows) => rows,
+        Err(r) => return r,
     };
-    let items: Vec<serde_json::Value> = rows
-        .into_iter()
-        .map(|r| {
-            let decision: serde_json::Value =
-                serde_json::from_str(&r.decision_json).unwrap_or(serde_json::Value::Null);
-            serde_json::json!({
-                "id": r.id,
-                "delivery": r.delivery,
-                "decision": decision,
-            })
-        })
-        .collect();
-    Json(items).into_response()
+    Json(rows.into_iter().map(decision_item).collect::<Vec<_>>()).into_response()
 }
 
 /// `GET /api/v1/models/{model}`: the model's versions, silence, the rules'
@@ -260,27 +236,13 @@ async fn model(State(s): State<Arc<Shared>>, Path(model): Path<String>) -> Respo
     let Some(status) = status else {
         return error(StatusCode::NOT_FOUND, format!("no model named {model:?}"));
     };
-    let dir = s.state_dir.clone();
     let m = model.clone();
-    let last = tokio::task::spawn_blocking(move || {
-        Store::open_read_only(&dir).and_then(|st| st.decisions(Some(&m), false, 1))
-    })
-    .await;
-    let last = match last {
-        Ok(Ok(rows)) => rows.into_iter().next(),
-        Ok(Err(e)) => return error(StatusCode::SERVICE_UNAVAILABLE, e.to_string()),
-        Err(e) => return error(StatusCode::INTERNAL_SERVER_ERROR, e.to_string()),
+    let last = match read_store(&s, move |st| st.decisions(Some(&m), false, 1)).await {
+        Ok(rows) => rows.into_iter().next(),
+        Err(r) => return r,
     };
     let mut body = serde_json::to_value(&status).unwrap_or_default();
-    body["last_decision"] = match last {
-        Some(r) => serde_json::json!({
-            "id": r.id,
-            "delivery": r.delivery,
-            "decision": serde_json::from_str::<serde_json::Value>(&r.decision_json)
-                .unwrap_or(serde_json::Value::Null),
-        }),
-        None => serde_json::Value::Null,
-    };
+    body["last_decision"] = last.map_or(serde_json::Value::Null, decision_item);
     Json(body).into_response()
 }
 
@@ -333,15 +295,9 @@ async fn deliveries(
         Ok(n) => n,
         Err(m) => return error(StatusCode::BAD_REQUEST, m),
     };
-    let dir = s.state_dir.clone();
-    let rows = tokio::task::spawn_blocking(move || {
-        Store::open_read_only(&dir).and_then(|st| st.deliveries(&state, limit))
-    })
-    .await;
-    let rows = match rows {
-        Ok(Ok(rows)) => rows,
-        Ok(Err(e)) => return error(StatusCode::SERVICE_UNAVAILABLE, e.to_string()),
-        Err(e) => return error(StatusCode::INTERNAL_SERVER_ERROR, e.to_string()),
+    let rows = match read_store(&s, move |st| st.deliveries(&state, limit)).await {
+        Ok(rows) => rows,
+        Err(r) => return r,
     };
     let items: Vec<serde_json::Value> = rows
         .into_iter()
@@ -385,4 +341,30 @@ async fn retry_delivery(
         Ok(Err(e)) => error(StatusCode::SERVICE_UNAVAILABLE, e.to_string()),
         Err(e) => error(StatusCode::INTERNAL_SERVER_ERROR, e.to_string()),
     }
+}
+
+/// Run `f` on the store opened read-only, off the async threads; a failure
+/// is the response to give (503 for the store, 500 for the task).
+async fn read_store<T: Send + 'static>(
+    s: &Shared,
+    f: impl FnOnce(&Store) -> Result<T, crate::store::StoreError> + Send + 'static,
+) -> Result<T, Response> {
+    let dir = s.state_dir.clone();
+    match tokio::task::spawn_blocking(move || Store::open_read_only(&dir).and_then(|st| f(&st)))
+        .await
+    {
+        Ok(Ok(v)) => Ok(v),
+        Ok(Err(e)) => Err(error(StatusCode::SERVICE_UNAVAILABLE, e.to_string())),
+        Err(e) => Err(error(StatusCode::INTERNAL_SERVER_ERROR, e.to_string())),
+    }
+}
+
+/// A stored decision as the API shows it: id, delivery state, the decision.
+fn decision_item(r: crate::store::StoredDecision) -> serde_json::Value {
+    serde_json::json!({
+        "id": r.id,
+        "delivery": r.delivery,
+        "decision": serde_json::from_str::<serde_json::Value>(&r.decision_json)
+            .unwrap_or(serde_json::Value::Null),
+    })
 }

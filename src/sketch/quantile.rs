@@ -232,6 +232,29 @@ pub fn ks_distance(a: &QuantileFn, b: &QuantileFn) -> f64 {
     d
 }
 
+/// The CDF at `x`, given how many knots lie at or below x (`left` false)
+/// or below x (`left` true): linear between knots; on a vertical step (an
+/// atom) the value below it from the right, above it from the left.
+fn cdf_at(k: &[(f64, f64)], at: usize, x: f64, left: bool) -> f64 {
+    if at == 0 {
+        return 0.0;
+    }
+    if at == k.len() {
+        return 1.0;
+    }
+    let (u0, x0) = k[at - 1];
+    let (u1, x1) = k[at];
+    if u1 == u0 {
+        if left {
+            u1
+        } else {
+            u0
+        }
+    } else {
+        u0 + (x - x0) / (x1 - x0) * (u1 - u0)
+    }
+}
+
 /// `QuantileFn::cdf` and `cdf_left` for non-decreasing x.
 struct Cursor<'a> {
     f: &'a QuantileFn,
@@ -251,20 +274,7 @@ impl<'a> Cursor<'a> {
         while self.le < k.len() && k[self.le].1 <= x {
             self.le += 1;
         }
-        let after = self.le;
-        if after == 0 {
-            return 0.0;
-        }
-        if after == k.len() {
-            return 1.0;
-        }
-        let (u0, x0) = k[after - 1];
-        let (u1, x1) = k[after];
-        if u1 == u0 {
-            u0
-        } else {
-            u0 + (x - x0) / (x1 - x0) * (u1 - u0)
-        }
+        cdf_at(k, self.le, x, false)
     }
 
     fn cdf_left(&mut self, x: f64) -> f64 {
@@ -272,20 +282,7 @@ impl<'a> Cursor<'a> {
         while self.lt < k.len() && k[self.lt].1 < x {
             self.lt += 1;
         }
-        let at = self.lt;
-        if at == 0 {
-            return 0.0;
-        }
-        if at == k.len() {
-            return 1.0;
-        }
-        let (u0, x0) = k[at - 1];
-        let (u1, x1) = k[at];
-        if u1 == u0 {
-            u1
-        } else {
-            u0 + (x - x0) / (x1 - x0) * (u1 - u0)
-        }
+        cdf_at(k, self.lt, x, true)
     }
 }
 

@@ -504,12 +504,6 @@ impl Store {
         target: &str,
         attempt: &Attempt,
     ) -> Result<(), StoreError> {
-        let path = self.path.clone();
-        let err = |cause| StoreError::Sqlite {
-            path: path.clone(),
-            cause,
-        };
-        let tx = self.conn.transaction().map_err(err)?;
         let (state, status, error, next) = match attempt {
             Attempt::Delivered { status } => ("delivered", Some(*status), None, 0),
             Attempt::Retry {
@@ -519,15 +513,15 @@ impl Store {
             } => ("pending", *status, Some(error.as_str()), *next_attempt_ms),
             Attempt::Dead { status, error } => ("dead", *status, Some(error.as_str()), 0),
         };
-        tx.execute(
-            "UPDATE deliveries SET state = ?3, attempts = attempts + 1, next_attempt_ms = ?4,
-                 last_status = ?5, last_error = ?6
-             WHERE decision_id = ?1 AND target = ?2",
-            params![decision_id, target, state, next, status, error],
-        )
-        .map_err(err)?;
-        Self::settle(&tx, decision_id).map_err(err)?;
-        tx.commit().map_err(err)
+        self.write(|tx| {
+            tx.execute(
+                "UPDATE deliveries SET state = ?3, attempts = attempts + 1, next_attempt_ms = ?4,
+                     last_status = ?5, last_error = ?6
+                 WHERE decision_id = ?1 AND target = ?2",
+                params![decision_id, target, state, next, status, error],
+            )?;
+            Self::settle(tx, decision_id)
+        })
     }
 
     fn settle(tx: &rusqlite::Transaction<'_>, decision_id: &str) -> rusqlite::Result<()> {
@@ -545,35 +539,21 @@ impl Store {
     /// A target answered 410 Gone: it is disabled and its pending deliveries
     /// are dead.
     pub fn disable_target(&mut self, name: &str, reason: &str) -> Result<(), StoreError> {
-        let path = self.path.clone();
-        let err = |cause| StoreError::Sqlite {
-            path: path.clone(),
-            cause,
-        };
-        let tx = self.conn.transaction().map_err(err)?;
-        tx.execute(
-            "INSERT OR REPLACE INTO disabled_targets (name, reason) VALUES (?1, ?2)",
-            params![name, reason],
-        )
-        .map_err(err)?;
-        let ids: Vec<String> = {
-            let mut stmt = tx
-                .prepare(
-                    "SELECT decision_id FROM deliveries WHERE target = ?1 AND state = 'pending'",
-                )
-                .map_err(err)?;
-            let rows = stmt.query_map(params![name], |r| r.get(0)).map_err(err)?;
-            rows.collect::<Result<_, _>>().map_err(err)?
-        };
-        tx.execute(
-            "UPDATE deliveries SET state = 'dead', last_error = ?2 WHERE target = ?1 AND state = 'pending'",
-            params![name, reason],
-        )
-        .map_err(err)?;
-        for id in ids {
-            Self::settle(&tx, &id).map_err(err)?;
-        }
-        tx.commit().map_err(err)
+        self.write(|tx| {
+            tx.execute(
+                "INSERT OR REPLACE INTO disabled_targets (name, reason) VALUES (?1, ?2)",
+                params![name, reason],
+            )?;
+            let ids: Vec<String> = tx
+                .prepare("SELECT decision_id FROM deliveries WHERE target = ?1 AND state = 'pending'")?
+                .query_map(params![name], |r| r.get(0))?
+                .collect::<Result<_, _>>()?;
+            tx.execute(
+                "UPDATE deliveries SET state = 'dead', last_error = ?2 WHERE target = ?1 AND state = 'pending'",
+                params![name, reason],
+            )?;
+            ids.iter().try_for_each(|id| Self::settle(tx, id))
+        })
     }
 
     /// Deliveries still pending, and the first event time of the oldest
@@ -620,34 +600,42 @@ impl Store {
     /// again from their first attempt, and their targets are enabled again.
     /// Returns how many were dead.
     pub fn retry_dead(&mut self, decision_id: &str) -> Result<usize, StoreError> {
-        let path = self.path.clone();
-        let err = |cause| StoreError::Sqlite {
-            path: path.clone(),
-            cause,
-        };
-        let tx = self.conn.transaction().map_err(err)?;
-        tx.execute(
-            "DELETE FROM disabled_targets WHERE name IN
-                 (SELECT target FROM deliveries WHERE decision_id = ?1 AND state = 'dead')",
-            params![decision_id],
-        )
-        .map_err(err)?;
-        let n = tx
-            .execute(
+        self.write(|tx| {
+            tx.execute(
+                "DELETE FROM disabled_targets WHERE name IN
+                     (SELECT target FROM deliveries WHERE decision_id = ?1 AND state = 'dead')",
+                params![decision_id],
+            )?;
+            let n = tx.execute(
                 "UPDATE deliveries SET state = 'pending', attempts = 0, next_attempt_ms = 0
                  WHERE decision_id = ?1 AND state = 'dead'",
                 params![decision_id],
-            )
-            .map_err(err)?;
-        if n > 0 {
-            tx.execute(
-                "UPDATE decisions SET delivery = 'pending' WHERE id = ?1",
-                params![decision_id],
-            )
-            .map_err(err)?;
-        }
-        tx.commit().map_err(err)?;
-        Ok(n)
+            )?;
+            if n > 0 {
+                tx.execute(
+                    "UPDATE decisions SET delivery = 'pending' WHERE id = ?1",
+                    params![decision_id],
+                )?;
+            }
+            Ok(n)
+        })
+    }
+
+    /// Run `f` in a transaction and commit it.
+    fn write<T>(
+        &mut self,
+        f: impl FnOnce(&rusqlite::Transaction<'_>) -> rusqlite::Result<T>,
+    ) -> Result<T, StoreError> {
+        let run = |conn: &mut Connection| {
+            let tx = conn.transaction()?;
+            let v = f(&tx)?;
+            tx.commit()?;
+            Ok(v)
+        };
+        run(&mut self.conn).map_err(|cause| StoreError::Sqlite {
+            path: self.path.clone(),
+            cause,
+        })
     }
 
     /// The rules' guardrail state of the last checkpoint (JSON).
