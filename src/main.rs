@@ -336,6 +336,7 @@ fn run(cli: Cli) -> Result<ExitCode, CliError> {
                 driftd::daemon::RunOptions {
                     exit_when_idle,
                     stop: None,
+                    config_path: config.clone(),
                 },
             )?;
             Ok(ExitCode::SUCCESS)

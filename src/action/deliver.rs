@@ -1,71 +1,127 @@
 //! The delivery worker: sends the outbox (fired decisions, one delivery per
-//! target) as signed CloudEvents, and records every attempt in the store.
+//! target) and records every attempt in the store.
 //!
-//! - The body is a CloudEvents 1.0 structured-mode event whose `id` is the
-//!   decision id; the Standard Webhooks `webhook-id` is the same id on every
-//!   retry, so receivers deduplicate.
+//! - `webhook`: a CloudEvents 1.0 structured-mode POST whose `id` is the
+//!   decision id, signed per Standard Webhooks; `webhook-id` is the same id
+//!   on every retry, so receivers deduplicate.
+//! - `gitlab`: GitLab's pipeline trigger (`POST
+//!   /api/v4/projects/:id/trigger/pipeline` with token, ref and variables).
+//! - `github`: `POST /repos/:owner/:repo/dispatches` (`repository_dispatch`)
+//!   with a bearer token; `client_payload` has at most 10 top-level keys.
+//! - `kafka`: the CloudEvent produced to a topic, keyed by model.
 //! - 2xx: delivered. 408, 429, 5xx, connection errors and timeouts: retried
 //!   with exponential backoff and full jitter, never sooner than a
 //!   `Retry-After` of seconds. 410 Gone: the target is disabled and its
 //!   pending deliveries are dead. Other 4xx, and `max_attempts` exhausted:
 //!   dead.
+//! - GitLab and GitHub start a pipeline per request and do not deduplicate.
+//!   Before a request to them the delivery is marked `sending` in the store;
+//!   a timeout after the request went out, or a stop before its answer was
+//!   recorded, leaves it `unknown`: never sent again on its own, listed by
+//!   `GET /api/v1/deliveries?state=unknown`, and sent again only by `POST
+//!   /api/v1/deliveries/{id}/retry`.
 //! - The outbox is in the state store, so deliveries survive restarts.
 
 use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::Arc;
+use std::sync::{Arc, RwLock};
 use std::time::Duration;
 
+use rdkafka::producer::{FutureProducer, FutureRecord};
+
 use super::event::{Action as EventAction, CloudEvent, CONTENT_TYPE};
-use super::sign::{signature_header, Secret};
-use crate::config::TargetConfig;
+use super::sign::{github_signature, signature_header, Secret};
+use crate::config::{TargetConfig, TargetKind};
 use crate::metrics::Metrics;
 use crate::rules::Action;
 use crate::store::{Attempt, DueDelivery, Store};
 
-/// A target with its secrets read.
+/// A target with its credentials read.
 pub struct Target {
     pub config: TargetConfig,
-    secrets: Vec<Secret>,
+    auth: Auth,
+}
+
+enum Auth {
+    /// Standard Webhooks secrets, and the first one as written (GitHub-style
+    /// signatures are keyed by it).
+    Secrets(Vec<Secret>, String),
+    Token(String),
+    Producer(FutureProducer),
 }
 
 impl std::fmt::Debug for Target {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("Target")
             .field("name", &self.config.name)
-            .field("url", &self.config.url)
-            .field("secrets", &self.secrets.len())
-            .finish()
+            .field("kind", &self.config.kind.name())
+            .finish_non_exhaustive()
     }
 }
 
-/// Read each target's secrets from its environment variable (several,
-/// space-separated, during a rotation). A missing or malformed secret is an
-/// error naming the variable, never its value.
+/// The targets the worker sends to; replaced whole on a config reload.
+pub type TargetSet = Arc<RwLock<Vec<Arc<Target>>>>;
+
+/// Read each target's credentials from its environment variable (webhook
+/// secrets: several, space-separated, during a rotation) and create Kafka
+/// producers. A missing or malformed credential is an error naming the
+/// variable, never its value.
 pub fn resolve_targets(
     targets: &[TargetConfig],
     env: &dyn Fn(&str) -> Option<String>,
-) -> anyhow::Result<Vec<Target>> {
+) -> anyhow::Result<Vec<Arc<Target>>> {
     targets
         .iter()
         .map(|t| {
-            let text = env(&t.secret_env)
-                .filter(|v| !v.trim().is_empty())
-                .ok_or_else(|| {
-                    anyhow::anyhow!(
-                        "targets {:?}: environment variable {} (its webhook secret) is not set",
-                        t.name,
-                        t.secret_env
-                    )
-                })?;
-            let secrets = text
-                .split_whitespace()
-                .map(Secret::parse)
-                .collect::<Result<Vec<_>, _>>()
-                .map_err(|e| anyhow::anyhow!("targets {:?}: {}: {e}", t.name, t.secret_env))?;
-            Ok(Target {
+            let var = |name: &str, what: &str| {
+                env(name)
+                    .map(|v| v.trim().to_owned())
+                    .filter(|v| !v.is_empty())
+                    .ok_or_else(|| {
+                        anyhow::anyhow!(
+                            "targets {:?}: environment variable {name} ({what}) is not set",
+                            t.name
+                        )
+                    })
+            };
+            let auth = match &t.kind {
+                TargetKind::Webhook { secret_env, .. } => {
+                    let text = var(secret_env, "its webhook secret")?;
+                    let secrets = text
+                        .split_whitespace()
+                        .map(Secret::parse)
+                        .collect::<Result<Vec<_>, _>>()
+                        .map_err(|e| anyhow::anyhow!("targets {:?}: {secret_env}: {e}", t.name))?;
+                    let first = text
+                        .split_whitespace()
+                        .next()
+                        .unwrap_or_default()
+                        .to_owned();
+                    Auth::Secrets(secrets, first)
+                }
+                TargetKind::Gitlab { token_env, .. } => {
+                    Auth::Token(var(token_env, "its pipeline trigger token")?)
+                }
+                TargetKind::Github { token_env, .. } => {
+                    Auth::Token(var(token_env, "its GitHub token")?)
+                }
+                TargetKind::Kafka {
+                    brokers, options, ..
+                } => {
+                    let mut c = rdkafka::ClientConfig::new();
+                    for (k, v) in options {
+                        c.set(k, v);
+                    }
+                    c.set("bootstrap.servers", brokers)
+                        .set("message.timeout.ms", t.timeout_ms.to_string());
+                    Auth::Producer(c.create().map_err(|e| {
+                        anyhow::anyhow!("targets {:?}: creating the Kafka producer: {e}", t.name)
+                    })?)
+                }
+            };
+            Ok(Arc::new(Target {
                 config: t.clone(),
-                secrets,
-            })
+                auth,
+            }))
         })
         .collect()
 }
@@ -76,6 +132,7 @@ fn event_action(a: Action) -> EventAction {
         Action::Redeploy => EventAction::Redeploy,
         Action::Rollback => EventAction::Rollback,
         Action::Notify => EventAction::Notify,
+        Action::CandidateRejected => EventAction::CandidateRejected,
     }
 }
 
@@ -119,6 +176,96 @@ fn now_ms() -> i64 {
     (time::OffsetDateTime::now_utc().unix_timestamp_nanos() / 1_000_000) as i64
 }
 
+/// What a request to a target came to, before retry policy.
+enum Sent {
+    Status {
+        status: u16,
+        retry_after_ms: Option<u64>,
+    },
+    /// Nothing reached the receiver (connection refused, DNS, TLS...).
+    Unsent(String),
+    /// The request may have reached it: timeout or broken connection after
+    /// sending.
+    Unclear(String),
+}
+
+/// The body of a `repository_dispatch`: GitHub allows at most 10 top-level
+/// keys in `client_payload`, so the decision's details nest under `decision`.
+pub fn github_dispatch(event: &CloudEvent, event_type: Option<&str>) -> serde_json::Value {
+    let d = &event.data;
+    serde_json::json!({
+        "event_type": event_type.unwrap_or(&event.event_type),
+        "client_payload": {
+            "id": event.id,
+            "type": event.event_type,
+            "source": event.source,
+            "time": event.time,
+            "model": d["model"],
+            "model_version": d["model_version"],
+            "action": d["action"],
+            "versions": d.get("versions").cloned().unwrap_or(serde_json::Value::Null),
+            "reason": d["reason"],
+            "decision": d,
+        }
+    })
+}
+
+/// GitLab pipeline variables: `DRIFTD_*` from the event, then the target's own.
+pub fn gitlab_variables(
+    event: &CloudEvent,
+    body: &[u8],
+    extra: &std::collections::BTreeMap<String, String>,
+) -> Vec<(String, String)> {
+    let d = &event.data;
+    let s = |v: &serde_json::Value| v.as_str().unwrap_or_default().to_owned();
+    let mut vars = vec![
+        ("DRIFTD_EVENT_ID".to_owned(), event.id.clone()),
+        ("DRIFTD_EVENT_TYPE".to_owned(), event.event_type.clone()),
+        ("DRIFTD_ACTION".to_owned(), s(&d["action"])),
+        ("DRIFTD_MODEL".to_owned(), s(&d["model"])),
+        ("DRIFTD_MODEL_VERSION".to_owned(), s(&d["model_version"])),
+        ("DRIFTD_RULE".to_owned(), s(&d["rule"])),
+        ("DRIFTD_REASON".to_owned(), s(&d["reason"])),
+        (
+            "DRIFTD_DEPLOY_VERSION".to_owned(),
+            s(&d["versions"]["deploy"]),
+        ),
+        (
+            "DRIFTD_EVENT".to_owned(),
+            String::from_utf8_lossy(body).into_owned(),
+        ),
+    ];
+    vars.extend(extra.iter().map(|(k, v)| (k.clone(), v.clone())));
+    vars
+}
+
+async fn send_http(req: reqwest::RequestBuilder) -> Sent {
+    match req.send().await {
+        Ok(resp) => Sent::Status {
+            status: resp.status().as_u16(),
+            retry_after_ms: resp
+                .headers()
+                .get(reqwest::header::RETRY_AFTER)
+                .and_then(|v| v.to_str().ok())
+                .and_then(|v| v.trim().parse::<u64>().ok())
+                .map(|s| s.saturating_mul(1000)),
+        },
+        Err(e) if e.is_connect() || e.is_builder() => Sent::Unsent(error_chain(&e)),
+        Err(e) => Sent::Unclear(error_chain(&e)),
+    }
+}
+
+fn error_chain(e: &dyn std::error::Error) -> String {
+    let mut s = e.to_string();
+    let mut src = e.source();
+    while let Some(c) = src {
+        s.push_str(": ");
+        s.push_str(&c.to_string());
+        src = c.source();
+    }
+    s
+}
+
 /// One attempt: send, and say what became of it.
 async fn attempt(
     client: &reqwest::Client,
@@ -137,9 +284,118 @@ async fn attempt(
         }
     };
     let body = event.to_body();
-    let ts = now_ms() / 1000;
-    let signature = signature_header(&target.secrets, &d.decision_id, ts, &body);
     let t = &target.config;
+    let timeout = Duration::from_millis(t.timeout_ms);
+    let user_agent = concat!("driftd/", env!("CARGO_PKG_VERSION"));
+    let sent = match (&t.kind, &target.auth) {
+        (
+            TargetKind::Webhook {
+                url,
+                github_signature: hub,
+                ..
+            },
+            Auth::Secrets(secrets, first),
+        ) => {
+            let ts = now_ms() / 1000;
+            let mut req = client
+                .post(url)
+                .timeout(timeout)
+                .header(reqwest::header::USER_AGENT, user_agent)
+                .header(reqwest::header::CONTENT_TYPE, CONTENT_TYPE)
+                .header("webhook-id", &d.decision_id)
+                .header("webhook-timestamp", ts.to_string())
+                .header(
+                    "webhook-signature",
+                    signature_header(secrets, &d.decision_id, ts, &body),
+                );
+            if *hub {
+                req = req.header(
+                    "x-hub-signature-256",
+                    github_signature(first.as_bytes(), &body),
+                );
+            }
+            send_http(req.body(body)).await
+        }
+        (
+            TargetKind::Gitlab {
+                url,
+                project,
+                git_ref,
+                variables,
+                ..
+            },
+            Auth::Token(token),
+        ) => {
+            let mut form = vec![
+                ("token".to_owned(), token.clone()),
+                ("ref".to_owned(), git_ref.clone()),
+            ];
+            form.extend(
+                gitlab_variables(&event, &body, variables)
+                    .into_iter()
+                    .map(|(k, v)| (format!("variables[{k}]"), v)),
+            );
+            let encoded: String = form_urlencoded::Serializer::new(String::new())
+                .extend_pairs(form)
+                .finish();
+            let req = client
+                .post(format!("{url}/api/v4/projects/{project}/trigger/pipeline"))
+                .timeout(timeout)
+                .header(reqwest::header::USER_AGENT, user_agent)
+                .header(
+                    reqwest::header::CONTENT_TYPE,
+                    "application/x-www-form-urlencoded",
+                )
+                .body(encoded);
+            send_http(req).await
+        }
+        (
+            TargetKind::Github {
+                url,
+                repository,
+                event_type,
+                ..
+            },
+            Auth::Token(token),
+        ) => {
+            let payload = github_dispatch(&event, event_type.as_deref());
+            let req = client
+                .post(format!("{url}/repos/{repository}/dispatches"))
+                .timeout(timeout)
+                .header(reqwest::header::USER_AGENT, user_agent)
+                .header(reqwest::header::ACCEPT, "application/vnd.github+json")
+                .header("x-github-api-version", "2022-11-28")
+                .header(reqwest::header::AUTHORIZATION, format!("Bearer {token}"))
+                .header(reqwest::header::CONTENT_TYPE, "application/json")
+                .body(serde_json::to_vec(&payload).expect("JSON serializes"));
+            send_http(req).await
+        }
+        (TargetKind::Kafka { topic, .. }, Auth::Producer(producer)) => {
+            let model = event.subject.clone();
+            let headers = rdkafka::message::OwnedHeaders::new().insert(rdkafka::message::Header {
+                key: "content-type",
+                value: Some(CONTENT_TYPE),
+            });
+            let record = FutureRecord::to(topic)
+                .key(&model)
+                .payload(&body)
+                .headers(headers);
+            match producer.send(record, timeout).await {
+                Ok(_) => Sent::Status {
+                    status: 200,
+                    retry_after_ms: None,
+                },
+                // Consumers see the same CloudEvents id again: safe to retry.
+                Err((e, _)) => Sent::Unclear(format!("Kafka: {e}")),
+            }
+        }
+        _ => {
+            return Attempt::Dead {
+                status: None,
+                error: "target credentials do not match its kind".into(),
+            }
+        }
+    };
     let retry = |status: Option<u16>, error: String, retry_after: Option<u64>, rng: &mut u64| {
         if d.attempts + 1 >= t.max_attempts {
             Attempt::Dead {
@@ -154,46 +410,36 @@ async fn attempt(
             }
         }
     };
-    let sent = client
-        .post(&t.url)
-        .timeout(Duration::from_millis(t.timeout_ms))
-        .header(reqwest::header::CONTENT_TYPE, CONTENT_TYPE)
-        .header("webhook-id", &d.decision_id)
-        .header("webhook-timestamp", ts.to_string())
-        .header("webhook-signature", signature)
-        .body(body)
-        .send()
-        .await;
     match sent {
-        Ok(resp) => {
-            let status = resp.status().as_u16();
-            let retry_after = resp
-                .headers()
-                .get(reqwest::header::RETRY_AFTER)
-                .and_then(|v| v.to_str().ok())
-                .and_then(|v| v.trim().parse::<u64>().ok())
-                .map(|s| s.saturating_mul(1000));
-            match status {
-                200..=299 => Attempt::Delivered { status },
-                408 | 429 | 500..=599 => {
-                    retry(Some(status), format!("HTTP {status}"), retry_after, rng)
-                }
-                _ => Attempt::Dead {
-                    status: Some(status),
-                    error: format!("HTTP {status}"),
-                },
+        Sent::Status {
+            status,
+            retry_after_ms,
+        } => match status {
+            200..=299 => Attempt::Delivered { status },
+            408 | 429 | 500..=599 => {
+                retry(Some(status), format!("HTTP {status}"), retry_after_ms, rng)
             }
-        }
-        // No answer: connect errors, timeouts (the receiver deduplicates by
-        // webhook-id, so sending again is safe for webhook targets).
-        Err(e) => retry(None, format!("{e}"), None, rng),
+            _ => Attempt::Dead {
+                status: Some(status),
+                error: format!("HTTP {status}"),
+            },
+        },
+        Sent::Unsent(e) => retry(None, e, None, rng),
+        // The receiver deduplicates by id: sending again is safe.
+        Sent::Unclear(e) if t.kind.deduplicates() => retry(None, e, None, rng),
+        Sent::Unclear(e) => Attempt::Unknown {
+            error: format!(
+                "no answer after the request was sent ({e}); {} does not deduplicate, so it is not sent again without an operator's retry",
+                t.kind.name()
+            ),
+        },
     }
 }
 
 /// Send due deliveries until `stop`; polls the outbox every `poll`.
 pub fn run(
     state_dir: std::path::PathBuf,
-    targets: Vec<Target>,
+    targets: TargetSet,
     source: String,
     metrics: Arc<Metrics>,
     stop: Arc<AtomicBool>,
@@ -203,6 +449,13 @@ pub fn run(
         .enable_all()
         .build()?;
     let mut store = Store::open(&state_dir)?;
+    let interrupted = store.interrupted_sends()?;
+    if interrupted > 0 {
+        tracing::error!(
+            deliveries = interrupted,
+            "requests to targets that do not deduplicate were cut off by the last stop; their outcome is unknown (GET /api/v1/deliveries?state=unknown)"
+        );
+    }
     let client = reqwest::Client::builder().build()?;
     let mut rng: u64 = 0x9E37_79B9_7F4A_7C15 ^ now_ms() as u64;
     while !stop.load(Ordering::Relaxed) {
@@ -213,13 +466,23 @@ pub fn run(
                 Vec::new()
             }
         };
+        let current: Vec<Arc<Target>> = targets.read().map(|t| t.clone()).unwrap_or_default();
         let mut attempted = 0;
         for d in &due {
-            let Some(target) = targets.iter().find(|t| t.config.name == d.target) else {
+            if stop.load(Ordering::Relaxed) {
+                break;
+            }
+            let Some(target) = current.iter().find(|t| t.config.name == d.target) else {
                 // A target removed from the config: its deliveries wait.
                 continue;
             };
             attempted += 1;
+            if !target.config.kind.deduplicates() {
+                if let Err(e) = store.begin_send(&d.decision_id, &d.target) {
+                    tracing::error!(error = %e, id = %d.decision_id, "cannot mark the delivery as sending; not sending");
+                    continue;
+                }
+            }
             let result = rt.block_on(attempt(&client, target, d, &source, &mut rng));
             let outcome = match &result {
                 Attempt::Delivered { .. } => "delivered",
@@ -228,6 +491,7 @@ pub fn run(
                     status: Some(410), ..
                 } => "gone",
                 Attempt::Dead { .. } => "dead",
+                Attempt::Unknown { .. } => "unknown",
             };
             metrics
                 .delivery_attempts
@@ -243,6 +507,8 @@ pub fn run(
                     id = %d.decision_id, target = %d.target, error = %error, attempt = d.attempts + 1, "delivery failed; will retry"),
                 Attempt::Dead { error, .. } => tracing::error!(
                     id = %d.decision_id, target = %d.target, error = %error, attempt = d.attempts + 1, "delivery dead"),
+                Attempt::Unknown { error } => tracing::error!(
+                    id = %d.decision_id, target = %d.target, error = %error, attempt = d.attempts + 1, "delivery outcome unknown"),
             }
             let recorded = if outcome == "gone" {
                 store
@@ -255,8 +521,10 @@ pub fn run(
                 tracing::error!(error = %e, id = %d.decision_id, "recording a delivery attempt failed");
             }
         }
-        if let Ok((pending, _)) = store.pending_deliveries() {
+        if let Ok((pending, oldest)) = store.pending_deliveries() {
             metrics.deliveries_pending.set(pending as f64);
+            let age = oldest.map_or(0.0, |t| ((now_ms() - t).max(0)) as f64 / 1000.0);
+            metrics.deliveries_oldest_pending_age.set(age);
         }
         if attempted == 0 {
             std::thread::sleep(poll);

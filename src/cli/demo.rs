@@ -94,6 +94,7 @@ pub fn demo(args: &DemoArgs<'_>, out: &mut dyn Write) -> Result<(), CliError> {
                 vocab,
                 profiles,
                 crate::daemon::RunOptions {
+                    config_path: None,
                     exit_when_idle: None,
                     stop: Some(stop),
                 },

@@ -422,13 +422,64 @@ pub struct Config {
 #[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct TargetConfig {
     pub name: String,
-    pub url: String,
+    pub kind: TargetKind,
     pub actions: Vec<crate::rules::Action>,
-    pub secret_env: String,
     pub timeout_ms: u64,
     pub max_attempts: u32,
     pub min_backoff_ms: u64,
     pub max_backoff_ms: u64,
+}
+
+/// How a target is reached.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+#[serde(rename_all = "snake_case", tag = "kind")]
+pub enum TargetKind {
+    /// A signed CloudEvents POST (Standard Webhooks).
+    Webhook {
+        url: String,
+        secret_env: String,
+        github_signature: bool,
+    },
+    /// GitLab's pipeline trigger API.
+    Gitlab {
+        url: String,
+        project: String,
+        git_ref: String,
+        variables: BTreeMap<String, String>,
+        token_env: String,
+    },
+    /// GitHub's `repository_dispatch`.
+    Github {
+        url: String,
+        repository: String,
+        event_type: Option<String>,
+        token_env: String,
+    },
+    /// The CloudEvent produced to a Kafka topic (structured mode).
+    Kafka {
+        brokers: String,
+        topic: String,
+        options: BTreeMap<String, String>,
+    },
+}
+
+impl TargetKind {
+    pub fn name(&self) -> &'static str {
+        match self {
+            Self::Webhook { .. } => "webhook",
+            Self::Gitlab { .. } => "gitlab",
+            Self::Github { .. } => "github",
+            Self::Kafka { .. } => "kafka",
+        }
+    }
+
+    /// Whether the receiver deduplicates by event id, so a request whose
+    /// outcome is unknown may be sent again. GitLab and GitHub start a
+    /// pipeline per request; webhook receivers and Kafka consumers see the
+    /// same id again.
+    pub fn deduplicates(&self) -> bool {
+        !matches!(self, Self::Gitlab { .. } | Self::Github { .. })
+    }
 }
 
 impl Default for Config {
@@ -782,9 +833,15 @@ fn validate(raw: RawConfig, base: &Path, problems: &mut Vec<ConfigProblem>) -> C
         dry_run: raw.actions.dry_run,
         kill_switch: raw.actions.kill_switch,
         retrain_timeout_ms,
+        promotion: raw
+            .promotion
+            .and_then(|c| validate_comparison(c, "promotion", &mut problem)),
+        rollback: raw
+            .rollback
+            .and_then(|c| validate_comparison(c, "rollback", &mut problem)),
     };
     let rules = validate_rules(raw.rules, &models, &mut problem);
-    let targets = validate_targets(raw.targets, &mut problem);
+    let targets = validate_targets(raw.targets, &raw.kafka, &mut problem);
     Config {
         max_event_bytes: raw.limits.max_event_bytes as usize,
         max_models: raw.limits.max_models.max(1) as usize,
@@ -815,8 +872,61 @@ fn validate(raw: RawConfig, base: &Path, problems: &mut Vec<ConfigProblem>) -> C
     }
 }
 
+/// `[promotion]` / `[rollback]`: at least one metric from the catalog, each
+/// with a direction.
+fn validate_comparison(
+    raw: raw::RawComparison,
+    path: &str,
+    problem: &mut dyn FnMut(String, String),
+) -> Option<crate::rules::Comparison> {
+    use crate::rules::{Better, Comparison, Criterion, Metric};
+    if raw.windows == 0 {
+        problem(format!("{path}.windows"), "must be at least 1".into());
+    }
+    if raw.compare.is_empty() {
+        problem(
+            format!("{path}.compare"),
+            "must list at least one { metric, better } to compare".into(),
+        );
+    }
+    let mut criteria = Vec::new();
+    for (i, c) in raw.compare.into_iter().enumerate() {
+        let at = format!("{path}.compare[{i}]");
+        let metric = Metric::parse(&c.metric)
+            .map_err(|e| problem(format!("{at}.metric"), e))
+            .ok();
+        let better = match c.better.as_str() {
+            "higher" => Some(Better::Higher),
+            "lower" => Some(Better::Lower),
+            other => {
+                problem(
+                    format!("{at}.better"),
+                    format!("must be higher or lower, got {other:?}"),
+                );
+                None
+            }
+        };
+        if !c.margin.is_finite() {
+            problem(format!("{at}.margin"), "must be a finite number".into());
+        }
+        if let (Some(metric), Some(better)) = (metric, better) {
+            criteria.push(Criterion {
+                metric,
+                better,
+                margin: c.margin,
+            });
+        }
+    }
+    Some(Comparison {
+        windows: raw.windows.max(1),
+        min_samples: raw.min_samples,
+        criteria,
+    })
+}
+
 fn validate_targets(
     raw: Vec<raw::RawTarget>,
+    kafka: &raw::RawKafka,
     problem: &mut dyn FnMut(String, String),
 ) -> Vec<TargetConfig> {
     use crate::rules::Action;
@@ -830,41 +940,113 @@ fn validate_targets(
                 format!("must be a unique non-empty name, got {:?}", t.name),
             );
         }
-        if t.kind != "webhook" {
-            problem(
-                format!("{path}.kind"),
-                format!(
-                    "must be webhook (the one kind built so far), got {:?}",
-                    t.kind
+        let need = |key: &str,
+                    v: &Option<String>,
+                    what: &str,
+                    problem: &mut dyn FnMut(String, String)|
+         -> String {
+            match v.as_deref().map(str::trim).filter(|v| !v.is_empty()) {
+                Some(v) => v.to_owned(),
+                None => {
+                    problem(
+                        format!("{path}.{key}"),
+                        format!("a {} target needs {key} ({what})", t.kind),
+                    );
+                    String::new()
+                }
+            }
+        };
+        let url_of = |key: &str, v: Option<String>, problem: &mut dyn FnMut(String, String)| {
+            let v = v.unwrap_or_default();
+            if !(v.starts_with("http://") || v.starts_with("https://")) {
+                problem(
+                    format!("{path}.{key}"),
+                    format!("must be an http:// or https:// URL, got {v:?}"),
+                );
+            }
+            v
+        };
+        let kind = match t.kind.as_str() {
+            "webhook" => Some(TargetKind::Webhook {
+                url: url_of("url", t.url.clone(), problem),
+                secret_env: need(
+                    "secret_env",
+                    &t.secret_env,
+                    "an environment variable",
+                    problem,
                 ),
-            );
-        }
-        if !(t.url.starts_with("http://") || t.url.starts_with("https://")) {
-            problem(
-                format!("{path}.url"),
-                format!("must be an http:// or https:// URL, got {:?}", t.url),
-            );
-        }
-        if t.secret_env.trim().is_empty() {
-            problem(
-                format!("{path}.secret_env"),
-                "must name an environment variable".into(),
-            );
-        }
+                github_signature: t.github_signature,
+            }),
+            "gitlab" => Some(TargetKind::Gitlab {
+                url: url_of("url", t.url.clone(), problem)
+                    .trim_end_matches('/')
+                    .to_owned(),
+                project: need(
+                    "project",
+                    &t.project,
+                    "the project id or URL-encoded path",
+                    problem,
+                ),
+                git_ref: need("ref", &t.git_ref, "the branch or tag to run", problem),
+                variables: t.variables.clone(),
+                token_env: need(
+                    "token_env",
+                    &t.token_env,
+                    "the trigger token's environment variable",
+                    problem,
+                ),
+            }),
+            "github" => {
+                let repository = need("repository", &t.repository, "owner/repo", problem);
+                if !repository.is_empty()
+                    && (repository.split('/').count() != 2
+                        || repository.split('/').any(str::is_empty))
+                {
+                    problem(
+                        format!("{path}.repository"),
+                        format!("must be owner/repo, got {repository:?}"),
+                    );
+                }
+                let url = t
+                    .url
+                    .clone()
+                    .unwrap_or_else(|| "https://api.github.com".into());
+                Some(TargetKind::Github {
+                    url: url_of("url", Some(url), problem)
+                        .trim_end_matches('/')
+                        .to_owned(),
+                    repository,
+                    event_type: t.event_type.clone(),
+                    token_env: need(
+                        "token_env",
+                        &t.token_env,
+                        "the token's environment variable",
+                        problem,
+                    ),
+                })
+            }
+            "kafka" => Some(TargetKind::Kafka {
+                brokers: t.brokers.clone().unwrap_or_else(|| kafka.brokers.clone()),
+                topic: need("topic", &t.topic, "the topic to produce to", problem),
+                options: kafka.options.clone(),
+            }),
+            other => {
+                problem(
+                    format!("{path}.kind"),
+                    format!("must be webhook, gitlab, github or kafka, got {other:?}"),
+                );
+                None
+            }
+        };
         let actions = match &t.actions {
-            None => vec![
-                Action::Retrain,
-                Action::Redeploy,
-                Action::Rollback,
-                Action::Notify,
-            ],
+            None => Action::ALL.to_vec(),
             Some(names) => names
                 .iter()
                 .filter_map(|n| {
                     Action::parse(n).or_else(|| {
                         problem(
                             format!("{path}.actions"),
-                            format!("must list actions from {}, got {n:?}", Action::NAMES),
+                            format!("must list actions from {}, got {n:?}", Action::TARGET_NAMES),
                         );
                         None
                     })
@@ -887,11 +1069,11 @@ fn validate_targets(
         if t.max_attempts == 0 {
             problem(format!("{path}.max_attempts"), "must be at least 1".into());
         }
+        let Some(kind) = kind else { continue };
         out.push(TargetConfig {
             name: t.name,
-            url: t.url,
+            kind,
             actions,
-            secret_env: t.secret_env,
             timeout_ms,
             max_attempts: t.max_attempts.max(1),
             min_backoff_ms,
@@ -922,7 +1104,7 @@ fn validate_rules(
                 format!("{:?} names another rule too; names must be unique", r.name),
             );
         }
-        let action = Action::parse(&r.action);
+        let action = Action::parse(&r.action).filter(|a| *a != Action::CandidateRejected);
         if action.is_none() {
             problem(
                 format!("{path}.action"),

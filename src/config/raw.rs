@@ -40,22 +40,81 @@ pub struct RawConfig {
     pub rules: Vec<RawRule>,
     /// Where fired decisions are sent.
     pub targets: Vec<RawTarget>,
+    /// How a registered candidate is compared with the incumbent before a redeploy.
+    pub promotion: Option<RawComparison>,
+    /// How a redeployed version is compared with the one it replaced.
+    pub rollback: Option<RawComparison>,
+}
+
+#[derive(Debug, Deserialize)]
+pub struct RawComparison {
+    /// Judged windows of the version under test before the verdict.
+    #[serde(default = "three")]
+    pub windows: u32,
+    /// Windows with fewer events do not count (on either side).
+    #[serde(default)]
+    pub min_samples: u64,
+    /// Metrics compared by their mean over the windows.
+    pub compare: Vec<RawCriterion>,
+}
+
+#[derive(Debug, Deserialize)]
+pub struct RawCriterion {
+    /// A window metric, as in rules.
+    pub metric: String,
+    /// `higher` or `lower`: which way the metric is better.
+    pub better: String,
+    /// Promotion: how much better the candidate must be (negative: how much
+    /// worse it may be). Rollback: how much worse the new version may be.
+    #[serde(default)]
+    pub margin: f64,
+}
+
+fn three() -> u32 {
+    3
 }
 
 #[derive(Debug, Deserialize)]
 pub struct RawTarget {
     /// Unique name (deliveries and metrics use it).
     pub name: String,
-    /// `webhook`: a signed CloudEvents POST (Standard Webhooks).
+    /// `webhook` (a signed CloudEvents POST, Standard Webhooks), `gitlab` (a
+    /// pipeline trigger), `github` (a `repository_dispatch`) or `kafka` (the
+    /// CloudEvent produced to a topic).
     #[serde(default = "webhook")]
     pub kind: String,
-    /// Where to POST.
-    pub url: String,
+    /// webhook: where to POST. gitlab: the instance, e.g.
+    /// https://gitlab.example.com. github: the API, https://api.github.com
+    /// when absent.
+    pub url: Option<String>,
     /// Actions sent to this target; all of them when absent.
     pub actions: Option<Vec<String>>,
-    /// Environment variable holding the `whsec_...` secret (several,
+    /// webhook: environment variable holding the `whsec_...` secret (several,
     /// space-separated, during a rotation). Never logged.
-    pub secret_env: String,
+    pub secret_env: Option<String>,
+    /// webhook: also send GitHub's `X-Hub-Signature-256` (keyed by the
+    /// first secret as written).
+    #[serde(default)]
+    pub github_signature: bool,
+    /// gitlab: the project id or its URL-encoded path.
+    pub project: Option<String>,
+    /// gitlab: the branch or tag the pipeline runs on.
+    #[serde(rename = "ref")]
+    pub git_ref: Option<String>,
+    /// gitlab: extra pipeline variables (driftd adds DRIFTD_* ones).
+    #[serde(default)]
+    pub variables: BTreeMap<String, String>,
+    /// github: `owner/repo`.
+    pub repository: Option<String>,
+    /// github: the dispatch's event_type; `driftd-<action>` when absent.
+    pub event_type: Option<String>,
+    /// gitlab, github: environment variable holding the trigger token or the
+    /// GitHub token. Never logged.
+    pub token_env: Option<String>,
+    /// kafka: the topic; the brokers and options are `[kafka]`'s unless set here.
+    pub topic: Option<String>,
+    /// kafka: brokers, when not `[kafka]`'s.
+    pub brokers: Option<String>,
     /// Per-request timeout.
     #[serde(default = "ten_seconds")]
     pub timeout: String,

@@ -24,7 +24,7 @@ use rdkafka::consumer::CommitMode;
 
 use crate::baseline::Profile;
 use crate::config::Config;
-use crate::http::{ModelStatus, Shared, Status};
+use crate::http::{Command, ModelStatus, Shared, Status};
 use crate::metrics::Metrics;
 use crate::monitor::engine::FeedbackOutcome;
 use crate::monitor::{Engine, WindowReport};
@@ -40,7 +40,13 @@ pub struct RunOptions {
     pub exit_when_idle: Option<Duration>,
     /// Set from outside to stop as on SIGTERM (the demo uses it).
     pub stop: Option<Arc<AtomicBool>>,
+    /// The config file: reloaded on SIGHUP, on `POST /api/v1/reload` and
+    /// when it changes. Without it there is nothing to reload.
+    pub config_path: Option<std::path::PathBuf>,
 }
+
+/// How often the config file is checked for a change.
+const CONFIG_WATCH_INTERVAL: Duration = Duration::from_secs(1);
 
 /// Longest wait between a window closing and the checkpoint that publishes it.
 const WINDOW_PUBLISH_DELAY: Duration = Duration::from_secs(1);
@@ -76,6 +82,26 @@ pub fn run(
             stop.store(true, Ordering::SeqCst);
         });
     }
+    let (commands, inbox) = std::sync::mpsc::channel::<Command>();
+    let _ = shared.commands.set(commands.clone());
+    #[cfg(unix)]
+    {
+        let commands = commands.clone();
+        rt.spawn(async move {
+            use tokio::signal::unix::{signal, SignalKind};
+            let Ok(mut hup) = signal(SignalKind::hangup()) else {
+                return;
+            };
+            while hup.recv().await.is_some() {
+                tracing::info!("SIGHUP: reloading the config");
+                if commands.send(Command::Reload { reply: None }).is_err() {
+                    break;
+                }
+            }
+        });
+    }
+    metrics.config_last_reload_successful.set(1.0);
+    metrics.config_last_reload_success_time.set(wall_seconds());
     let addr: SocketAddr = config
         .daemon
         .http_listen
@@ -121,32 +147,27 @@ pub fn run(
         );
         offsets = cp.offsets;
     }
-    let decider = if config.rules.is_empty() {
-        None
-    } else {
-        let mut d = crate::rules::Decider::new(config.rules.clone(), config.actions.clone());
-        if let Some(json) = store.decider_state()? {
-            let state = serde_json::from_str(&json).with_context(|| {
-                format!("restoring the rules' state from {}", store.path().display())
-            })?;
-            d.restore(state);
-            // Rules removed from the config since take their state with them.
-            d.reconfigure(config.rules.clone(), config.actions.clone());
-        }
-        Some(d)
-    };
+    let mut decider = crate::rules::Decider::new(config.rules.clone(), config.actions.clone());
+    if let Some(json) = store.decider_state()? {
+        let state = serde_json::from_str(&json).with_context(|| {
+            format!("restoring the rules' state from {}", store.path().display())
+        })?;
+        decider.restore(state);
+        // Rules removed from the config since take their state with them.
+        decider.reconfigure(config.rules.clone(), config.actions.clone());
+    }
     // The delivery worker sends the outbox; it has its own store connection.
     let deliveries_stop = Arc::new(std::sync::atomic::AtomicBool::new(false));
-    let worker = if config.targets.is_empty() {
-        None
-    } else {
-        let targets =
-            crate::action::deliver::resolve_targets(&config.targets, &|k| std::env::var(k).ok())?;
-        let (dir, source, m, stop) = (
+    let targets: crate::action::deliver::TargetSet = Arc::new(std::sync::RwLock::new(
+        crate::action::deliver::resolve_targets(&config.targets, &|k| std::env::var(k).ok())?,
+    ));
+    let worker = {
+        let (dir, source, m, stop, targets) = (
             config.daemon.state_dir.clone(),
             format!("/driftd/{}", config.kafka.group_id),
             metrics.clone(),
             deliveries_stop.clone(),
+            targets.clone(),
         );
         Some(std::thread::spawn(move || {
             if let Err(e) = crate::action::deliver::run(
@@ -173,7 +194,10 @@ pub fn run(
         topics = ?config.kafka.topics, "consuming");
 
     let mut d = Daemon {
-        config: &config,
+        config: config.clone(),
+        config_path: opts.config_path.clone(),
+        targets,
+        roles: BTreeMap::new(),
         engine,
         positions: Positions::from_offsets(offsets),
         dirty: false,
@@ -189,9 +213,25 @@ pub fn run(
     };
     let mut last_event = Instant::now();
     let mut last_tick = Instant::now();
+    let mut last_watch = Instant::now();
+    let mut watched = opts.config_path.as_deref().map(file_stamp);
     let checkpoint_every = Duration::from_millis(config.daemon.checkpoint_interval_ms);
     d.publish_status();
     while !stop.load(Ordering::SeqCst) {
+        while let Ok(cmd) = inbox.try_recv() {
+            d.command(cmd, &mut source, &mut store);
+        }
+        if let Some(path) = opts.config_path.as_deref() {
+            if last_watch.elapsed() >= CONFIG_WATCH_INTERVAL {
+                last_watch = Instant::now();
+                let stamp = file_stamp(path);
+                if watched.as_ref() != Some(&stamp) {
+                    watched = Some(stamp);
+                    tracing::info!(path = %path.display(), "the config file changed; reloading");
+                    let _ = d.reload();
+                }
+            }
+        }
         let got = d.poll_one(&mut source)?;
         if got {
             last_event = Instant::now();
@@ -283,14 +323,19 @@ async fn wait_for_signal() {
 }
 
 struct Daemon<'a> {
-    config: &'a Config,
+    config: Config,
+    config_path: Option<std::path::PathBuf>,
+    /// The delivery worker's targets (a reload replaces them).
+    targets: crate::action::deliver::TargetSet,
+    /// Per model: the (version, role) series of `driftd_model_version_role` set last.
+    roles: BTreeMap<String, Vec<(String, &'static str)>>,
     engine: Engine,
     positions: Positions,
     /// Events consumed since the last checkpoint (so one is due).
     dirty: bool,
     pending: Vec<WindowReport>,
-    /// The rules, when any are configured.
-    decider: Option<crate::rules::Decider>,
+    /// The rules and the training loop.
+    decider: crate::rules::Decider,
     /// Decisions since the last checkpoint (written with it).
     pending_decisions: Vec<StoredDecision>,
     since_checkpoint: u64,
@@ -423,12 +468,10 @@ impl Daemon<'_> {
             }
             Outcome::Accepted(ws) => {
                 self.metrics.events_consumed.inc();
-                if let Some(decider) = self.decider.as_mut() {
-                    for w in &ws {
-                        for d in decider.decide(w) {
-                            self.pending_decisions
-                                .push(stored_decision(&d, &self.config.targets));
-                        }
+                for w in &ws {
+                    for d in self.decider.decide(w) {
+                        self.pending_decisions
+                            .push(stored_decision(&d, &self.config.targets));
                     }
                 }
                 self.pending.extend(ws);
@@ -504,13 +547,11 @@ impl Daemon<'_> {
             })
             .collect();
         let offsets = self.positions.to_offsets();
-        let decider_state = self
-            .decider
-            .as_ref()
-            .map(|d| serde_json::to_string(&d.state()).expect("decider state serializes"));
+        let decider_state =
+            serde_json::to_string(&self.decider.state()).expect("decider state serializes");
         let batch = DecisionBatch {
             decisions: &self.pending_decisions,
-            decider_state: decider_state.as_deref(),
+            decider_state: Some(&decider_state),
         };
         if let Err(e) = store.checkpoint_with(
             &snapshot,
@@ -611,7 +652,8 @@ impl Daemon<'_> {
                     ])
                     .set(f64::from(u8::from(v.baseline != "learning")));
             }
-            let rules = self.decider.as_ref().map(|d| {
+            let rules = {
+                let d = &self.decider;
                 let until = d.retrain_until(&model);
                 let newest = versions.iter().filter_map(|v| v.newest_event_ms).max();
                 let in_flight = until.is_some_and(|u| newest.is_some_and(|n| n < u));
@@ -619,11 +661,31 @@ impl Daemon<'_> {
                     .retrain_in_flight
                     .get_or_create(&labels)
                     .set(f64::from(u8::from(in_flight)));
-                crate::http::RulesStatus {
+                let life = d.lifecycle(&model).cloned().unwrap_or_default();
+                self.publish_roles(&model, &life);
+                Some(crate::http::RulesStatus {
+                    incumbent: life.incumbent.clone(),
+                    candidate: life
+                        .candidate
+                        .as_ref()
+                        .map(|c| crate::http::CandidateStatus {
+                            version: c.version.clone(),
+                            registered_at: c.registered_at.clone(),
+                            metadata: c.metadata.clone(),
+                            windows_judged: c.windows_judged(),
+                            windows_needed: self
+                                .config
+                                .actions
+                                .promotion
+                                .as_ref()
+                                .map(|p| p.windows),
+                        }),
+                    previous: life.previous.clone(),
+                    probation_windows: life.probation_windows(),
                     retrain_in_flight: in_flight,
                     retrain_in_flight_until: until.map(crate::monitor::engine::rfc3339),
-                }
-            });
+                })
+            };
             models.push(ModelStatus {
                 model,
                 silent,
@@ -636,6 +698,242 @@ impl Daemon<'_> {
             *s = Status { models };
         }
     }
+}
+
+impl Daemon<'_> {
+    /// Carry out a request from the HTTP server or a signal.
+    fn command(&mut self, cmd: Command, source: &mut KafkaSource, store: &mut Store) {
+        match cmd {
+            Command::Reload { reply } => {
+                let r = self.reload();
+                if let Some(reply) = reply {
+                    let _ = reply.send(r);
+                }
+            }
+            Command::RegisterCandidate {
+                model,
+                version,
+                metadata,
+                reply,
+            } => {
+                let r = self.register(source, store, &model, &version, metadata);
+                let _ = reply.send(r);
+            }
+        }
+    }
+
+    /// Register a candidate; answered once a checkpoint holds it.
+    fn register(
+        &mut self,
+        source: &mut KafkaSource,
+        store: &mut Store,
+        model: &str,
+        version: &str,
+        metadata: serde_json::Value,
+    ) -> Result<serde_json::Value, (u16, String)> {
+        let known = self.config.models.contains_key(model)
+            || self.engine.versions().iter().any(|v| v.model == model);
+        if !known {
+            return Err((
+                404,
+                format!("no model named {model:?} (not in the config, no events seen)"),
+            ));
+        }
+        let registered_at = crate::monitor::engine::rfc3339(
+            (time::OffsetDateTime::now_utc().unix_timestamp_nanos() / 1_000_000) as i64,
+        );
+        let outcome = self
+            .decider
+            .register_candidate(model, version, registered_at, metadata)
+            .map_err(|e| (409, e))?;
+        self.dirty = true;
+        if !self.checkpoint(source, store, CommitMode::Async) {
+            return Err((
+                503,
+                "registered, but the checkpoint holding it failed; send the registration again"
+                    .into(),
+            ));
+        }
+        if outcome != crate::rules::Registered::Unchanged {
+            self.metrics
+                .candidates_registered
+                .get_or_create(&vec![("model", model.to_owned())])
+                .inc();
+            tracing::info!(model, version, ?outcome, "candidate registered");
+        }
+        self.publish_status();
+        let life = self.decider.lifecycle(model).cloned().unwrap_or_default();
+        Ok(serde_json::json!({
+            "model": model,
+            "outcome": outcome,
+            "incumbent": life.incumbent,
+            "candidate": life.candidate,
+            "promotion": self.config.actions.promotion,
+        }))
+    }
+
+    /// Read the config file again and apply it if it is valid and changes
+    /// only what can change while running. Errors are logged and returned.
+    fn reload(&mut self) -> Result<serde_json::Value, Vec<String>> {
+        let result = self.try_reload();
+        let outcome = if result.is_ok() { "applied" } else { "invalid" };
+        self.metrics
+            .config_reloads
+            .get_or_create(&vec![("outcome", outcome.to_owned())])
+            .inc();
+        match &result {
+            Ok(v) => {
+                self.metrics.config_last_reload_successful.set(1.0);
+                self.metrics
+                    .config_last_reload_success_time
+                    .set(wall_seconds());
+                tracing::info!(summary = %v, "config reloaded");
+            }
+            Err(problems) => {
+                self.metrics.config_last_reload_successful.set(0.0);
+                for p in problems {
+                    tracing::error!(problem = %p, "config reload refused; the running config stays");
+                }
+            }
+        }
+        result
+    }
+
+    fn try_reload(&mut self) -> Result<serde_json::Value, Vec<String>> {
+        let Some(path) = self.config_path.clone() else {
+            return Err(vec![
+                "driftd was started without a config file: nothing to reload".into(),
+            ]);
+        };
+        let env = |k: &str| std::env::var(k).ok();
+        let mut new = Config::load(&path, &env).map_err(|e| {
+            e.problems
+                .iter()
+                .map(|p| format!("{}: {}: {}", e.source_name, p.path, p.message))
+                .collect::<Vec<_>>()
+        })?;
+        new.apply_env_overrides(&env);
+        let fixed = restart_only_changes(&self.config, &new);
+        if !fixed.is_empty() {
+            return Err(fixed
+                .into_iter()
+                .map(|k| format!("{k}: changes only on a restart (hot reload applies rules, actions, promotion, rollback, targets and drift thresholds)"))
+                .collect());
+        }
+        let targets = crate::action::deliver::resolve_targets(&new.targets, &env)
+            .map_err(|e| vec![format!("{e:#}")])?;
+        let summary = serde_json::json!({
+            "reloaded": true,
+            "rules": new.rules.len(),
+            "targets": new.targets.len(),
+            "dry_run": new.actions.dry_run,
+            "kill_switch": new.actions.kill_switch,
+        });
+        self.decider
+            .reconfigure(new.rules.clone(), new.actions.clone());
+        self.engine.reconfigure(new.clone());
+        if let Ok(mut t) = self.targets.write() {
+            *t = targets;
+        }
+        self.config = new;
+        Ok(summary)
+    }
+
+    /// `driftd_model_version_role`: one series per role a version holds;
+    /// series of roles it no longer holds are removed.
+    fn publish_roles(&mut self, model: &str, life: &crate::rules::ModelLifecycle) {
+        let mut now: Vec<(String, &'static str)> = Vec::new();
+        if let Some(v) = &life.incumbent {
+            now.push((v.clone(), "incumbent"));
+        }
+        if let Some(c) = &life.candidate {
+            now.push((c.version.clone(), "candidate"));
+        }
+        if let Some(v) = &life.previous {
+            now.push((v.clone(), "previous"));
+        }
+        let labels = |(v, role): &(String, &'static str)| {
+            vec![
+                ("model", model.to_owned()),
+                ("model_version", v.clone()),
+                ("role", (*role).to_owned()),
+            ]
+        };
+        let before = self.roles.insert(model.to_owned(), now.clone());
+        for old in before.unwrap_or_default() {
+            if !now.contains(&old) {
+                self.metrics.model_version_role.remove(&labels(&old));
+            }
+        }
+        for r in &now {
+            self.metrics
+                .model_version_role
+                .get_or_create(&labels(r))
+                .set(1.0);
+        }
+        self.metrics
+            .candidate_windows
+            .get_or_create(&vec![("model", model.to_owned())])
+            .set(
+                life.candidate
+                    .as_ref()
+                    .map_or(0.0, |c| c.windows_judged() as f64),
+            );
+    }
+}
+
+/// Top-level settings a running daemon cannot take over (the consumer, the
+/// HTTP listener, the store, windows and features are built from them).
+fn restart_only_changes(old: &Config, new: &Config) -> Vec<String> {
+    let mut out = Vec::new();
+    let mut check = |key: &str, same: bool| {
+        if !same {
+            out.push(key.to_owned());
+        }
+    };
+    check("kafka", old.kafka == new.kafka);
+    check("http / state / signals", old.daemon == new.daemon);
+    check("quality", old.quality == new.quality);
+    check("windows", old.windows == new.windows);
+    check("baseline", old.learn_events == new.learn_events);
+    check("routing", old.model_pointer == new.model_pointer);
+    check("feedback", old.feedback == new.feedback);
+    check(
+        "limits",
+        (old.max_event_bytes, old.max_models, old.max_features)
+            == (new.max_event_bytes, new.max_models, new.max_features),
+    );
+    // Models: everything but the drift decision (methods, thresholds, the
+    // dataset drift share) shapes the trackers.
+    let shape = |c: &Config| {
+        c.models
+            .iter()
+            .map(|(name, m)| {
+                let mut m = m.clone();
+                m.dataset_drift_share = 0.0;
+                for f in m.features.values_mut() {
+                    f.method = None;
+                    f.threshold = None;
+                }
+                (name.clone(), m)
+            })
+            .collect::<BTreeMap<_, _>>()
+    };
+    check(
+        "models (other than methods and thresholds)",
+        shape(old) == shape(new),
+    );
+    out
+}
+
+/// Modification time and length of a file (a change of either is a change).
+fn file_stamp(path: &std::path::Path) -> Option<(std::time::SystemTime, u64)> {
+    let m = std::fs::metadata(path).ok()?;
+    Some((m.modified().ok()?, m.len()))
+}
+
+fn wall_seconds() -> f64 {
+    time::OffsetDateTime::now_utc().unix_timestamp_nanos() as f64 / 1e9
 }
 
 /// A decision as the store keeps it. The id is derived from the model,

@@ -24,8 +24,25 @@ pub struct Shared {
     pub store_open: AtomicBool,
     pub partitions_assigned: AtomicUsize,
     pub state_dir: PathBuf,
-    /// Bearer token of the delivery endpoints; unset: they answer 403.
+    /// Bearer token of the write endpoints; unset: they answer 403.
     pub api_token: std::sync::OnceLock<String>,
+    /// Requests the consumer thread must carry out (it owns the rules).
+    pub commands: std::sync::OnceLock<std::sync::mpsc::Sender<Command>>,
+}
+
+/// A request for the consumer thread, answered on `reply`.
+pub enum Command {
+    /// `POST /api/v1/models/{model}/candidates`.
+    RegisterCandidate {
+        model: String,
+        version: String,
+        metadata: serde_json::Value,
+        reply: tokio::sync::oneshot::Sender<Result<serde_json::Value, (u16, String)>>,
+    },
+    /// `POST /api/v1/reload` (and SIGHUP, and a change of the config file).
+    Reload {
+        reply: Option<tokio::sync::oneshot::Sender<Result<serde_json::Value, Vec<String>>>>,
+    },
 }
 
 impl Shared {
@@ -38,6 +55,7 @@ impl Shared {
             partitions_assigned: AtomicUsize::new(0),
             state_dir,
             api_token: std::sync::OnceLock::new(),
+            commands: std::sync::OnceLock::new(),
         }
     }
 }
@@ -64,12 +82,33 @@ pub struct ModelStatus {
 /// The rules' view of a model.
 #[derive(Debug, Clone, Serialize)]
 pub struct RulesStatus {
+    /// The version in production (first seen, or as redeploys and
+    /// rollbacks left it).
+    pub incumbent: Option<String>,
+    /// A registered candidate under comparison.
+    pub candidate: Option<CandidateStatus>,
+    /// The version the incumbent replaced.
+    pub previous: Option<String>,
+    /// Judged windows of the incumbent on probation after its redeploy.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub probation_windows: Option<usize>,
     /// A retrain was decided and no candidate has landed nor has
     /// `actions.retrain_timeout` passed (in the model's event time).
     pub retrain_in_flight: bool,
     /// Event time until which that retrain counts as in flight, RFC 3339.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub retrain_in_flight_until: Option<String>,
+}
+
+/// A registered candidate.
+#[derive(Debug, Clone, Serialize)]
+pub struct CandidateStatus {
+    pub version: String,
+    pub registered_at: String,
+    pub metadata: serde_json::Value,
+    /// Its windows judged so far, and how many the promotion rule needs.
+    pub windows_judged: usize,
+    pub windows_needed: Option<u32>,
 }
 
 /// Most windows one API call returns.
@@ -84,6 +123,11 @@ pub fn router(shared: Arc<Shared>) -> Router {
         .route("/api/v1/models/{model}/windows", get(windows))
         .route("/api/v1/decisions", get(decisions))
         .route("/api/v1/models/{model}", get(model))
+        .route(
+            "/api/v1/models/{model}/candidates",
+            axum::routing::post(register_candidate),
+        )
+        .route("/api/v1/reload", axum::routing::post(reload))
         .route("/api/v1/deliveries", get(deliveries))
         .route(
             "/api/v1/deliveries/{id}/retry",
@@ -340,6 +384,117 @@ async fn retry_delivery(
         Ok(Ok(n)) => Json(serde_json::json!({"id": id, "retried": n})).into_response(),
         Ok(Err(e)) => error(StatusCode::SERVICE_UNAVAILABLE, e.to_string()),
         Err(e) => error(StatusCode::INTERNAL_SERVER_ERROR, e.to_string()),
+    }
+}
+
+/// Hand `make(reply)` to the consumer thread and wait for its answer.
+async fn ask<T>(
+    s: &Shared,
+    make: impl FnOnce(tokio::sync::oneshot::Sender<T>) -> Command,
+) -> Result<T, Response> {
+    let Some(tx) = s.commands.get() else {
+        return Err(error(
+            StatusCode::SERVICE_UNAVAILABLE,
+            "the daemon is starting".into(),
+        ));
+    };
+    let (reply, answer) = tokio::sync::oneshot::channel();
+    if tx.send(make(reply)).is_err() {
+        return Err(error(
+            StatusCode::SERVICE_UNAVAILABLE,
+            "the daemon is shutting down".into(),
+        ));
+    }
+    answer.await.map_err(|_| {
+        error(
+            StatusCode::SERVICE_UNAVAILABLE,
+            "the daemon stopped before answering".into(),
+        )
+    })
+}
+
+/// `POST /api/v1/models/{model}/candidates` (bearer token), body
+/// `{"version": "...", "metadata": {...}}`: CI registers a retrained model.
+/// The answer comes once the registration is in a durable checkpoint.
+async fn register_candidate(
+    State(s): State<Arc<Shared>>,
+    headers: axum::http::HeaderMap,
+    Path(model): Path<String>,
+    body: axum::body::Bytes,
+) -> Response {
+    if let Some(r) = unauthorized(&s, &headers) {
+        return r;
+    }
+    let v: serde_json::Value = match serde_json::from_slice(&body) {
+        Ok(v) => v,
+        Err(e) => {
+            return error(
+                StatusCode::BAD_REQUEST,
+                format!("the body must be JSON {{\"version\": ..., \"metadata\": {{...}}}}: {e}"),
+            )
+        }
+    };
+    let Some(version) = v
+        .get("version")
+        .and_then(|x| x.as_str())
+        .filter(|x| !x.trim().is_empty() && x.len() <= 256)
+    else {
+        return error(
+            StatusCode::BAD_REQUEST,
+            "\"version\" must be a non-empty string of at most 256 bytes".into(),
+        );
+    };
+    let metadata = v
+        .get("metadata")
+        .cloned()
+        .unwrap_or(serde_json::Value::Null);
+    if !(metadata.is_null() || metadata.is_object()) {
+        return error(
+            StatusCode::BAD_REQUEST,
+            "\"metadata\" must be an object".into(),
+        );
+    }
+    if metadata.to_string().len() > 16 * 1024 {
+        return error(
+            StatusCode::PAYLOAD_TOO_LARGE,
+            "\"metadata\" must be at most 16 KiB of JSON".into(),
+        );
+    }
+    let version = version.to_owned();
+    match ask(&s, |reply| Command::RegisterCandidate {
+        model,
+        version,
+        metadata,
+        reply,
+    })
+    .await
+    {
+        Ok(Ok(body)) => (StatusCode::CREATED, Json(body)).into_response(),
+        Ok(Err((code, message))) => error(
+            StatusCode::from_u16(code).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR),
+            message,
+        ),
+        Err(r) => r,
+    }
+}
+
+/// `POST /api/v1/reload` (bearer token): read the config file again; the
+/// answer lists the problems when it is refused.
+async fn reload(State(s): State<Arc<Shared>>, headers: axum::http::HeaderMap) -> Response {
+    if let Some(r) = unauthorized(&s, &headers) {
+        return r;
+    }
+    match ask(&s, |reply| Command::Reload { reply: Some(reply) }).await {
+        Ok(Ok(body)) => Json(body).into_response(),
+        Ok(Err(problems)) => (
+            StatusCode::UNPROCESSABLE_ENTITY,
+            Json(serde_json::json!({
+                "error": "the new config is invalid; the running config stays",
+                "problems": problems,
+            })),
+        )
+            .into_response(),
+        Err(r) => r,
     }
 }
 

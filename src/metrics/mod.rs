@@ -36,6 +36,13 @@ pub struct Metrics {
     pub retrain_in_flight: Family<Labels, FGauge>,
     pub delivery_attempts: Family<Labels, Counter>,
     pub deliveries_pending: FGauge,
+    pub deliveries_oldest_pending_age: FGauge,
+    pub model_version_role: Family<Labels, FGauge>,
+    pub candidate_windows: Family<Labels, FGauge>,
+    pub candidates_registered: Family<Labels, Counter>,
+    pub config_reloads: Family<Labels, Counter>,
+    pub config_last_reload_successful: FGauge,
+    pub config_last_reload_success_time: FGauge,
     pub window_events: Family<Labels, FGauge>,
     pub late_events: Family<Labels, Counter>,
     pub baseline_ready: Family<Labels, FGauge>,
@@ -143,6 +150,41 @@ impl Metrics {
             deliveries_pending: reg!(
                 "deliveries_pending",
                 "Deliveries in the outbox not yet delivered or dead",
+                FGauge::default()
+            ),
+            deliveries_oldest_pending_age: reg!(
+                "deliveries_oldest_pending_age_seconds",
+                "Age of the oldest delivery in the outbox not yet delivered or dead (0 when none)",
+                FGauge::default()
+            ),
+            model_version_role: reg!(
+                "model_version_role",
+                "1 for each model version with a role in the training loop: incumbent, candidate or previous",
+                Family::default()
+            ),
+            candidate_windows: reg!(
+                "candidate_windows_judged",
+                "Windows of the model's registered candidate judged so far (0 without a candidate)",
+                Family::default()
+            ),
+            candidates_registered: reg!(
+                "candidates_registered",
+                "Candidate registrations accepted, by model",
+                Family::default()
+            ),
+            config_reloads: reg!(
+                "config_reloads",
+                "Config reloads by outcome: applied, invalid",
+                Family::default()
+            ),
+            config_last_reload_successful: reg!(
+                "config_last_reload_successful",
+                "1 when the last config reload was applied (or none was tried), 0 when it was refused",
+                FGauge::default()
+            ),
+            config_last_reload_success_time: reg!(
+                "config_last_reload_success_timestamp_seconds",
+                "When the running config was loaded or last reloaded",
                 FGauge::default()
             ),
             retrain_in_flight: reg!(

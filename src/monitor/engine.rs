@@ -241,6 +241,14 @@ pub fn rfc3339(ms: i64) -> String {
 
 impl Engine {
     /// `profiles`: reference profiles by model name (from `models.<name>.baseline`).
+    /// Take a reloaded config. Only settings read when a window closes
+    /// (drift methods and thresholds, the dataset drift share) may differ
+    /// from the running ones; the daemon refuses a reload that changes
+    /// anything else. Window state is kept.
+    pub fn reconfigure(&mut self, config: Config) {
+        self.config = config;
+    }
+
     pub fn new(config: Config, vocab: Vocabulary, profiles: BTreeMap<String, Profile>) -> Self {
         let decoder = Decoder::new(&config);
         Self {

@@ -20,6 +20,12 @@ use serde::{Deserialize, Serialize};
 use crate::monitor::engine::WindowReport;
 use crate::monitor::evaluate::{FeatureReport, Tests};
 
+pub mod lifecycle;
+
+pub use lifecycle::{
+    Better, Candidate, Comparison, Criterion, ModelLifecycle, Registered, Versions,
+};
+
 /// What a rule asks for.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
@@ -28,10 +34,24 @@ pub enum Action {
     Redeploy,
     Rollback,
     Notify,
+    /// A registered candidate lost its comparison with the incumbent (the
+    /// loop decides it; no rule names it).
+    CandidateRejected,
 }
 
 impl Action {
+    /// What a rule may ask for.
     pub const NAMES: &'static str = "retrain, redeploy, rollback, notify";
+    /// What a target may be sent.
+    pub const TARGET_NAMES: &'static str =
+        "retrain, redeploy, rollback, notify, candidate_rejected";
+    pub const ALL: [Action; 5] = [
+        Self::Retrain,
+        Self::Redeploy,
+        Self::Rollback,
+        Self::Notify,
+        Self::CandidateRejected,
+    ];
 
     pub fn parse(s: &str) -> Option<Self> {
         Some(match s {
@@ -39,6 +59,7 @@ impl Action {
             "redeploy" => Self::Redeploy,
             "rollback" => Self::Rollback,
             "notify" => Self::Notify,
+            "candidate_rejected" => Self::CandidateRejected,
             _ => return None,
         })
     }
@@ -49,6 +70,7 @@ impl Action {
             Self::Redeploy => "redeploy",
             Self::Rollback => "rollback",
             Self::Notify => "notify",
+            Self::CandidateRejected => "candidate_rejected",
         }
     }
 }
@@ -491,6 +513,12 @@ pub struct ActionSettings {
     /// A retrain counts as in flight for this long (event time) unless a
     /// candidate is registered first; no second retrain of the model meanwhile.
     pub retrain_timeout_ms: i64,
+    /// How a registered candidate is compared with the incumbent
+    /// (`[promotion]`); without it candidates are recorded but not judged.
+    pub promotion: Option<Comparison>,
+    /// How a freshly redeployed version is compared with the one it
+    /// replaced (`[rollback]`); without it there is no probation.
+    pub rollback: Option<Comparison>,
 }
 
 impl Default for ActionSettings {
@@ -499,6 +527,8 @@ impl Default for ActionSettings {
             dry_run: false,
             kill_switch: false,
             retrain_timeout_ms: 6 * 3_600_000,
+            promotion: None,
+            rollback: None,
         }
     }
 }
@@ -572,9 +602,15 @@ pub struct Decision {
     pub samples: u64,
     #[serde(serialize_with = "outcome_str")]
     pub outcome: Outcome,
-    /// Consecutive breaching windows, this one included.
+    /// Consecutive breaching windows, this one included (loop decisions:
+    /// the windows compared).
     pub consecutive: u32,
     pub evidence: Vec<Evidence>,
+    /// Why, in a sentence.
+    pub reason: String,
+    /// The versions a promotion, rejection or rollback is about.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub versions: Option<Versions>,
 }
 
 fn outcome_str<S: serde::Serializer>(o: &Outcome, s: S) -> Result<S::Ok, S::Error> {
@@ -612,6 +648,8 @@ pub struct Decider {
     states: BTreeMap<(String, String), RuleState>,
     /// model -> event time until which a retrain is in flight.
     retrain_until: BTreeMap<String, i64>,
+    /// model -> incumbent, candidate, probation.
+    models: BTreeMap<String, ModelLifecycle>,
     /// Decisions so far by outcome.
     pub counts: BTreeMap<String, u64>,
 }
@@ -625,6 +663,7 @@ impl Decider {
             settings,
             states: BTreeMap::new(),
             retrain_until: BTreeMap::new(),
+            models: BTreeMap::new(),
             counts: BTreeMap::new(),
         }
     }
@@ -649,8 +688,10 @@ impl Decider {
             return Vec::new();
         };
         let mut out = Vec::new();
+        let lifecycle = self.models.entry(r.model.clone()).or_default();
+        let rules_apply = lifecycle.rules_apply(&r.model_version);
         for rule in &self.rules {
-            if rule.model.as_ref().is_some_and(|m| *m != r.model) {
+            if !rules_apply || rule.model.as_ref().is_some_and(|m| *m != r.model) {
                 continue;
             }
             let key = (rule.name.clone(), r.model.clone());
@@ -722,6 +763,19 @@ impl Decider {
                 }
             };
             *self.counts.entry(outcome.describe()).or_default() += 1;
+            let held: Vec<String> = evidence
+                .iter()
+                .filter(|e| e.holds)
+                .map(|e| {
+                    format!(
+                        "{} {} {} {}",
+                        e.metric,
+                        e.value.map_or("-".into(), |v| format!("{v:.4}")),
+                        e.op,
+                        e.threshold
+                    )
+                })
+                .collect();
             out.push(Decision {
                 rule: rule.name.clone(),
                 action: rule.action,
@@ -732,10 +786,76 @@ impl Decider {
                 samples,
                 outcome,
                 consecutive: state.consecutive,
+                reason: format!(
+                    "rule {}: {} ({} consecutive windows)",
+                    rule.name,
+                    held.join(", "),
+                    state.consecutive
+                ),
                 evidence,
+                versions: None,
+            });
+        }
+        let apply = !self.settings.kill_switch;
+        let lifecycle = self.models.entry(r.model.clone()).or_default();
+        if let Some(v) = lifecycle.observe(
+            r,
+            self.settings.promotion.as_ref(),
+            self.settings.rollback.as_ref(),
+            apply,
+        ) {
+            use lifecycle::VerdictKind;
+            let (rule, action) = match v.kind {
+                VerdictKind::Promote => ("promotion", Action::Redeploy),
+                VerdictKind::Reject => ("promotion", Action::CandidateRejected),
+                VerdictKind::Rollback => ("rollback", Action::Rollback),
+            };
+            let outcome = if !apply {
+                Outcome::Suppressed(Suppression::KillSwitch)
+            } else if self.settings.dry_run {
+                Outcome::DryRun
+            } else {
+                Outcome::Fired
+            };
+            *self.counts.entry(outcome.describe()).or_default() += 1;
+            out.push(Decision {
+                rule: rule.into(),
+                action,
+                model: r.model.clone(),
+                model_version: r.model_version.clone(),
+                window_index: r.window.index,
+                window_end: r.window.end.clone(),
+                samples: r.signals.events,
+                outcome,
+                consecutive: v.windows as u32,
+                evidence: v.evidence,
+                reason: v.reason,
+                versions: Some(v.versions),
             });
         }
         out
+    }
+
+    /// A model's place in the loop.
+    pub fn lifecycle(&self, model: &str) -> Option<&ModelLifecycle> {
+        self.models.get(model)
+    }
+
+    /// Register a candidate for `model` (its retrain, if in flight, has landed).
+    pub fn register_candidate(
+        &mut self,
+        model: &str,
+        version: &str,
+        registered_at: String,
+        metadata: serde_json::Value,
+    ) -> Result<Registered, String> {
+        let r = self.models.entry(model.to_owned()).or_default().register(
+            version,
+            registered_at,
+            metadata,
+        )?;
+        self.retrain_landed(model);
+        Ok(r)
     }
 
     /// Event time (epoch ms) until which a retrain of `model` is in flight.
@@ -757,6 +877,7 @@ impl Decider {
                 .map(|((rule, model), s)| (rule.clone(), model.clone(), s.clone()))
                 .collect(),
             retrain_until: self.retrain_until.clone(),
+            models: self.models.clone(),
             counts: self.counts.clone(),
         }
     }
@@ -768,6 +889,7 @@ impl Decider {
             .map(|(rule, model, st)| ((rule, model), st))
             .collect();
         self.retrain_until = s.retrain_until;
+        self.models = s.models;
         self.counts = s.counts;
     }
 }
@@ -777,6 +899,8 @@ impl Decider {
 pub struct DeciderState {
     rules: Vec<(String, String, RuleState)>,
     retrain_until: BTreeMap<String, i64>,
+    #[serde(default)]
+    models: BTreeMap<String, ModelLifecycle>,
     counts: BTreeMap<String, u64>,
 }
 

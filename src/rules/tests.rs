@@ -281,3 +281,262 @@ fn state_round_trips_and_reload_keeps_surviving_rules() {
     d.reconfigure(c.rules, c.actions);
     assert_eq!(d.decide(&window(&base, 4, 0.9, 1000))[0].consecutive, 1);
 }
+
+/// A window of `version` with a CLIPScore mean and an error rate.
+fn versioned(base: &WindowReport, version: &str, i: u64, clip: f64, errors: f64) -> WindowReport {
+    let mut r = window(base, i, 0.0, 1000);
+    r.model_version = version.into();
+    r.captions.clip_score_mean = Some(clip);
+    r.signals.error_rate = errors;
+    r
+}
+
+const LOOP: &str = r#"
+    [promotion]
+    windows = 2
+    min_samples = 500
+    compare = [ { metric = "quality.clip_score_mean", better = "higher", margin = 0.01 },
+                { metric = "signals.error_rate", better = "lower", margin = -0.005 } ]
+    [rollback]
+    windows = 2
+    min_samples = 500
+    compare = [ { metric = "signals.error_rate", better = "lower", margin = 0.02 } ]
+"#;
+
+fn kinds(ds: &[Decision]) -> Vec<String> {
+    ds.iter()
+        .map(|d| format!("{}:{}:{}", d.rule, d.action.as_str(), d.outcome.describe()))
+        .collect()
+}
+
+#[test]
+fn a_better_candidate_is_redeployed_and_a_worse_version_rolled_back() {
+    let c = rules(LOOP);
+    let mut d = Decider::new(c.rules, c.actions);
+    let base = report();
+    // v1 is the incumbent: the first version whose window closed.
+    for i in 0..3 {
+        assert!(d.decide(&versioned(&base, "v1", i, 0.70, 0.01)).is_empty());
+    }
+    assert_eq!(
+        d.lifecycle("alt-text-captioner")
+            .unwrap()
+            .incumbent
+            .as_deref(),
+        Some("v1")
+    );
+    let reg = d.register_candidate(
+        "alt-text-captioner",
+        "v2",
+        "t".into(),
+        serde_json::json!({"uri": "models:/cap/2"}),
+    );
+    assert_eq!(reg, Ok(Registered::Created));
+    // Registering the same version again changes nothing; the incumbent cannot be a candidate.
+    assert_eq!(
+        d.register_candidate(
+            "alt-text-captioner",
+            "v2",
+            "t".into(),
+            serde_json::Value::Null
+        ),
+        Ok(Registered::Unchanged)
+    );
+    assert!(d
+        .register_candidate(
+            "alt-text-captioner",
+            "v1",
+            "t".into(),
+            serde_json::Value::Null
+        )
+        .is_err());
+    // A small window of the candidate does not count; one judged window is not enough.
+    let mut small = versioned(&base, "v2", 3, 0.9, 0.0);
+    small.signals.events = 10;
+    assert!(d.decide(&small).is_empty());
+    assert!(d.decide(&versioned(&base, "v2", 3, 0.74, 0.012)).is_empty());
+    let ds = d.decide(&versioned(&base, "v2", 4, 0.76, 0.012));
+    assert_eq!(kinds(&ds), ["promotion:redeploy:fired"]);
+    let v = ds[0].versions.as_ref().unwrap();
+    assert_eq!(
+        (
+            v.incumbent.as_str(),
+            v.candidate.as_deref(),
+            v.deploy.as_deref()
+        ),
+        ("v1", Some("v2"), Some("v2"))
+    );
+    // Candidate mean 0.75 against the incumbent's last two windows (0.70) + 0.01.
+    assert_eq!(ds[0].evidence[0].value, Some(0.75));
+    assert!((ds[0].evidence[0].threshold - 0.71).abs() < 1e-12);
+    assert!(
+        ds[0].reason.contains("beat incumbent v1 over 2 windows"),
+        "{}",
+        ds[0].reason
+    );
+    let l = d.lifecycle("alt-text-captioner").unwrap();
+    assert_eq!(
+        (l.incumbent.as_deref(), l.previous.as_deref()),
+        (Some("v2"), Some("v1"))
+    );
+    assert!(l.candidate.is_none());
+    assert_eq!(l.probation_windows(), Some(0));
+    // On probation, v2's error rate rises past v1's (0.01) + 0.02: rolled back to v1.
+    assert!(d.decide(&versioned(&base, "v2", 5, 0.75, 0.05)).is_empty());
+    let ds = d.decide(&versioned(&base, "v2", 6, 0.75, 0.04));
+    assert_eq!(kinds(&ds), ["rollback:rollback:fired"]);
+    assert_eq!(
+        ds[0].versions.as_ref().unwrap().deploy.as_deref(),
+        Some("v1")
+    );
+    let l = d.lifecycle("alt-text-captioner").unwrap();
+    assert_eq!(
+        (l.incumbent.as_deref(), l.previous.as_deref()),
+        (Some("v1"), Some("v2"))
+    );
+    assert_eq!(l.probation_windows(), None);
+}
+
+#[test]
+fn a_worse_candidate_is_rejected_and_a_good_probation_ends_quietly() {
+    let c = rules(LOOP);
+    let mut d = Decider::new(c.rules.clone(), c.actions.clone());
+    let base = report();
+    for i in 0..2 {
+        d.decide(&versioned(&base, "v1", i, 0.70, 0.01));
+    }
+    d.register_candidate(
+        "alt-text-captioner",
+        "v2",
+        "t".into(),
+        serde_json::Value::Null,
+    )
+    .unwrap();
+    // Better CLIPScore, but its error rate is over v1's + 0.005.
+    d.decide(&versioned(&base, "v2", 2, 0.80, 0.02));
+    let ds = d.decide(&versioned(&base, "v2", 3, 0.80, 0.02));
+    assert_eq!(kinds(&ds), ["promotion:candidate_rejected:fired"]);
+    assert!(
+        ds[0].reason.contains("signals.error_rate"),
+        "{}",
+        ds[0].reason
+    );
+    assert!(!ds[0].evidence[1].holds && ds[0].evidence[0].holds);
+    let l = d.lifecycle("alt-text-captioner").unwrap();
+    assert_eq!(l.incumbent.as_deref(), Some("v1"));
+    assert!(l.candidate.is_none());
+    // Rejected: later v2 windows are nobody's business.
+    assert!(d.decide(&versioned(&base, "v2", 4, 0.9, 0.0)).is_empty());
+
+    // A winner whose first windows are fine leaves probation without a decision,
+    // and the state survives a checkpoint round trip.
+    d.register_candidate(
+        "alt-text-captioner",
+        "v3",
+        "t".into(),
+        serde_json::Value::Null,
+    )
+    .unwrap();
+    d.decide(&versioned(&base, "v3", 5, 0.75, 0.01));
+    let mut restored = Decider::new(c.rules.clone(), c.actions.clone());
+    restored.restore(serde_json::from_str(&serde_json::to_string(&d.state()).unwrap()).unwrap());
+    assert_eq!(restored.state(), d.state());
+    let mut d = restored;
+    assert_eq!(
+        kinds(&d.decide(&versioned(&base, "v3", 6, 0.75, 0.01))),
+        ["promotion:redeploy:fired"]
+    );
+    assert!(d.decide(&versioned(&base, "v3", 7, 0.75, 0.015)).is_empty());
+    assert!(d.decide(&versioned(&base, "v3", 8, 0.75, 0.015)).is_empty());
+    assert_eq!(
+        d.lifecycle("alt-text-captioner")
+            .unwrap()
+            .probation_windows(),
+        None
+    );
+    assert!(d.decide(&versioned(&base, "v3", 9, 0.75, 0.9)).is_empty());
+}
+
+#[test]
+fn rules_do_not_judge_a_candidates_shadow_traffic_and_the_kill_switch_holds_the_loop() {
+    let c = rules(&format!(
+        r#"
+        [actions]
+        kill_switch = true
+        [[rules]]
+        name = "drift"
+        action = "retrain"
+        when = {{ metric = "drift_share", op = ">=", value = 0.5 }}
+        {LOOP}
+    "#
+    ));
+    let mut d = Decider::new(c.rules, c.actions);
+    let base = report();
+    let mut w = versioned(&base, "v1", 0, 0.7, 0.01);
+    w.drift.dataset.share = 0.9;
+    assert_eq!(
+        kinds(&d.decide(&w)),
+        ["drift:retrain:suppressed: kill_switch"]
+    );
+    d.decide(&versioned(&base, "v1", 1, 0.7, 0.01));
+    d.register_candidate(
+        "alt-text-captioner",
+        "v2",
+        "t".into(),
+        serde_json::Value::Null,
+    )
+    .unwrap();
+    let mut shadow = versioned(&base, "v2", 2, 0.8, 0.0);
+    shadow.drift.dataset.share = 0.9;
+    assert!(
+        d.decide(&shadow).is_empty(),
+        "the candidate's drift is not the incumbent's"
+    );
+    // The verdict is reached but held: the candidate stays, and is judged again.
+    let ds = d.decide(&versioned(&base, "v2", 3, 0.8, 0.0));
+    assert_eq!(kinds(&ds), ["promotion:redeploy:suppressed: kill_switch"]);
+    assert_eq!(
+        d.lifecycle("alt-text-captioner")
+            .unwrap()
+            .incumbent
+            .as_deref(),
+        Some("v1")
+    );
+    assert!(d
+        .lifecycle("alt-text-captioner")
+        .unwrap()
+        .candidate
+        .is_some());
+    let ds = d.decide(&versioned(&base, "v2", 4, 0.8, 0.0));
+    assert_eq!(kinds(&ds), ["promotion:redeploy:suppressed: kill_switch"]);
+}
+
+#[test]
+fn loop_config_errors_are_listed() {
+    let err = Config::from_toml(
+        r#"
+        [promotion]
+        windows = 0
+        compare = [ { metric = "quality.clip", better = "up" } ]
+        [rollback]
+        compare = []
+        [[rules]]
+        name = "x"
+        action = "candidate_rejected"
+        when = { metric = "events", op = ">", value = 1 }
+    "#,
+        "t",
+        &|_| None,
+    )
+    .unwrap_err()
+    .to_string();
+    for needle in [
+        "promotion.windows: must be at least 1",
+        "promotion.compare[0].metric: unknown metric \"quality.clip\"",
+        "promotion.compare[0].better: must be higher or lower, got \"up\"",
+        "rollback.compare: must list at least one",
+        "rules[0].action: must be one of retrain, redeploy, rollback, notify",
+    ] {
+        assert!(err.contains(needle), "missing {needle:?} in:\n{err}");
+    }
+}

@@ -18,7 +18,7 @@ use rusqlite::{params, Connection, OpenFlags, OptionalExtension};
 /// File name of the store inside the state directory.
 pub const FILE_NAME: &str = "driftd.sqlite";
 /// Schema version, kept in SQLite's `user_version`.
-const SCHEMA_VERSION: i64 = 3;
+const SCHEMA_VERSION: i64 = 4;
 
 /// Next offset to consume, by (topic, partition).
 pub type Offsets = BTreeMap<(String, i32), i64>;
@@ -118,6 +118,12 @@ pub enum Attempt {
     },
     Dead {
         status: Option<u16>,
+        error: String,
+    },
+    /// The request may have been acted on but no answer came (a timeout
+    /// after sending) to a target that does not deduplicate: not sent again
+    /// until an operator says so (`POST /api/v1/deliveries/{id}/retry`).
+    Unknown {
         error: String,
     },
 }
@@ -277,6 +283,18 @@ impl Store {
                      COMMIT;",
                 )
                 .map_err(|e| self.err(e))?;
+                self.init()
+            }
+            3 => {
+                // Version 4: when a delivery entered the outbox (wall clock),
+                // for the age of the oldest pending one.
+                c.execute_batch(
+                    "BEGIN;
+                     ALTER TABLE deliveries ADD COLUMN created_ms INTEGER NOT NULL DEFAULT 0;
+                     PRAGMA user_version = 4;
+                     COMMIT;",
+                )
+                .map_err(|e| self.err(e))?;
                 Ok(())
             }
             SCHEMA_VERSION => Ok(()),
@@ -418,17 +436,18 @@ impl Store {
             }
             let mut dl = tx
                 .prepare_cached(
-                    "INSERT OR IGNORE INTO deliveries (decision_id, target, state, attempts, next_attempt_ms)
-                     VALUES (?1, ?2, 'pending', 0, 0)",
+                    "INSERT OR IGNORE INTO deliveries (decision_id, target, state, attempts, next_attempt_ms, created_ms)
+                     VALUES (?1, ?2, 'pending', 0, 0, ?3)",
                 )
                 .map_err(err)?;
+            let now = wall_ms();
             for d in decisions
                 .decisions
                 .iter()
                 .filter(|d| d.delivery.as_deref() == Some("pending"))
             {
                 for t in &d.targets {
-                    dl.execute(params![d.id, t]).map_err(err)?;
+                    dl.execute(params![d.id, t, now]).map_err(err)?;
                 }
             }
             if let Some(state) = decisions.decider_state {
@@ -479,7 +498,7 @@ impl Store {
                  FROM deliveries d JOIN decisions c ON c.id = d.decision_id
                  WHERE d.state = 'pending' AND d.next_attempt_ms <= ?1
                    AND d.target NOT IN (SELECT name FROM disabled_targets)
-                 ORDER BY d.next_attempt_ms, c.window_end
+                 ORDER BY d.next_attempt_ms, c.window_end, d.target
                  LIMIT ?2",
             )
             .map_err(|e| self.err(e))?;
@@ -512,6 +531,7 @@ impl Store {
                 next_attempt_ms,
             } => ("pending", *status, Some(error.as_str()), *next_attempt_ms),
             Attempt::Dead { status, error } => ("dead", *status, Some(error.as_str()), 0),
+            Attempt::Unknown { error } => ("unknown", None, Some(error.as_str()), 0),
         };
         self.write(|tx| {
             tx.execute(
@@ -528,12 +548,47 @@ impl Store {
         tx.execute(
             "UPDATE decisions SET delivery = CASE
                  WHEN EXISTS (SELECT 1 FROM deliveries WHERE decision_id = ?1 AND state = 'dead') THEN 'dead'
+                 WHEN EXISTS (SELECT 1 FROM deliveries WHERE decision_id = ?1 AND state = 'unknown') THEN 'unknown'
                  ELSE 'delivered' END
              WHERE id = ?1 AND NOT EXISTS
-                 (SELECT 1 FROM deliveries WHERE decision_id = ?1 AND state = 'pending')",
+                 (SELECT 1 FROM deliveries WHERE decision_id = ?1 AND state IN ('pending', 'sending'))",
             params![decision_id],
         )?;
         Ok(())
+    }
+
+    /// Mark a delivery as being sent, durably, before a request to a target
+    /// that does not deduplicate: if driftd dies before the answer is
+    /// recorded, [`Store::interrupted_sends`] turns it into `unknown`
+    /// instead of sending it twice.
+    pub fn begin_send(&mut self, decision_id: &str, target: &str) -> Result<(), StoreError> {
+        self.write(|tx| {
+            tx.execute(
+                "UPDATE deliveries SET state = 'sending' WHERE decision_id = ?1 AND target = ?2",
+                params![decision_id, target],
+            )?;
+            Ok(())
+        })
+    }
+
+    /// At start: sends interrupted by a stop have an unknown outcome.
+    pub fn interrupted_sends(&mut self) -> Result<usize, StoreError> {
+        self.write(|tx| {
+            let ids: Vec<String> = tx
+                .prepare("SELECT DISTINCT decision_id FROM deliveries WHERE state = 'sending'")?
+                .query_map([], |r| r.get(0))?
+                .collect::<Result<_, _>>()?;
+            let n = tx.execute(
+                "UPDATE deliveries SET state = 'unknown', attempts = attempts + 1,
+                     last_error = 'driftd stopped while this request was being sent; it may have been acted on'
+                 WHERE state = 'sending'",
+                [],
+            )?;
+            for id in ids {
+                Self::settle(tx, &id)?;
+            }
+            Ok(n)
+        })
     }
 
     /// A target answered 410 Gone: it is disabled and its pending deliveries
@@ -556,13 +611,12 @@ impl Store {
         })
     }
 
-    /// Deliveries still pending, and the first event time of the oldest
-    /// (for the metrics).
-    pub fn pending_deliveries(&self) -> Result<(u64, Option<String>), StoreError> {
+    /// Deliveries still pending, and when the oldest entered the outbox
+    /// (wall clock, epoch ms), for the metrics.
+    pub fn pending_deliveries(&self) -> Result<(u64, Option<i64>), StoreError> {
         self.conn
             .query_row(
-                "SELECT COUNT(*), MIN(c.window_end) FROM deliveries d JOIN decisions c ON c.id = d.decision_id
-                 WHERE d.state = 'pending'",
+                "SELECT COUNT(*), MIN(created_ms) FROM deliveries WHERE state IN ('pending', 'sending')",
                 [],
                 |r| Ok((r.get(0)?, r.get(1)?)),
             )
@@ -607,9 +661,9 @@ impl Store {
                 params![decision_id],
             )?;
             let n = tx.execute(
-                "UPDATE deliveries SET state = 'pending', attempts = 0, next_attempt_ms = 0
-                 WHERE decision_id = ?1 AND state = 'dead'",
-                params![decision_id],
+                "UPDATE deliveries SET state = 'pending', attempts = 0, next_attempt_ms = 0, created_ms = ?2
+                 WHERE decision_id = ?1 AND state IN ('dead', 'unknown')",
+                params![decision_id, wall_ms()],
             )?;
             if n > 0 {
                 tx.execute(
@@ -710,6 +764,10 @@ fn window_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<StoredWindow> {
         index: r.get(2)?,
         report_json: r.get(3)?,
     })
+}
+
+fn wall_ms() -> i64 {
+    (time::OffsetDateTime::now_utc().unix_timestamp_nanos() / 1_000_000) as i64
 }
 
 #[cfg(test)]
