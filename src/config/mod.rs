@@ -1028,7 +1028,18 @@ fn validate_targets(
             "kafka" => Some(TargetKind::Kafka {
                 brokers: t.brokers.clone().unwrap_or_else(|| kafka.brokers.clone()),
                 topic: need("topic", &t.topic, "the topic to produce to", problem),
-                options: kafka.options.clone(),
+                // The connection's settings (TLS, SASL); consumer settings
+                // would only draw librdkafka's warnings on a producer.
+                options: kafka
+                    .options
+                    .iter()
+                    .filter(|(k, _)| {
+                        ["security.", "ssl.", "sasl.", "socket.", "client.id"]
+                            .iter()
+                            .any(|p| k.starts_with(p))
+                    })
+                    .map(|(k, v)| (k.clone(), v.clone()))
+                    .collect(),
             }),
             other => {
                 problem(

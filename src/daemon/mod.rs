@@ -567,6 +567,8 @@ impl Daemon<'_> {
         self.metrics
             .checkpoint_duration
             .observe(started.elapsed().as_secs_f64());
+        // The models' page shows the loop as the decisions it now lists left it.
+        let decided = !self.pending_decisions.is_empty();
         for d in self.pending_decisions.drain(..) {
             let outcome = match d.outcome.strip_prefix("suppressed: ") {
                 Some(reason) => format!("suppressed_{reason}"),
@@ -604,6 +606,9 @@ impl Daemon<'_> {
         self.dirty = false;
         self.since_checkpoint = 0;
         self.last_checkpoint = Instant::now();
+        if decided {
+            self.publish_status();
+        }
         true
     }
 
@@ -904,24 +909,23 @@ fn restart_only_changes(old: &Config, new: &Config) -> Vec<String> {
             == (new.max_event_bytes, new.max_models, new.max_features),
     );
     // Models: everything but the drift decision (methods, thresholds, the
-    // dataset drift share) shapes the trackers.
-    let shape = |c: &Config| {
-        c.models
-            .iter()
-            .map(|(name, m)| {
-                let mut m = m.clone();
-                m.dataset_drift_share = 0.0;
-                for f in m.features.values_mut() {
-                    f.method = None;
-                    f.threshold = None;
-                }
-                (name.clone(), m)
-            })
-            .collect::<BTreeMap<_, _>>()
+    // dataset drift share) shapes the trackers. A section that only sets
+    // those is the same shape as none.
+    let shape = |c: &Config, name: &str| {
+        let mut m = c.model(name);
+        m.dataset_drift_share = 0.0;
+        for f in m.features.values_mut() {
+            f.method = None;
+            f.threshold = None;
+        }
+        m.features.retain(|_, f| *f != Default::default());
+        m
     };
+    let names: std::collections::BTreeSet<&String> =
+        old.models.keys().chain(new.models.keys()).collect();
     check(
         "models (other than methods and thresholds)",
-        shape(old) == shape(new),
+        names.iter().all(|n| shape(old, n) == shape(new, n)),
     );
     out
 }

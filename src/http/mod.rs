@@ -319,7 +319,8 @@ fn unauthorized(s: &Shared, headers: &axum::http::HeaderMap) -> Option<Response>
     })
 }
 
-/// `GET /api/v1/deliveries?state=dead|pending|delivered&limit=N` (bearer token).
+/// `GET /api/v1/deliveries?state=dead|unknown|pending|sending|delivered&limit=N`
+/// (bearer token).
 async fn deliveries(
     State(s): State<Arc<Shared>>,
     headers: axum::http::HeaderMap,
@@ -329,10 +330,13 @@ async fn deliveries(
         return r;
     }
     let state = q.get("state").map_or("dead", String::as_str).to_owned();
-    if !matches!(state.as_str(), "dead" | "pending" | "delivered") {
+    if !matches!(
+        state.as_str(),
+        "dead" | "unknown" | "pending" | "sending" | "delivered"
+    ) {
         return error(
             StatusCode::BAD_REQUEST,
-            format!("state must be dead, pending or delivered, got {state:?}"),
+            format!("state must be dead, unknown, pending, sending or delivered, got {state:?}"),
         );
     }
     let limit = match limit(&q, 100) {
@@ -362,7 +366,7 @@ async fn deliveries(
 }
 
 /// `POST /api/v1/deliveries/{id}/retry` (bearer token): a decision's dead
-/// deliveries are sent again (their targets enabled again).
+/// and unknown-outcome deliveries are sent again (their targets enabled again).
 async fn retry_delivery(
     State(s): State<Arc<Shared>>,
     headers: axum::http::HeaderMap,
@@ -379,7 +383,7 @@ async fn retry_delivery(
     match n {
         Ok(Ok(0)) => error(
             StatusCode::NOT_FOUND,
-            format!("no dead delivery of decision {id:?}"),
+            format!("no dead or unknown delivery of decision {id:?}"),
         ),
         Ok(Ok(n)) => Json(serde_json::json!({"id": id, "retried": n})).into_response(),
         Ok(Err(e)) => error(StatusCode::SERVICE_UNAVAILABLE, e.to_string()),

@@ -650,9 +650,9 @@ impl Store {
         rows.collect::<Result<Vec<_>, _>>().map_err(|e| self.err(e))
     }
 
-    /// An operator's retry of a decision's dead deliveries: they are pending
-    /// again from their first attempt, and their targets are enabled again.
-    /// Returns how many were dead.
+    /// An operator's retry of a decision's dead and unknown-outcome deliveries:
+    /// pending again from their first attempt, their targets enabled again.
+    /// Returns how many there were.
     pub fn retry_dead(&mut self, decision_id: &str) -> Result<usize, StoreError> {
         self.write(|tx| {
             tx.execute(

@@ -12,6 +12,16 @@ pub const API_TOKEN: &str = "test-token-0123456789";
 pub const WEBHOOK_SECRET: &str = "whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw";
 
 pub fn spawn_daemon(config: &Path, log: &Path, extra_args: &[&str]) -> Child {
+    spawn_daemon_env(config, log, extra_args, &[])
+}
+
+/// As [`spawn_daemon`], with more environment variables.
+pub fn spawn_daemon_env(
+    config: &Path,
+    log: &Path,
+    extra_args: &[&str],
+    env: &[(&str, &str)],
+) -> Child {
     let out = std::fs::OpenOptions::new()
         .create(true)
         .append(true)
@@ -26,6 +36,7 @@ pub fn spawn_daemon(config: &Path, log: &Path, extra_args: &[&str]) -> Child {
         .env("DRIFTD_LOG", "info")
         .env("DRIFTD_TEST_WEBHOOK_SECRET", WEBHOOK_SECRET)
         .env("DRIFTD_API_TOKEN", API_TOKEN)
+        .envs(env.iter().copied())
         .stdout(Stdio::null())
         .stderr(out)
         .spawn()
@@ -112,6 +123,9 @@ pub mod receiver {
         /// Answer the first this-many requests only after `slow_ms`.
         pub slow: usize,
         pub slow_ms: u64,
+        /// Every request whose path starts with one of these is answered
+        /// only after its delay (ms).
+        pub slow_paths: Vec<(String, u64)>,
         pub requests: Vec<Request>,
     }
 
@@ -181,11 +195,15 @@ pub mod receiver {
                                 });
                                 let (status, retry_after) =
                                     s.script.pop_front().unwrap_or((200, None));
+                                let path = uri.path().to_owned();
                                 let delay = if s.slow > 0 {
                                     s.slow -= 1;
                                     s.slow_ms
                                 } else {
-                                    0
+                                    s.slow_paths
+                                        .iter()
+                                        .find(|(p, _)| path.starts_with(p.as_str()))
+                                        .map_or(0, |(_, ms)| *ms)
                                 };
                                 (status, retry_after, delay)
                             };
