@@ -691,3 +691,76 @@ fn reload_applies_rules_and_thresholds_from_the_next_window_and_refuses_bad_conf
     sigterm(&daemon);
     assert!(wait_exit(&mut daemon, minute, &log).success());
 }
+
+#[test]
+fn schedules_send_retrain_and_report_events_on_their_timetable() {
+    // No broker needed: schedules run on the wall clock.
+    let dir = tempfile::tempdir().unwrap();
+    let http = format!("127.0.0.1:{}", free_port());
+    let hook = format!("127.0.0.1:{}", free_port());
+    let config = dir.path().join("driftd.toml");
+    std::fs::write(
+        &config,
+        format!(
+            r#"[kafka]
+brokers = "127.0.0.1:{}"
+topics = ["logs"]
+[http]
+listen = "{http}"
+[state]
+dir = "{}"
+[[schedules]]
+name = "every-2s"
+model = "{MODEL}"
+cron = "*/2 * * * * *"
+action = "retrain"
+[[schedules]]
+name = "report-3s"
+model = "{MODEL}"
+cron = "*/3 * * * * *"
+action = "report"
+[[targets]]
+name = "ci"
+url = "http://{hook}/hook"
+secret_env = "DRIFTD_TEST_WEBHOOK_SECRET"
+"#,
+            free_port(),
+            dir.path().join("state").display()
+        ),
+    )
+    .unwrap();
+    let state = Arc::new(Mutex::new(receiver::State::default()));
+    receiver::start(hook, WEBHOOK_SECRET, state.clone());
+    let log = dir.path().join("driftd.log");
+    let mut daemon = spawn_daemon(&config, &log, &[]);
+    let of = |t: &str| {
+        state
+            .lock()
+            .unwrap()
+            .requests
+            .iter()
+            .filter(|r| r.event["type"] == t)
+            .cloned()
+            .collect::<Vec<_>>()
+    };
+    wait_for(Duration::from_secs(30), "two retrains and a report", || {
+        (of("io.driftd.model.retrain.requested").len() >= 2
+            && !of("io.driftd.model.report.scheduled").is_empty())
+        .then_some(())
+    });
+    let retrains = of("io.driftd.model.retrain.requested");
+    assert_ne!(retrains[0].id, retrains[1].id);
+    for r in &retrains {
+        assert!(r.signature_ok);
+        assert_eq!(r.event["data"]["rule"], "every-2s");
+        // Scheduled on even seconds.
+        let end = r.event["data"]["window_end"].as_str().unwrap();
+        let secs: u32 = end[17..19].parse().unwrap();
+        assert_eq!(secs % 2, 0, "{end}");
+    }
+    let report = &of("io.driftd.model.report.scheduled")[0];
+    assert_eq!(report.event["data"]["report"]["model"], MODEL);
+    assert!(report.event["data"]["report"]["latest_windows"].is_array());
+    sigterm(&daemon);
+    assert!(wait_exit(&mut daemon, Duration::from_secs(30), &log).success());
+}

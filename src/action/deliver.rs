@@ -133,6 +133,7 @@ fn event_action(a: Action) -> EventAction {
         Action::Rollback => EventAction::Rollback,
         Action::Notify => EventAction::Notify,
         Action::CandidateRejected => EventAction::CandidateRejected,
+        Action::Report => EventAction::Report,
     }
 }
 

@@ -19,6 +19,8 @@ pub enum Action {
     CandidateRejected,
     /// A `notify` rule fired: an alert, nothing to deploy.
     Notify,
+    /// A scheduled evaluation report.
+    Report,
 }
 
 impl Action {
@@ -30,6 +32,7 @@ impl Action {
             Self::Rollback => "io.driftd.model.rollback.requested",
             Self::CandidateRejected => "io.driftd.model.candidate.rejected",
             Self::Notify => "io.driftd.model.notify.requested",
+            Self::Report => "io.driftd.model.report.scheduled",
         }
     }
 }

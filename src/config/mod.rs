@@ -416,6 +416,8 @@ pub struct Config {
     pub rules: Vec<crate::rules::Rule>,
     /// Where fired decisions are sent.
     pub targets: Vec<TargetConfig>,
+    /// Timetables of retraining and reports.
+    pub schedules: Vec<crate::rules::ScheduleConfig>,
 }
 
 /// A delivery target of fired decisions.
@@ -500,6 +502,7 @@ impl Default for Config {
             actions: crate::rules::ActionSettings::default(),
             rules: Vec::new(),
             targets: Vec::new(),
+            schedules: Vec::new(),
         }
     }
 }
@@ -842,6 +845,7 @@ fn validate(raw: RawConfig, base: &Path, problems: &mut Vec<ConfigProblem>) -> C
     };
     let rules = validate_rules(raw.rules, &models, &mut problem);
     let targets = validate_targets(raw.targets, &raw.kafka, &mut problem);
+    let schedules = validate_schedules(raw.schedules, &rules, &mut problem);
     Config {
         max_event_bytes: raw.limits.max_event_bytes as usize,
         max_models: raw.limits.max_models.max(1) as usize,
@@ -869,7 +873,63 @@ fn validate(raw: RawConfig, base: &Path, problems: &mut Vec<ConfigProblem>) -> C
         actions,
         rules,
         targets,
+        schedules,
     }
+}
+
+/// Schedules: names unique (among rules too), cron expressions that parse,
+/// actions retrain or report.
+fn validate_schedules(
+    raw: Vec<raw::RawSchedule>,
+    rules: &[crate::rules::Rule],
+    problem: &mut dyn FnMut(String, String),
+) -> Vec<crate::rules::ScheduleConfig> {
+    use crate::rules::{Action, ScheduleConfig};
+    let mut out = Vec::new();
+    let mut seen: std::collections::BTreeSet<String> =
+        rules.iter().map(|r| r.name.clone()).collect();
+    for (i, s) in raw.into_iter().enumerate() {
+        let path = format!("schedules[{i}]");
+        if s.name.trim().is_empty() || !seen.insert(s.name.clone()) {
+            problem(
+                format!("{path}.name"),
+                format!(
+                    "must be a non-empty name no other schedule or rule has, got {:?}",
+                    s.name
+                ),
+            );
+        }
+        if s.model.trim().is_empty() {
+            problem(format!("{path}.model"), "must name a model".into());
+        }
+        let cron_ok = match crate::rules::parse_cron(&s.cron) {
+            Ok(_) => true,
+            Err(e) => {
+                problem(format!("{path}.cron"), e);
+                false
+            }
+        };
+        let action = match s.action.as_str() {
+            "retrain" => Some(Action::Retrain),
+            "report" => Some(Action::Report),
+            other => {
+                problem(
+                    format!("{path}.action"),
+                    format!("must be retrain or report, got {other:?}"),
+                );
+                None
+            }
+        };
+        if let (Some(action), true) = (action, cron_ok) {
+            out.push(ScheduleConfig {
+                name: s.name,
+                model: s.model,
+                cron: s.cron,
+                action,
+            });
+        }
+    }
+    out
 }
 
 /// `[promotion]` / `[rollback]`: at least one metric from the catalog, each
@@ -1115,7 +1175,8 @@ fn validate_rules(
                 format!("{:?} names another rule too; names must be unique", r.name),
             );
         }
-        let action = Action::parse(&r.action).filter(|a| *a != Action::CandidateRejected);
+        let action = Action::parse(&r.action)
+            .filter(|a| !matches!(a, Action::CandidateRejected | Action::Report));
         if action.is_none() {
             problem(
                 format!("{path}.action"),

@@ -44,6 +44,22 @@ pub struct RawConfig {
     pub promotion: Option<RawComparison>,
     /// How a redeployed version is compared with the one it replaced.
     pub rollback: Option<RawComparison>,
+    /// Timetables: retraining whatever the drift, and evaluation reports.
+    pub schedules: Vec<RawSchedule>,
+}
+
+#[derive(Debug, Deserialize)]
+pub struct RawSchedule {
+    /// Unique name among schedules and rules (decisions and logs use it).
+    pub name: String,
+    /// The model it is for.
+    pub model: String,
+    /// A cron expression with seconds, in UTC: `sec min hour day-of-month
+    /// month day-of-week [year]`, e.g. "0 0 3 * * *" for 03:00 every day.
+    pub cron: String,
+    /// `retrain` (continuous training on a timetable) or `report` (an
+    /// evaluation report event with the model's latest windows).
+    pub action: String,
 }
 
 #[derive(Debug, Deserialize)]

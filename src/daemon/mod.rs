@@ -250,6 +250,7 @@ pub fn run(
         }
         if last_tick.elapsed() >= Duration::from_secs(1) {
             last_tick = Instant::now();
+            d.run_schedules(&store);
             d.publish_status();
         }
         if let Some(idle) = opts.exit_when_idle {
@@ -727,6 +728,31 @@ impl Daemon<'_> {
         }
     }
 
+    /// Decide every scheduled run that is due (wall clock); the decisions go
+    /// out with the next checkpoint like the rules'.
+    fn run_schedules(&mut self, store: &Store) {
+        let now = (time::OffsetDateTime::now_utc().unix_timestamp_nanos() / 1_000_000) as i64;
+        let (due, changed) = self.decider.due_schedules(&self.config.schedules, now);
+        if changed {
+            self.dirty = true;
+        }
+        for (s, at) in due {
+            let newest = self
+                .engine
+                .versions()
+                .iter()
+                .filter(|v| v.model == s.model)
+                .filter_map(|v| v.newest_event_ms)
+                .max();
+            let report =
+                (s.action == crate::rules::Action::Report).then(|| latest_windows(store, &s.model));
+            let d = self.decider.scheduled_decision(&s, at, newest, report);
+            tracing::info!(schedule = %s.name, model = %s.model, outcome = %d.outcome.describe(), "scheduled run");
+            self.pending_decisions
+                .push(stored_decision(&d, &self.config.targets));
+        }
+    }
+
     /// Register a candidate; answered once a checkpoint holds it.
     fn register(
         &mut self,
@@ -928,6 +954,35 @@ fn restart_only_changes(old: &Config, new: &Config) -> Vec<String> {
         names.iter().all(|n| shape(old, n) == shape(new, n)),
     );
     out
+}
+
+/// A scheduled report's body: the newest closed window of each version of
+/// `model` in the store, in brief.
+fn latest_windows(store: &Store, model: &str) -> serde_json::Value {
+    let rows = store.windows(Some(model), 200).unwrap_or_default();
+    let mut seen = std::collections::BTreeSet::new();
+    let mut versions = Vec::new();
+    for r in rows {
+        if !seen.insert(r.model_version.clone()) {
+            continue;
+        }
+        let w: serde_json::Value = serde_json::from_str(&r.report_json).unwrap_or_default();
+        versions.push(serde_json::json!({
+            "model_version": r.model_version,
+            "window": w["window"],
+            "drift": {
+                "dataset": w["drift"]["dataset"],
+            },
+            "signals": w["signals"],
+            "captions": {
+                "clip_score_mean": w["captions"]["clip_score_mean"],
+                "empty_rate": w["captions"]["empty_rate"],
+                "boilerplate_prefix_rate": w["captions"]["boilerplate_prefix_rate"],
+                "references": w["captions"]["references"],
+            },
+        }));
+    }
+    serde_json::json!({ "model": model, "latest_windows": versions })
 }
 
 /// Modification time and length of a file (a change of either is a change).

@@ -37,6 +37,8 @@ pub enum Action {
     /// A registered candidate lost its comparison with the incumbent (the
     /// loop decides it; no rule names it).
     CandidateRejected,
+    /// A scheduled evaluation report (`[[schedules]]` only).
+    Report,
 }
 
 impl Action {
@@ -44,13 +46,14 @@ impl Action {
     pub const NAMES: &'static str = "retrain, redeploy, rollback, notify";
     /// What a target may be sent.
     pub const TARGET_NAMES: &'static str =
-        "retrain, redeploy, rollback, notify, candidate_rejected";
-    pub const ALL: [Action; 5] = [
+        "retrain, redeploy, rollback, notify, candidate_rejected, report";
+    pub const ALL: [Action; 6] = [
         Self::Retrain,
         Self::Redeploy,
         Self::Rollback,
         Self::Notify,
         Self::CandidateRejected,
+        Self::Report,
     ];
 
     pub fn parse(s: &str) -> Option<Self> {
@@ -60,6 +63,7 @@ impl Action {
             "rollback" => Self::Rollback,
             "notify" => Self::Notify,
             "candidate_rejected" => Self::CandidateRejected,
+            "report" => Self::Report,
             _ => return None,
         })
     }
@@ -71,6 +75,7 @@ impl Action {
             Self::Rollback => "rollback",
             Self::Notify => "notify",
             Self::CandidateRejected => "candidate_rejected",
+            Self::Report => "report",
         }
     }
 }
@@ -611,6 +616,9 @@ pub struct Decision {
     /// The versions a promotion, rejection or rollback is about.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub versions: Option<Versions>,
+    /// A scheduled report: the model's latest window per version.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub report: Option<serde_json::Value>,
 }
 
 fn outcome_str<S: serde::Serializer>(o: &Outcome, s: S) -> Result<S::Ok, S::Error> {
@@ -650,6 +658,8 @@ pub struct Decider {
     retrain_until: BTreeMap<String, i64>,
     /// model -> incumbent, candidate, probation.
     models: BTreeMap<String, ModelLifecycle>,
+    /// schedule name -> the scheduled time (epoch ms) it last ran for.
+    schedules_last: BTreeMap<String, i64>,
     /// Decisions so far by outcome.
     pub counts: BTreeMap<String, u64>,
 }
@@ -664,6 +674,7 @@ impl Decider {
             states: BTreeMap::new(),
             retrain_until: BTreeMap::new(),
             models: BTreeMap::new(),
+            schedules_last: BTreeMap::new(),
             counts: BTreeMap::new(),
         }
     }
@@ -794,6 +805,7 @@ impl Decider {
                 ),
                 evidence,
                 versions: None,
+                report: None,
             });
         }
         let apply = !self.settings.kill_switch;
@@ -831,9 +843,115 @@ impl Decider {
                 evidence: v.evidence,
                 reason: v.reason,
                 versions: Some(v.versions),
+                report: None,
             });
         }
         out
+    }
+
+    /// Scheduled runs due at `now_ms` (wall clock), each with its scheduled
+    /// time: at most one per schedule, so runs missed while driftd was
+    /// stopped collapse into one. A schedule seen for the first time starts
+    /// counting from `now_ms`. The second value says whether the schedules'
+    /// state changed (so a checkpoint is due).
+    pub fn due_schedules(
+        &mut self,
+        schedules: &[ScheduleConfig],
+        now_ms: i64,
+    ) -> (Vec<(ScheduleConfig, i64)>, bool) {
+        let mut due = Vec::new();
+        let mut changed = false;
+        self.schedules_last
+            .retain(|name, _| schedules.iter().any(|s| s.name == *name));
+        for s in schedules {
+            let Some(&last) = self.schedules_last.get(&s.name) else {
+                self.schedules_last.insert(s.name.clone(), now_ms);
+                changed = true;
+                continue;
+            };
+            let Ok(cron) = parse_cron(&s.cron) else {
+                continue;
+            };
+            let Some(after) = chrono::DateTime::from_timestamp_millis(last) else {
+                continue;
+            };
+            let latest = cron
+                .after(&after)
+                .map(|t| t.timestamp_millis())
+                .take_while(|&t| t <= now_ms)
+                .take(100_000)
+                .last();
+            if let Some(at) = latest {
+                self.schedules_last.insert(s.name.clone(), at);
+                changed = true;
+                due.push((s.clone(), at));
+            }
+        }
+        (due, changed)
+    }
+
+    /// The decision of a scheduled run at `at_ms`. A retrain is suppressed
+    /// while one is in flight (by the model's newest event time) and by the
+    /// kill switch; a report only by the kill switch.
+    pub fn scheduled_decision(
+        &mut self,
+        s: &ScheduleConfig,
+        at_ms: i64,
+        newest_event_ms: Option<i64>,
+        report: Option<serde_json::Value>,
+    ) -> Decision {
+        let in_flight = s.action == Action::Retrain
+            && newest_event_ms
+                .is_some_and(|n| self.retrain_until.get(&s.model).is_some_and(|&u| n < u));
+        let outcome = if self.settings.kill_switch {
+            Outcome::Suppressed(Suppression::KillSwitch)
+        } else if in_flight {
+            Outcome::Suppressed(Suppression::RetrainInFlight)
+        } else {
+            if s.action == Action::Retrain {
+                if let Some(n) = newest_event_ms {
+                    self.retrain_until.insert(
+                        s.model.clone(),
+                        n.saturating_add(self.settings.retrain_timeout_ms),
+                    );
+                }
+            }
+            if self.settings.dry_run {
+                Outcome::DryRun
+            } else {
+                Outcome::Fired
+            }
+        };
+        *self.counts.entry(outcome.describe()).or_default() += 1;
+        let version = self
+            .models
+            .get(&s.model)
+            .and_then(|m| m.incumbent.clone())
+            .unwrap_or_default();
+        Decision {
+            rule: s.name.clone(),
+            action: s.action,
+            model: s.model.clone(),
+            model_version: version,
+            window_index: (at_ms / 1000).max(0) as u64,
+            window_end: crate::monitor::engine::rfc3339(at_ms),
+            samples: 0,
+            outcome,
+            consecutive: 0,
+            evidence: Vec::new(),
+            reason: format!(
+                "schedule {} ({}): {}",
+                s.name,
+                s.cron,
+                if s.action == Action::Retrain {
+                    "retraining on a timetable"
+                } else {
+                    "evaluation report"
+                }
+            ),
+            versions: None,
+            report,
+        }
     }
 
     /// A model's place in the loop.
@@ -878,6 +996,7 @@ impl Decider {
                 .collect(),
             retrain_until: self.retrain_until.clone(),
             models: self.models.clone(),
+            schedules_last: self.schedules_last.clone(),
             counts: self.counts.clone(),
         }
     }
@@ -890,8 +1009,33 @@ impl Decider {
             .collect();
         self.retrain_until = s.retrain_until;
         self.models = s.models;
+        self.schedules_last = s.schedules_last;
         self.counts = s.counts;
     }
+}
+
+/// A timetable from `[[schedules]]`.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct ScheduleConfig {
+    pub name: String,
+    pub model: String,
+    /// A cron expression with seconds, UTC (validated at load).
+    pub cron: String,
+    /// Retrain or Report.
+    pub action: Action,
+}
+
+/// Parse a cron expression (`sec min hour day-of-month month day-of-week
+/// [year]`); the error says what was wrong.
+pub fn parse_cron(expr: &str) -> Result<cron::Schedule, String> {
+    use std::str::FromStr;
+    let fields = expr.split_whitespace().count();
+    if !(6..=7).contains(&fields) {
+        return Err(format!(
+            "must have 6 or 7 fields (sec min hour day-of-month month day-of-week [year]), got {fields} in {expr:?}"
+        ));
+    }
+    cron::Schedule::from_str(expr).map_err(|e| format!("invalid cron expression {expr:?}: {e}"))
 }
 
 /// [`Decider`] state for a checkpoint.
@@ -901,6 +1045,8 @@ pub struct DeciderState {
     retrain_until: BTreeMap<String, i64>,
     #[serde(default)]
     models: BTreeMap<String, ModelLifecycle>,
+    #[serde(default)]
+    schedules_last: BTreeMap<String, i64>,
     counts: BTreeMap<String, u64>,
 }
 

@@ -540,3 +540,117 @@ fn loop_config_errors_are_listed() {
         assert!(err.contains(needle), "missing {needle:?} in:\n{err}");
     }
 }
+
+#[test]
+fn schedules_fire_once_per_due_time_and_missed_runs_collapse() {
+    let c = rules(
+        r#"
+        [[schedules]]
+        name = "nightly"
+        model = "alt-text-captioner"
+        cron = "0 0 3 * * *"
+        action = "retrain"
+        [[schedules]]
+        name = "hourly-report"
+        model = "alt-text-captioner"
+        cron = "0 0 * * * *"
+        action = "report"
+    "#,
+    );
+    let mut d = Decider::new(c.rules.clone(), c.actions.clone());
+    let h = 3_600_000;
+    // 2026-11-24T00:30:00Z: first sight starts the clocks, nothing due.
+    let t0 = T0_MS + h / 2;
+    let (due, changed) = d.due_schedules(&c.schedules, t0);
+    assert!(due.is_empty() && changed);
+    assert!(d.due_schedules(&c.schedules, t0 + 1000).0.is_empty());
+    // 01:00:00: the hourly report, at exactly its time.
+    let (due, _) = d.due_schedules(&c.schedules, T0_MS + h);
+    let names: Vec<(&str, i64)> = due.iter().map(|(s, t)| (s.name.as_str(), *t)).collect();
+    assert_eq!(names, [("hourly-report", T0_MS + h)]);
+    assert!(d.due_schedules(&c.schedules, T0_MS + h + 500).0.is_empty());
+    // Stopped from 01:00 to 05:10: one nightly (03:00) and one report (05:00).
+    let (due, _) = d.due_schedules(&c.schedules, T0_MS + 5 * h + 600_000);
+    let names: Vec<(&str, i64)> = due.iter().map(|(s, t)| (s.name.as_str(), *t)).collect();
+    assert_eq!(
+        names,
+        [("nightly", T0_MS + 3 * h), ("hourly-report", T0_MS + 5 * h)]
+    );
+    // A retrain with no events of the model is not in flight; the next one
+    // (with events) is, until a candidate lands.
+    let s = &c.schedules[0];
+    let first = d.scheduled_decision(s, T0_MS + 3 * h, Some(T0_MS), None);
+    assert_eq!(first.outcome, Outcome::Fired);
+    assert_eq!(first.action, Action::Retrain);
+    assert!(first.reason.contains("nightly (0 0 3 * * *)"));
+    let second = d.scheduled_decision(s, T0_MS + 27 * h, Some(T0_MS + h), None);
+    assert_eq!(
+        second.outcome,
+        Outcome::Suppressed(Suppression::RetrainInFlight)
+    );
+    d.register_candidate(
+        "alt-text-captioner",
+        "v9",
+        "t".into(),
+        serde_json::Value::Null,
+    )
+    .unwrap();
+    let third = d.scheduled_decision(s, T0_MS + 51 * h, Some(T0_MS + 2 * h), None);
+    assert_eq!(third.outcome, Outcome::Fired);
+    // The state survives a checkpoint; a schedule removed from the config is forgotten.
+    let mut restored = Decider::new(c.rules.clone(), c.actions.clone());
+    restored.restore(serde_json::from_str(&serde_json::to_string(&d.state()).unwrap()).unwrap());
+    assert_eq!(restored.state(), d.state());
+    assert!(restored
+        .due_schedules(&c.schedules[1..], T0_MS + 5 * h + 700_000)
+        .0
+        .is_empty());
+    assert!(serde_json::to_string(&restored.state())
+        .unwrap()
+        .contains("hourly-report"));
+    assert!(!serde_json::to_string(&restored.state())
+        .unwrap()
+        .contains("nightly"));
+}
+
+/// 2026-11-24T00:00:00Z.
+const T0_MS: i64 = 1_795_478_400_000;
+
+#[test]
+fn schedule_config_errors_are_listed() {
+    let err = Config::from_toml(
+        r#"
+        [[rules]]
+        name = "dup"
+        action = "notify"
+        when = { metric = "events", op = ">", value = 1 }
+        [[schedules]]
+        name = "dup"
+        model = "m"
+        cron = "0 0 3 * *"
+        action = "retrain"
+        [[schedules]]
+        name = "b"
+        model = "m"
+        cron = "0 61 3 * * *"
+        action = "redeploy"
+        [[rules]]
+        name = "r"
+        action = "report"
+        when = { metric = "events", op = ">", value = 1 }
+    "#,
+        "t",
+        &|_| None,
+    )
+    .unwrap_err()
+    .to_string();
+    for needle in [
+        "schedules[0].name: must be a non-empty name no other schedule or rule has, got \"dup\"",
+        "schedules[0].cron: must have 6 or 7 fields",
+        "schedules[1].cron: invalid cron expression \"0 61 3 * * *\"",
+        "schedules[1].action: must be retrain or report, got \"redeploy\"",
+        "rules[1].action: must be one of retrain, redeploy, rollback, notify, got \"report\"",
+    ] {
+        assert!(err.contains(needle), "missing {needle:?} in:\n{err}");
+    }
+}
