@@ -131,6 +131,10 @@ enum Command {
         /// Write rejected events here (JSON lines with reason and raw bytes).
         #[arg(long)]
         dead_letter: Option<PathBuf>,
+        /// MODEL=VERSION: judge VERSION's windows in the log as a registered
+        /// candidate under [promotion] (repeatable).
+        #[arg(long, value_name = "MODEL=VERSION")]
+        candidate: Vec<String>,
     },
     /// Run the daemon: consume inference logs from Kafka, evaluate windows,
     /// checkpoint to the state store, serve /metrics, /healthz, /readyz and
@@ -309,12 +313,14 @@ fn run(cli: Cli) -> Result<ExitCode, CliError> {
             config,
             format,
             dead_letter,
+            candidate,
         } => {
             let args = ReplayArgs {
                 input: &input,
                 config: config.as_deref(),
                 format,
                 dead_letter: dead_letter.as_deref(),
+                candidates: &candidate,
             };
             cli::replay(&args, &mut stdout, &mut std::io::stderr())?;
             Ok(ExitCode::SUCCESS)

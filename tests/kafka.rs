@@ -682,7 +682,7 @@ fn delivery_config(dir: &Path, broker: &str, http: &str, hook: &str) -> std::pat
             "[windows]\nkind = \"count\"\nevents = 1000\n[baseline]\nlearn_events = 1000\n\
              [[rules]]\nname = \"drift\"\naction = \"retrain\"\nwhen = {{ metric = \"drift_share\", op = \">=\", value = 0.25 }}\n\
              [[targets]]\nname = \"ci\"\nurl = \"http://{hook}/hook\"\nsecret_env = \"DRIFTD_TEST_WEBHOOK_SECRET\"\n\
-             timeout = \"2s\"\nmin_backoff = \"100ms\"\nmax_backoff = \"400ms\"\nmax_attempts = 50\n"
+             github_signature = true\ntimeout = \"2s\"\nmin_backoff = \"100ms\"\nmax_backoff = \"400ms\"\nmax_attempts = 50\n"
         ),
     )
 }
@@ -752,6 +752,15 @@ fn decisions_are_delivered_signed_once_through_a_down_receiver_500s_and_429() {
     let (_, body) = get("/api/v1/decisions?outbox=true").unwrap();
     let outbox: Vec<serde_json::Value> = serde_json::from_str(&body).unwrap();
     assert_eq!(outbox.len(), 1, "{body}");
+    // The outbox's age shows while the receiver is down.
+    wait_for(Duration::from_secs(10), "the oldest pending age", || {
+        let (_, m) = get("/metrics")?;
+        (metric(&m, "driftd_deliveries_oldest_pending_age_seconds")? > 0.0).then_some(())
+    });
+    assert_eq!(
+        metric(&get("/metrics").unwrap().1, "driftd_deliveries_pending"),
+        Some(1.0)
+    );
     let id = outbox[0]["id"].as_str().unwrap().to_owned();
 
     // Up, answering 503, then 429 with Retry-After: 1, then 200.
@@ -768,6 +777,11 @@ fn decisions_are_delivered_signed_once_through_a_down_receiver_500s_and_429() {
     for r in &requests {
         assert_eq!(r.id, id, "webhook-id is the decision id on every retry");
         assert!(r.signature_ok, "signature verifies: {r:?}");
+        assert_eq!(
+            r.hub_signature_ok,
+            Some(true),
+            "X-Hub-Signature-256 verifies"
+        );
         assert_eq!(r.content_type, "application/cloudevents+json");
         assert_eq!(r.event["specversion"], "1.0");
         assert_eq!(r.event["id"], id.as_str());

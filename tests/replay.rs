@@ -348,3 +348,59 @@ when = {{ any = [ {{ metric = \"quality.empty_rate\", op = \">\", value = 0.05 }
     let (ws, _) = windows("stable", "20000", &[], Some(SMALL_WINDOWS));
     assert!(ws.iter().all(|w| w.get("decisions").is_none()));
 }
+
+#[test]
+fn replay_judges_a_candidate_named_on_the_command_line() {
+    use driftd::source::generate::{generate, GenerateSpec, Scenario};
+    let dir = tempfile::tempdir().unwrap();
+    let logs = dir.path().join("logs.ndjson");
+    // The incumbent's captions have rotted; the candidate's shadow traffic is fine.
+    let mut out = Vec::new();
+    for (scenario, version, start) in [
+        (Scenario::QualityDrop, "v1", 1_795_478_400_000_i64),
+        (Scenario::Stable, "v2", 1_795_478_440_000),
+    ] {
+        let mut spec = GenerateSpec::new(scenario, 4000);
+        spec.model_version = version.into();
+        spec.drift_at = 0;
+        spec.start_ms = start;
+        generate(&spec, &mut out).unwrap();
+    }
+    std::fs::write(&logs, out).unwrap();
+    let cfg = dir.path().join("driftd.toml");
+    std::fs::write(
+        &cfg,
+        "[windows]\nkind = \"count\"\nevents = 1000\n[baseline]\nlearn_events = 1000\n\
+         [promotion]\nwindows = 3\ncompare = [ { metric = \"quality.boilerplate_prefix_rate\", better = \"lower\", margin = 0.05 } ]\n",
+    )
+    .unwrap();
+    let run = |extra: &[&str]| {
+        let mut args = vec!["replay", "--input", p(&logs), "--config", p(&cfg)];
+        args.extend(extra);
+        driftd(&args)
+    };
+    let o = run(&["--candidate", "alt-text-captioner=v2"]);
+    let text = String::from_utf8_lossy(&o.stdout);
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    let lines: Vec<&str> = text.lines().filter(|l| l.contains("promotion")).collect();
+    assert_eq!(
+        lines,
+        ["  promotion -> redeploy: fired (candidate v2 beat incumbent v1 over 3 windows)"],
+        "{text}"
+    );
+    // JSON: the decision names the versions.
+    let o = run(&["--candidate", "alt-text-captioner=v2", "--format", "json"]);
+    let decisions: Vec<Value> = String::from_utf8_lossy(&o.stdout)
+        .lines()
+        .map(|l| serde_json::from_str::<Value>(l).unwrap())
+        .flat_map(|w| w["decisions"].as_array().cloned().unwrap_or_default())
+        .collect();
+    assert_eq!(decisions.len(), 1, "{decisions:?}");
+    assert_eq!(decisions[0]["versions"]["deploy"], "v2");
+    // Without the candidate nothing is judged; a malformed one is a clear error.
+    let o = run(&[]);
+    assert!(!String::from_utf8_lossy(&o.stdout).contains("promotion"));
+    let o = run(&["--candidate", "v2"]);
+    assert_eq!(o.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&o.stderr).contains("--candidate must be MODEL=VERSION"));
+}

@@ -72,25 +72,20 @@ pub fn resolve_targets(
     targets
         .iter()
         .map(|t| {
-            let var = |name: &str, what: &str| {
-                env(name)
-                    .map(|v| v.trim().to_owned())
-                    .filter(|v| !v.is_empty())
-                    .ok_or_else(|| {
-                        anyhow::anyhow!(
-                            "targets {:?}: environment variable {name} ({what}) is not set",
-                            t.name
-                        )
-                    })
+            let read = |c: &crate::config::Credential, what: &str| {
+                c.read(env)
+                    .map_err(|e| anyhow::anyhow!("targets {:?}: {what}: {e}", t.name))
             };
             let auth = match &t.kind {
-                TargetKind::Webhook { secret_env, .. } => {
-                    let text = var(secret_env, "its webhook secret")?;
+                TargetKind::Webhook { secret, .. } => {
+                    let text = read(secret, "its webhook secret")?;
                     let secrets = text
                         .split_whitespace()
                         .map(Secret::parse)
                         .collect::<Result<Vec<_>, _>>()
-                        .map_err(|e| anyhow::anyhow!("targets {:?}: {secret_env}: {e}", t.name))?;
+                        .map_err(|e| {
+                            anyhow::anyhow!("targets {:?}: its webhook secret: {e}", t.name)
+                        })?;
                     let first = text
                         .split_whitespace()
                         .next()
@@ -98,12 +93,10 @@ pub fn resolve_targets(
                         .to_owned();
                     Auth::Secrets(secrets, first)
                 }
-                TargetKind::Gitlab { token_env, .. } => {
-                    Auth::Token(var(token_env, "its pipeline trigger token")?)
+                TargetKind::Gitlab { token, .. } => {
+                    Auth::Token(read(token, "its pipeline trigger token")?)
                 }
-                TargetKind::Github { token_env, .. } => {
-                    Auth::Token(var(token_env, "its GitHub token")?)
-                }
+                TargetKind::Github { token, .. } => Auth::Token(read(token, "its GitHub token")?),
                 TargetKind::Kafka {
                     brokers, options, ..
                 } => {
@@ -532,4 +525,152 @@ pub fn run(
         }
     }
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::config::Config;
+
+    const SECRET: &str = "whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw";
+
+    fn load(dir: &std::path::Path, targets: &str) -> Result<Config, String> {
+        let path = dir.join("driftd.toml");
+        std::fs::write(&path, targets).unwrap();
+        Config::load(&path, &|k| {
+            (k == "GH_TOKEN").then(|| "ghp_from_env".to_owned())
+        })
+        .map_err(|e| e.to_string())
+    }
+
+    #[test]
+    fn credentials_come_from_files_or_the_environment_and_errors_never_show_them() {
+        let dir = tempfile::tempdir().unwrap();
+        std::fs::write(dir.path().join("hook.secret"), format!("{SECRET}\n")).unwrap();
+        std::fs::write(dir.path().join("gl.token"), "glptt-secret-value\n").unwrap();
+        let c = load(
+            dir.path(),
+            r#"
+            [[targets]]
+            name = "hook"
+            url = "https://ci.example.com/hook"
+            secret_file = "hook.secret"
+            [[targets]]
+            name = "gl"
+            kind = "gitlab"
+            url = "https://gitlab.example.com/"
+            project = "7"
+            ref = "main"
+            token_file = "gl.token"
+            [[targets]]
+            name = "gh"
+            kind = "github"
+            repository = "acme/captioner"
+            token_env = "GH_TOKEN"
+            "#,
+        )
+        .unwrap();
+        let env = |k: &str| (k == "GH_TOKEN").then(|| "ghp_from_env".to_owned());
+        let targets = resolve_targets(&c.targets, &env).unwrap();
+        assert_eq!(targets.len(), 3);
+        assert!(matches!(&targets[1].auth, Auth::Token(t) if t == "glptt-secret-value"));
+        assert!(matches!(&targets[2].auth, Auth::Token(t) if t == "ghp_from_env"));
+        let debug = format!("{targets:?}");
+        assert!(!debug.contains("glptt") && !debug.contains("whsec_") && !debug.contains("ghp_"));
+        // The GitLab URL lost its trailing slash; GitHub's defaults to the public API.
+        assert!(
+            matches!(&c.targets[1].kind, TargetKind::Gitlab { url, .. } if url == "https://gitlab.example.com")
+        );
+        assert!(
+            matches!(&c.targets[2].kind, TargetKind::Github { url, .. } if url == "https://api.github.com")
+        );
+
+        // A malformed secret in the file: the error names the target, not the value.
+        std::fs::write(dir.path().join("hook.secret"), "whsec_not-base64!").unwrap();
+        let err = resolve_targets(&c.targets[..1], &env)
+            .unwrap_err()
+            .to_string();
+        assert!(
+            err.contains("\"hook\"") && !err.contains("not-base64"),
+            "{err}"
+        );
+        std::fs::remove_file(dir.path().join("gl.token")).unwrap();
+        let err = resolve_targets(&c.targets[1..2], &env)
+            .unwrap_err()
+            .to_string();
+        assert!(
+            err.contains("gl.token") && err.contains("cannot read"),
+            "{err}"
+        );
+
+        let err = load(
+            dir.path(),
+            r#"
+            [[targets]]
+            name = "a"
+            url = "https://x"
+            secret_env = "S"
+            secret_file = "s"
+            [[targets]]
+            name = "b"
+            kind = "github"
+            repository = "acme"
+            [[targets]]
+            name = "c"
+            kind = "gitlab"
+            url = "gitlab.example.com"
+            token_env = "T"
+            [[targets]]
+            name = "d"
+            kind = "kafka"
+            [[targets]]
+            name = "e"
+            kind = "sqs"
+            "#,
+        )
+        .unwrap_err();
+        for needle in [
+            "targets[0].secret_file: set secret_env or secret_file, not both",
+            "targets[1].token_env: a github target needs token_env (an environment variable) or token_file (a file)",
+            "targets[1].repository: must be owner/repo, got \"acme\"",
+            "targets[2].project: a gitlab target needs project",
+            "targets[2].ref: a gitlab target needs ref",
+            "targets[2].url: must be an http:// or https:// URL",
+            "targets[3].topic: a kafka target needs topic",
+            "targets[4].kind: must be webhook, gitlab, github or kafka, got \"sqs\"",
+        ] {
+            assert!(err.contains(needle), "missing {needle:?} in:\n{err}");
+        }
+    }
+
+    #[test]
+    fn github_payload_keeps_to_ten_keys_and_gitlab_variables_carry_the_event() {
+        let decision = serde_json::json!({
+            "rule": "promotion", "action": "redeploy", "model": "m", "model_version": "v2",
+            "window_index": 4, "window_end": "2026-11-24T00:00:00Z", "samples": 1000,
+            "outcome": "fired", "consecutive": 3, "evidence": [], "reason": "candidate v2 beat incumbent v1",
+            "versions": {"incumbent": "v1", "candidate": "v2", "deploy": "v2"}
+        });
+        let e = event_for("dec_1", &decision.to_string(), "/driftd/test").unwrap();
+        assert_eq!(e.event_type, "io.driftd.model.redeploy.requested");
+        let body = github_dispatch(&e, None);
+        let payload = body["client_payload"].as_object().unwrap();
+        assert!(payload.len() <= 10, "{payload:?}");
+        assert_eq!(body["event_type"], "io.driftd.model.redeploy.requested");
+        assert_eq!(payload["versions"]["deploy"], "v2");
+        assert_eq!(github_dispatch(&e, Some("driftd"))["event_type"], "driftd");
+        let extra = [("ENV".to_owned(), "prod".to_owned())]
+            .into_iter()
+            .collect();
+        let vars: std::collections::BTreeMap<String, String> =
+            gitlab_variables(&e, &e.to_body(), &extra)
+                .into_iter()
+                .collect();
+        assert_eq!(vars["DRIFTD_EVENT_ID"], "dec_1");
+        assert_eq!(vars["DRIFTD_DEPLOY_VERSION"], "v2");
+        assert_eq!(vars["DRIFTD_ACTION"], "redeploy");
+        assert_eq!(vars["ENV"], "prod");
+        let back: CloudEvent = serde_json::from_str(&vars["DRIFTD_EVENT"]).unwrap();
+        assert_eq!(back, e);
+    }
 }

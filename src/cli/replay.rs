@@ -22,6 +22,9 @@ pub struct ReplayArgs<'a> {
     pub format: ReplayFormat,
     /// Rejected events go here as JSON lines (reason, detail, line, raw bytes).
     pub dead_letter: Option<&'a Path>,
+    /// `MODEL=VERSION`: candidates registered before the first event, so the
+    /// log's shadow traffic is judged under `[promotion]`.
+    pub candidates: &'a [String],
 }
 
 /// Run the replay; returns the engine's counters as JSON for the summary.
@@ -37,8 +40,26 @@ pub fn replay(
     let reader_vocab = vocab.clone();
     // With rules configured, every window is also judged: what would have
     // fired, and what was suppressed and why.
-    let mut decider = (!config.rules.is_empty())
-        .then(|| crate::rules::Decider::new(config.rules.clone(), config.actions.clone()));
+    let judging = !config.rules.is_empty()
+        || config.actions.promotion.is_some()
+        || config.actions.rollback.is_some()
+        || !args.candidates.is_empty();
+    let mut decider =
+        judging.then(|| crate::rules::Decider::new(config.rules.clone(), config.actions.clone()));
+    for c in args.candidates {
+        let Some((model, version)) = c
+            .split_once('=')
+            .filter(|(m, v)| !m.is_empty() && !v.is_empty())
+        else {
+            return Err(CliError::bad_input(format!(
+                "--candidate must be MODEL=VERSION, got {c:?}"
+            )));
+        };
+        if let Some(d) = decider.as_mut() {
+            d.register_candidate(model, version, "replay".into(), serde_json::Value::Null)
+                .map_err(|e| CliError::bad_input(format!("--candidate {c}: {e}")))?;
+        }
+    }
     let mut engine = Engine::new(config, vocab, profiles);
     let mut dead = match args.dead_letter {
         Some(p) => Some(std::io::BufWriter::new(std::fs::File::create(p).map_err(
@@ -234,6 +255,17 @@ fn emit(
                 r.captions.clip_score_mean.map(|c| format!(", CLIPScore {c:.3}")).unwrap_or_default(),
             )?;
             for d in decisions.iter().flatten() {
+                if crate::rules::LOOP_RULE_NAMES.contains(&d.rule.as_str()) {
+                    writeln!(
+                        out,
+                        "  {} -> {}: {} ({})",
+                        d.rule,
+                        d.action.as_str(),
+                        d.outcome.describe(),
+                        d.reason
+                    )?;
+                    continue;
+                }
                 let evidence: Vec<String> = d
                     .evidence
                     .iter()

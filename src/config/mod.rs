@@ -342,6 +342,7 @@ pub struct DaemonConfig {
     pub checkpoint_interval_ms: u64,
     pub checkpoint_events: u64,
     pub window_history: u64,
+    pub decision_history: u64,
     pub shutdown_timeout_ms: u64,
     pub silence_after_ms: u64,
 }
@@ -357,6 +358,7 @@ impl Default for DaemonConfig {
             checkpoint_interval_ms: ms(&s.checkpoint_interval),
             checkpoint_events: s.checkpoint_events,
             window_history: s.window_history,
+            decision_history: s.decision_history,
             shutdown_timeout_ms: ms(&s.shutdown_timeout),
             silence_after_ms: ms(&raw::RawSignals::default().silence_after),
         }
@@ -439,7 +441,7 @@ pub enum TargetKind {
     /// A signed CloudEvents POST (Standard Webhooks).
     Webhook {
         url: String,
-        secret_env: String,
+        secret: Credential,
         github_signature: bool,
     },
     /// GitLab's pipeline trigger API.
@@ -448,14 +450,14 @@ pub enum TargetKind {
         project: String,
         git_ref: String,
         variables: BTreeMap<String, String>,
-        token_env: String,
+        token: Credential,
     },
     /// GitHub's `repository_dispatch`.
     Github {
         url: String,
         repository: String,
         event_type: Option<String>,
-        token_env: String,
+        token: Credential,
     },
     /// The CloudEvent produced to a Kafka topic (structured mode).
     Kafka {
@@ -463,6 +465,36 @@ pub enum TargetKind {
         topic: String,
         options: BTreeMap<String, String>,
     },
+}
+
+/// Where a secret or token is read from when the daemon starts or reloads;
+/// never logged, never in errors.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Credential {
+    /// An environment variable.
+    Env(String),
+    /// A file (trailing whitespace dropped).
+    File(PathBuf),
+}
+
+impl Credential {
+    /// The value, or an error naming where it should have been.
+    pub fn read(&self, env: &dyn Fn(&str) -> Option<String>) -> Result<String, String> {
+        let v = match self {
+            Self::Env(k) => env(k).ok_or_else(|| format!("environment variable {k} is not set"))?,
+            Self::File(p) => std::fs::read_to_string(p)
+                .map_err(|e| format!("cannot read {}: {}", p.display(), e.kind()))?,
+        };
+        let v = v.trim().to_owned();
+        if v.is_empty() {
+            return Err(match self {
+                Self::Env(k) => format!("environment variable {k} is empty"),
+                Self::File(p) => format!("{} is empty", p.display()),
+            });
+        }
+        Ok(v)
+    }
 }
 
 impl TargetKind {
@@ -814,6 +846,7 @@ fn validate(raw: RawConfig, base: &Path, problems: &mut Vec<ConfigProblem>) -> C
         checkpoint_interval_ms,
         checkpoint_events: st.checkpoint_events.max(1),
         window_history: st.window_history.max(1),
+        decision_history: st.decision_history.max(1),
         shutdown_timeout_ms,
         silence_after_ms,
     };
@@ -844,7 +877,7 @@ fn validate(raw: RawConfig, base: &Path, problems: &mut Vec<ConfigProblem>) -> C
             .and_then(|c| validate_comparison(c, "rollback", &mut problem)),
     };
     let rules = validate_rules(raw.rules, &models, &mut problem);
-    let targets = validate_targets(raw.targets, &raw.kafka, &mut problem);
+    let targets = validate_targets(raw.targets, &raw.kafka, base, &mut problem);
     let schedules = validate_schedules(raw.schedules, &rules, &mut problem);
     Config {
         max_event_bytes: raw.limits.max_event_bytes as usize,
@@ -886,8 +919,11 @@ fn validate_schedules(
 ) -> Vec<crate::rules::ScheduleConfig> {
     use crate::rules::{Action, ScheduleConfig};
     let mut out = Vec::new();
-    let mut seen: std::collections::BTreeSet<String> =
-        rules.iter().map(|r| r.name.clone()).collect();
+    let mut seen: std::collections::BTreeSet<String> = rules
+        .iter()
+        .map(|r| r.name.clone())
+        .chain(crate::rules::LOOP_RULE_NAMES.map(String::from))
+        .collect();
     for (i, s) in raw.into_iter().enumerate() {
         let path = format!("schedules[{i}]");
         if s.name.trim().is_empty() || !seen.insert(s.name.clone()) {
@@ -987,6 +1023,7 @@ fn validate_comparison(
 fn validate_targets(
     raw: Vec<raw::RawTarget>,
     kafka: &raw::RawKafka,
+    base: &Path,
     problem: &mut dyn FnMut(String, String),
 ) -> Vec<TargetConfig> {
     use crate::rules::Action;
@@ -1016,6 +1053,37 @@ fn validate_targets(
                 }
             }
         };
+        let credential = |(env_key, env): (&str, &Option<String>),
+                          (file_key, file): (&str, &Option<String>),
+                          problem: &mut dyn FnMut(String, String)| {
+            let set = |v: &Option<String>| {
+                v.as_deref()
+                    .map(str::trim)
+                    .filter(|v| !v.is_empty())
+                    .map(str::to_owned)
+            };
+            match (set(env), set(file)) {
+                (Some(e), None) => Credential::Env(e),
+                (None, Some(f)) => Credential::File(base.join(f)),
+                (Some(e), Some(_)) => {
+                    problem(
+                        format!("{path}.{file_key}"),
+                        format!("set {env_key} or {file_key}, not both"),
+                    );
+                    Credential::Env(e)
+                }
+                (None, None) => {
+                    problem(
+                        format!("{path}.{env_key}"),
+                        format!(
+                            "a {} target needs {env_key} (an environment variable) or {file_key} (a file)",
+                            t.kind
+                        ),
+                    );
+                    Credential::Env(String::new())
+                }
+            }
+        };
         let url_of = |key: &str, v: Option<String>, problem: &mut dyn FnMut(String, String)| {
             let v = v.unwrap_or_default();
             if !(v.starts_with("http://") || v.starts_with("https://")) {
@@ -1029,10 +1097,9 @@ fn validate_targets(
         let kind = match t.kind.as_str() {
             "webhook" => Some(TargetKind::Webhook {
                 url: url_of("url", t.url.clone(), problem),
-                secret_env: need(
-                    "secret_env",
-                    &t.secret_env,
-                    "an environment variable",
+                secret: credential(
+                    ("secret_env", &t.secret_env),
+                    ("secret_file", &t.secret_file),
                     problem,
                 ),
                 github_signature: t.github_signature,
@@ -1049,10 +1116,9 @@ fn validate_targets(
                 ),
                 git_ref: need("ref", &t.git_ref, "the branch or tag to run", problem),
                 variables: t.variables.clone(),
-                token_env: need(
-                    "token_env",
-                    &t.token_env,
-                    "the trigger token's environment variable",
+                token: credential(
+                    ("token_env", &t.token_env),
+                    ("token_file", &t.token_file),
                     problem,
                 ),
             }),
@@ -1077,10 +1143,9 @@ fn validate_targets(
                         .to_owned(),
                     repository,
                     event_type: t.event_type.clone(),
-                    token_env: need(
-                        "token_env",
-                        &t.token_env,
-                        "the token's environment variable",
+                    token: credential(
+                        ("token_env", &t.token_env),
+                        ("token_file", &t.token_file),
                         problem,
                     ),
                 })
@@ -1169,6 +1234,11 @@ fn validate_rules(
         let path = format!("rules[{i}]");
         if r.name.trim().is_empty() {
             problem(format!("{path}.name"), "must not be empty".into());
+        } else if crate::rules::LOOP_RULE_NAMES.contains(&r.name.as_str()) {
+            problem(
+                format!("{path}.name"),
+                format!("{:?} is the training loop's own decision name", r.name),
+            );
         } else if !seen.insert(r.name.clone()) {
             problem(
                 format!("{path}.name"),

@@ -108,6 +108,9 @@ pub struct RawTarget {
     /// webhook: environment variable holding the `whsec_...` secret (several,
     /// space-separated, during a rotation). Never logged.
     pub secret_env: Option<String>,
+    /// webhook: a file holding the secret(s) instead (e.g. a mounted
+    /// Kubernetes Secret), relative to the config file.
+    pub secret_file: Option<String>,
     /// webhook: also send GitHub's `X-Hub-Signature-256` (keyed by the
     /// first secret as written).
     #[serde(default)]
@@ -127,6 +130,9 @@ pub struct RawTarget {
     /// gitlab, github: environment variable holding the trigger token or the
     /// GitHub token. Never logged.
     pub token_env: Option<String>,
+    /// gitlab, github: a file holding the token instead, relative to the
+    /// config file.
+    pub token_file: Option<String>,
     /// kafka: the topic; the brokers and options are `[kafka]`'s unless set here.
     pub topic: Option<String>,
     /// kafka: brokers, when not `[kafka]`'s.
@@ -307,6 +313,10 @@ pub struct RawState {
     pub checkpoint_events: u64,
     /// Closed windows kept per model version in the store.
     pub window_history: u64,
+    /// Decisions kept in the store; the oldest settled ones (suppressed,
+    /// delivered, no target) beyond it are pruned. Pending, dead and
+    /// unknown-outcome deliveries are always kept.
+    pub decision_history: u64,
     /// How long shutdown may take (finish, checkpoint, commit) before driftd
     /// exits with an error.
     pub shutdown_timeout: String,
@@ -319,6 +329,7 @@ impl Default for RawState {
             checkpoint_interval: "5s".into(),
             checkpoint_events: 100_000,
             window_history: 10_000,
+            decision_history: 100_000,
             shutdown_timeout: "30s".into(),
         }
     }

@@ -553,6 +553,7 @@ impl Daemon<'_> {
         let batch = DecisionBatch {
             decisions: &self.pending_decisions,
             decider_state: Some(&decider_state),
+            keep: self.config.daemon.decision_history,
         };
         if let Err(e) = store.checkpoint_with(
             &snapshot,

@@ -26,6 +26,9 @@ pub use lifecycle::{
     Better, Candidate, Comparison, Criterion, ModelLifecycle, Registered, Versions,
 };
 
+/// Decision names the training loop uses; no rule or schedule may take them.
+pub const LOOP_RULE_NAMES: [&str; 2] = ["promotion", "rollback"];
+
 /// What a rule asks for.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
@@ -613,7 +616,8 @@ pub struct Decision {
     pub evidence: Vec<Evidence>,
     /// Why, in a sentence.
     pub reason: String,
-    /// The versions a promotion, rejection or rollback is about.
+    /// The versions in play: the incumbent, a candidate, and for a
+    /// promotion or rollback the version to deploy.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub versions: Option<Versions>,
     /// A scheduled report: the model's latest window per version.
@@ -701,6 +705,15 @@ impl Decider {
         let mut out = Vec::new();
         let lifecycle = self.models.entry(r.model.clone()).or_default();
         let rules_apply = lifecycle.rules_apply(&r.model_version);
+        // Every decision names the versions in play.
+        let versions = Versions {
+            incumbent: lifecycle
+                .incumbent
+                .clone()
+                .unwrap_or_else(|| r.model_version.clone()),
+            candidate: lifecycle.candidate.as_ref().map(|c| c.version.clone()),
+            deploy: None,
+        };
         for rule in &self.rules {
             if !rules_apply || rule.model.as_ref().is_some_and(|m| *m != r.model) {
                 continue;
@@ -804,7 +817,7 @@ impl Decider {
                     state.consecutive
                 ),
                 evidence,
-                versions: None,
+                versions: Some(versions.clone()),
                 report: None,
             });
         }

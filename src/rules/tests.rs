@@ -524,6 +524,10 @@ fn loop_config_errors_are_listed() {
         name = "x"
         action = "candidate_rejected"
         when = { metric = "events", op = ">", value = 1 }
+        [[rules]]
+        name = "promotion"
+        action = "notify"
+        when = { metric = "events", op = ">", value = 1 }
     "#,
         "t",
         &|_| None,
@@ -536,6 +540,7 @@ fn loop_config_errors_are_listed() {
         "promotion.compare[0].better: must be higher or lower, got \"up\"",
         "rollback.compare: must list at least one",
         "rules[0].action: must be one of retrain, redeploy, rollback, notify",
+        "rules[1].name: \"promotion\" is the training loop's own decision name",
     ] {
         assert!(err.contains(needle), "missing {needle:?} in:\n{err}");
     }

@@ -135,6 +135,8 @@ pub struct DecisionBatch<'a> {
     pub decisions: &'a [StoredDecision],
     /// `rules::DeciderState` as JSON; `None` leaves the stored one.
     pub decider_state: Option<&'a str>,
+    /// Settled decisions kept (0: all); the oldest beyond are pruned.
+    pub keep: u64,
 }
 
 /// The state store.
@@ -450,6 +452,9 @@ impl Store {
                     dl.execute(params![d.id, t, now]).map_err(err)?;
                 }
             }
+            if decisions.keep > 0 && !decisions.decisions.is_empty() {
+                Self::prune_decisions(&tx, decisions.keep).map_err(err)?;
+            }
             if let Some(state) = decisions.decider_state {
                 tx.execute(
                     "INSERT INTO decider (id, state) VALUES (1, ?1)
@@ -553,6 +558,32 @@ impl Store {
              WHERE id = ?1 AND NOT EXISTS
                  (SELECT 1 FROM deliveries WHERE decision_id = ?1 AND state IN ('pending', 'sending'))",
             params![decision_id],
+        )?;
+        Ok(())
+    }
+
+    /// Keep at most `keep` settled decisions (suppressed, delivered, no
+    /// target), dropping the oldest by window end with their deliveries. It
+    /// runs once the table is a tenth over, so its cost is spread out.
+    fn prune_decisions(tx: &rusqlite::Transaction<'_>, keep: u64) -> rusqlite::Result<()> {
+        let settled = "SELECT id FROM decisions
+             WHERE delivery IS NULL OR delivery IN ('delivered', 'no_target')
+             ORDER BY window_end DESC, id LIMIT -1 OFFSET ?1";
+        let n: u64 = tx.query_row(
+            "SELECT COUNT(*) FROM decisions WHERE delivery IS NULL OR delivery IN ('delivered', 'no_target')",
+            [],
+            |r| r.get(0),
+        )?;
+        if n <= keep + keep / 10 {
+            return Ok(());
+        }
+        tx.execute(
+            &format!("DELETE FROM deliveries WHERE decision_id IN ({settled})"),
+            params![keep],
+        )?;
+        tx.execute(
+            &format!("DELETE FROM decisions WHERE id IN ({settled})"),
+            params![keep],
         )?;
         Ok(())
     }
@@ -855,6 +886,7 @@ mod tests {
         let batch = DecisionBatch {
             decisions: &ds,
             decider_state: Some("{\"x\":1}"),
+            keep: 0,
         };
         s.checkpoint_with(b"one", &Offsets::new(), &[], batch, 10)
             .unwrap();
@@ -867,6 +899,7 @@ mod tests {
             DecisionBatch {
                 decisions: &again,
                 decider_state: None,
+                keep: 0,
             },
             10,
         )
@@ -939,11 +972,79 @@ mod tests {
             DecisionBatch {
                 decisions: &ds,
                 decider_state: None,
+                keep: 0,
             },
             10,
         )
         .unwrap();
         assert_eq!(s.decisions(None, true, 10).unwrap().len(), 1);
+    }
+
+    #[test]
+    fn settled_decisions_are_pruned_and_unknown_sends_survive_a_restart() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut s = Store::open(dir.path()).unwrap();
+        let d = |i: usize, delivery: Option<&str>| {
+            let mut x = decision(&format!("d{i:03}"), "r", delivery);
+            x.window_end = format!("2026-11-24T00:{:02}:{:02}Z", i / 60, i % 60);
+            x
+        };
+        // One pending and one that will be dead, then 30 settled ones.
+        let first = [d(0, Some("pending")), d(1, Some("pending"))];
+        fn batch(ds: &[StoredDecision]) -> DecisionBatch<'_> {
+            DecisionBatch {
+                decisions: ds,
+                decider_state: None,
+                keep: 10,
+            }
+        }
+        s.checkpoint_with(b"e", &Offsets::new(), &[], batch(&first), 10)
+            .unwrap();
+        s.record_attempt(
+            "d001",
+            "ci",
+            &Attempt::Dead {
+                status: Some(400),
+                error: "HTTP 400".into(),
+            },
+        )
+        .unwrap();
+        for i in 2..32 {
+            let one = [d(i, None)];
+            s.checkpoint_with(b"e", &Offsets::new(), &[], batch(&one), 10)
+                .unwrap();
+        }
+        let all = s.decisions(None, false, 1000).unwrap();
+        let settled = all.iter().filter(|x| x.delivery.is_none()).count();
+        assert!((10..=11).contains(&settled), "{settled} settled kept");
+        assert_eq!(all[0].id, "d031", "the newest are kept");
+        assert!(all.iter().any(|x| x.id == "d000"), "pending is kept");
+        assert!(all.iter().any(|x| x.id == "d001"), "dead is kept");
+
+        // A send cut off by a stop has an unknown outcome after the restart.
+        s.begin_send("d000", "ci").unwrap();
+        assert!(
+            s.due_deliveries(i64::MAX, 10).unwrap().is_empty(),
+            "not due while sending"
+        );
+        drop(s);
+        let mut s = Store::open(dir.path()).unwrap();
+        assert_eq!(s.interrupted_sends().unwrap(), 1);
+        let unknown = s.deliveries("unknown", 10).unwrap();
+        assert_eq!(unknown.len(), 1);
+        assert!(unknown[0]
+            .last_error
+            .as_deref()
+            .unwrap()
+            .contains("may have been acted on"));
+        let row = s.decisions(None, false, 1000).unwrap();
+        let d0 = row.iter().find(|x| x.id == "d000").unwrap();
+        assert_eq!(d0.delivery.as_deref(), Some("unknown"));
+        // Only an operator's retry sends it again.
+        assert!(s.due_deliveries(i64::MAX, 10).unwrap().is_empty());
+        assert_eq!(s.retry_dead("d000").unwrap(), 1);
+        assert_eq!(s.due_deliveries(i64::MAX, 10).unwrap().len(), 1);
+        assert_eq!(s.pending_deliveries().unwrap().0, 1);
     }
 
     #[test]

@@ -11,7 +11,32 @@ pub const API_TOKEN: &str = "test-token-0123456789";
 /// The Standard Webhooks specification's example secret.
 pub const WEBHOOK_SECRET: &str = "whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw";
 
-pub fn spawn_daemon(config: &Path, log: &Path, extra_args: &[&str]) -> Child {
+/// A running daemon; killed when dropped, so a failing test leaves none behind.
+pub struct Daemon(Child);
+
+impl std::ops::Deref for Daemon {
+    type Target = Child;
+    fn deref(&self) -> &Child {
+        &self.0
+    }
+}
+
+impl std::ops::DerefMut for Daemon {
+    fn deref_mut(&mut self) -> &mut Child {
+        &mut self.0
+    }
+}
+
+impl Drop for Daemon {
+    fn drop(&mut self) {
+        if let Ok(None) = self.0.try_wait() {
+            let _ = self.0.kill();
+            let _ = self.0.wait();
+        }
+    }
+}
+
+pub fn spawn_daemon(config: &Path, log: &Path, extra_args: &[&str]) -> Daemon {
     spawn_daemon_env(config, log, extra_args, &[])
 }
 
@@ -21,7 +46,7 @@ pub fn spawn_daemon_env(
     log: &Path,
     extra_args: &[&str],
     env: &[(&str, &str)],
-) -> Child {
+) -> Daemon {
     let out = std::fs::OpenOptions::new()
         .create(true)
         .append(true)
@@ -40,6 +65,7 @@ pub fn spawn_daemon_env(
         .stdout(Stdio::null())
         .stderr(out)
         .spawn()
+        .map(Daemon)
         .expect("driftd starts")
 }
 
@@ -112,6 +138,9 @@ pub mod receiver {
         pub body: Vec<u8>,
         pub id: String,
         pub signature_ok: bool,
+        /// `X-Hub-Signature-256`, when sent: whether it matches (keyed by
+        /// the secret as written).
+        pub hub_signature_ok: Option<bool>,
         pub event: serde_json::Value,
         pub content_type: String,
     }
@@ -127,6 +156,14 @@ pub mod receiver {
         /// only after its delay (ms).
         pub slow_paths: Vec<(String, u64)>,
         pub requests: Vec<Request>,
+    }
+
+    fn hub_signature(secret: &str, body: &[u8]) -> String {
+        let mut mac = Hmac::<sha2::Sha256>::new_from_slice(secret.as_bytes()).unwrap();
+        mac.update(body);
+        let tag = mac.finalize().into_bytes();
+        let hex: String = tag.iter().map(|b| format!("{b:02x}")).collect();
+        format!("sha256={hex}")
     }
 
     fn verify(secret: &str, headers: &HeaderMap, body: &[u8]) -> bool {
@@ -186,6 +223,10 @@ pub mod receiver {
                                         .unwrap_or_default()
                                         .to_owned(),
                                     signature_ok: verify(secret, &headers, &body),
+                                    hub_signature_ok: headers
+                                        .get("x-hub-signature-256")
+                                        .and_then(|v| v.to_str().ok())
+                                        .map(|v| v == hub_signature(secret, &body)),
                                     event,
                                     content_type: headers
                                         .get("content-type")
