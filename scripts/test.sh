@@ -18,15 +18,21 @@ if [ -d "$CARGO_TARGET_DIR/debug/deps" ]; then
 fi
 
 # The broker-backed tests start their own tansu (a Kafka-protocol broker,
-# in-memory storage) on loopback and check /metrics with promtool. These are
+# in-memory storage; SQLite storage for the SASL test, whose users tansu keeps
+# only in SQL storage) on loopback and check /metrics with promtool. These are
 # installed here when missing; a missing broker fails those tests, never skips
-# them. tansu takes about 20 minutes to build, once: cargo caches the binary
-# in ~/.cargo/bin.
+# them. tansu takes about 25 minutes to build, once: cargo caches the binary
+# in ~/.cargo/bin, and a marker beside it records the features it was built
+# with.
 TANSU_VERSION=0.6.0
-export PATH="${CARGO_HOME:-$HOME/.cargo}/bin:$PATH"
-if ! tansu --version 2>/dev/null | grep -q "$TANSU_VERSION"; then
-  echo "== installing tansu $TANSU_VERSION (about 20 minutes, once)"
-  cargo install tansu --version "$TANSU_VERSION" --locked --features dynostore
+TANSU_FEATURES=dynostore,libsql
+CARGO_BIN="${CARGO_HOME:-$HOME/.cargo}/bin"
+export PATH="$CARGO_BIN:$PATH"
+TANSU_MARKER="$CARGO_BIN/.tansu-$TANSU_VERSION-${TANSU_FEATURES//,/-}"
+if ! { [ -f "$TANSU_MARKER" ] && tansu --version 2>/dev/null | grep -q "$TANSU_VERSION"; }; then
+  echo "== installing tansu $TANSU_VERSION with $TANSU_FEATURES (about 25 minutes, once)"
+  cargo install tansu --version "$TANSU_VERSION" --locked --force --features "$TANSU_FEATURES"
+  touch "$TANSU_MARKER"
 fi
 # Debian packages for the broker-backed tests: promtool checks /metrics;
 # socat and openssl put a TLS listener in front of the broker.

@@ -669,6 +669,74 @@ fn consumes_over_tls_with_options_passed_through() {
     assert_eq!(cp.offsets[&("logs".to_string(), 0)], 500);
 }
 
+#[test]
+fn consumes_over_sasl_scram_with_options_passed_through() {
+    let broker = Broker::start_sasl("driftd", "s3cret-pw", &["logs", "dead-letters"]);
+    let mut sasl: Vec<(&str, &str)> = vec![
+        ("security.protocol", "SASL_PLAINTEXT"),
+        ("sasl.mechanism", "SCRAM-SHA-256"),
+        ("sasl.username", "driftd"),
+        ("sasl.password", "s3cret-pw"),
+    ];
+    sasl.extend(SASL_CLIENT_WORKAROUND);
+    let events = generated(Scenario::Stable, 500, MODEL, 13);
+    broker.produce_with(&broker.addr, &sasl, "logs", None, &events);
+
+    let options = |password: &str| {
+        sasl.iter()
+            .map(|(k, v)| {
+                let v = if *k == "sasl.password" { password } else { v };
+                format!("\"{k}\" = \"{v}\"\n")
+            })
+            .collect::<String>()
+    };
+    let run = |password: &str| {
+        let dir = tempfile::tempdir().unwrap();
+        let http = format!("127.0.0.1:{}", free_port());
+        let config = daemon_config(dir.path(), &broker.addr, &http, "");
+        let text = std::fs::read_to_string(&config).unwrap().replace(
+            "[kafka.options]\n",
+            &format!("[kafka.options]\n{}", options(password)),
+        );
+        std::fs::write(&config, text).unwrap();
+        let log = dir.path().join("driftd.log");
+        (spawn_daemon(&config, &log, &[]), dir, http, log)
+    };
+    // A wrong password: the broker refuses it, nothing is consumed.
+    let (mut daemon, _dir, http, log) = run("wrong");
+    wait_for(
+        Duration::from_secs(30),
+        "the authentication failure logged",
+        || {
+            std::fs::read_to_string(&log)
+                .unwrap_or_default()
+                .contains("SASL authentication error")
+                .then_some(())
+        },
+    );
+    let (_, m) = http_get(&http, "/metrics").unwrap();
+    assert_eq!(metric(&m, "driftd_events_consumed_total"), Some(0.0));
+    sigterm(&daemon);
+    let _ = wait_exit(&mut daemon, Duration::from_secs(30), &log);
+
+    // The right one: every event, through the SASL listener.
+    let (mut daemon, dir, http, log) = run("s3cret-pw");
+    wait_for(Duration::from_secs(60), "500 events over SASL", || {
+        let (_, m) = http_get(&http, "/metrics")?;
+        (metric(&m, "driftd_events_consumed_total")? == 500.0).then_some(())
+    });
+    sigterm(&daemon);
+    assert!(wait_exit(&mut daemon, Duration::from_secs(30), &log).success());
+    let cp = Store::open_read_only(&dir.path().join("state"))
+        .unwrap()
+        .load()
+        .unwrap()
+        .unwrap();
+    assert_eq!(cp.offsets[&("logs".to_string(), 0)], 500);
+    // The options are never logged with the password.
+    assert!(!std::fs::read_to_string(&log).unwrap().contains("s3cret-pw"));
+}
+
 /// A real HTTP receiver on loopback, as a CI system would run one: it checks
 /// each request's Standard Webhooks signature (computed here with `hmac`,
 /// not with driftd's code) and CloudEvents shape, answers from a script, and

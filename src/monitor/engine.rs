@@ -590,12 +590,15 @@ impl Engine {
                 state.closed_through_ms = state.closed_through_ms.max(s);
             }
         }
-        let key_model = state.model.clone();
         if self.join_feedback && event.error.is_none() && !event.event_id.is_empty() {
             if let Some(caption) = caption_of(&event).map(str::to_owned) {
                 self.await_feedback(key, event.event_id.into_owned(), ts, caption);
             }
         }
+        if closed.is_empty() {
+            return Vec::new();
+        }
+        let key_model = key.0.clone();
         closed
             .into_iter()
             .map(|w| self.report(key, &key_model, w))

@@ -21,7 +21,16 @@ use std::time::{Duration, Instant};
 use rdkafka::producer::{BaseRecord, DefaultProducerContext, Producer, ThreadedProducer};
 use rdkafka::ClientConfig;
 
-pub const TANSU_INSTALL: &str = "cargo install tansu --version 0.6.0 --locked --features dynostore";
+pub const TANSU_INSTALL: &str =
+    "cargo install tansu --version 0.6.0 --locked --features dynostore,libsql";
+
+/// Client options tansu 0.6.0 needs for SASL: it answers no request before
+/// authentication, not even ApiVersions, so the client must not ask and
+/// assume a broker version instead.
+pub const SASL_CLIENT_WORKAROUND: [(&str, &str); 2] = [
+    ("api.version.request", "false"),
+    ("broker.version.fallback", "2.8.0"),
+];
 
 pub struct Broker {
     child: Child,
@@ -118,6 +127,91 @@ impl Broker {
             std::thread::sleep(Duration::from_millis(50));
         }
         b
+    }
+
+    /// A broker that requires SASL/SCRAM-SHA-256 with `user` and
+    /// `password`, with `topics` created. tansu keeps SCRAM credentials only
+    /// in its SQL storage, and with `--authentication` refuses every request
+    /// before SASL (so it cannot be given a user): it is started on SQLite
+    /// without authentication, given the user and topics, and started again
+    /// on the same file with authentication. tansu also refuses the
+    /// ApiVersions request a client sends before authenticating, so clients
+    /// need `api.version.request=false` ([`SASL_CLIENT_WORKAROUND`]).
+    pub fn start_sasl(user: &str, password: &str, topics: &[&str]) -> Self {
+        let dir = tempfile::tempdir().unwrap();
+        let port = free_port();
+        let addr = format!("127.0.0.1:{port}");
+        let log = dir.path().join("tansu.log");
+        let cwd = dir.path().to_owned();
+        let spawn = |auth: bool| {
+            let out = std::fs::OpenOptions::new()
+                .create(true)
+                .append(true)
+                .open(&log)
+                .unwrap();
+            let mut c = Command::new(tansu());
+            c.args(["broker", "--listener-url", &format!("tcp://{addr}")])
+                .args(["--advertised-listener-url", &format!("tcp://{addr}")])
+                .args(["--storage-engine", "sqlite://tansu.db"])
+                .current_dir(&cwd)
+                .stdout(out.try_clone().unwrap())
+                .stderr(out);
+            if auth {
+                c.arg("--authentication");
+            }
+            c.spawn()
+                .unwrap_or_else(|e| panic!("cannot start tansu: {e}"))
+        };
+        let mut open = Self {
+            child: spawn(false),
+            addr: addr.clone(),
+            log: log.clone(),
+            _dir: dir,
+        };
+        open.wait_listening();
+        let out = Command::new(tansu())
+            .args(["user", "create", "--broker", &format!("tcp://{addr}")])
+            .args([user, password, "--mechanism", "scram256"])
+            .output()
+            .unwrap();
+        assert!(
+            out.status.success(),
+            "creating the SASL user: {}{}",
+            String::from_utf8_lossy(&out.stderr),
+            open.log_text()
+        );
+        for t in topics {
+            open.create_topic(t, 1);
+        }
+        let _ = open.child.kill();
+        let _ = open.child.wait();
+        // Its port is free again once the process is gone.
+        let deadline = Instant::now() + Duration::from_secs(10);
+        while TcpStream::connect(&addr).is_ok() && Instant::now() < deadline {
+            std::thread::sleep(Duration::from_millis(50));
+        }
+        open.child = spawn(true);
+        open.wait_listening();
+        open
+    }
+
+    fn wait_listening(&mut self) {
+        let deadline = Instant::now() + Duration::from_secs(30);
+        while TcpStream::connect(&self.addr).is_err() {
+            if let Ok(Some(status)) = self.child.try_wait() {
+                panic!(
+                    "tansu exited ({status}) before listening:\n{}",
+                    self.log_text()
+                );
+            }
+            assert!(
+                Instant::now() < deadline,
+                "tansu did not listen on {} within 30 s:\n{}",
+                self.addr,
+                self.log_text()
+            );
+            std::thread::sleep(Duration::from_millis(50));
+        }
     }
 
     pub fn log_text(&self) -> String {
