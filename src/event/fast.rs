@@ -343,90 +343,12 @@ fn feature(s: Scalar<'_>) -> FeatureValue<'_> {
 
 /// Sorted by name; `None` on a duplicate name (the general decoder keeps
 /// the last one).
-///
-/// Producers write an event's fields in the same order every time, so the
-/// order that sorted the previous event's names (kept per thread) is tried
-/// first: when the names match it, the pairs are permuted in place without
-/// comparing names again.
 fn sorted(mut pairs: Pairs<'_>) -> Option<Pairs<'_>> {
-    if pairs.len() < 2 {
-        return Some(pairs);
-    }
-    if pairs.len() <= 64 {
-        let hit = LAST_ORDER.with(|o| {
-            let o = o.borrow();
-            let same = o.names.len() == pairs.len()
-                && o.names
-                    .iter()
-                    .zip(&pairs)
-                    .all(|(n, (k, _))| super::eq_short(n, k));
-            if same {
-                permute(&mut pairs, &o.order);
-            }
-            same
-        });
-        if hit {
-            return Some(pairs);
-        }
-    }
-    if pairs.len() <= 64 {
-        let mut order: Vec<u8> = (0..pairs.len() as u8).collect();
-        order.sort_by(|&a, &b| super::cmp_short(&pairs[a as usize].0, &pairs[b as usize].0));
-        if order
-            .windows(2)
-            .any(|w| super::eq_short(&pairs[w[0] as usize].0, &pairs[w[1] as usize].0))
-        {
-            return None;
-        }
-        LAST_ORDER.with(|o| {
-            let mut o = o.borrow_mut();
-            o.names.clear();
-            o.names
-                .extend(pairs.iter().map(|(k, _)| Box::<str>::from(k.as_ref())));
-            o.order.clone_from(&order);
-        });
-        permute(&mut pairs, &order);
-        return Some(pairs);
-    }
     pairs.sort_by(|a, b| super::cmp_short(&a.0, &b.0));
     if pairs.windows(2).any(|w| super::eq_short(&w[0].0, &w[1].0)) {
         return None;
     }
     Some(pairs)
-}
-
-/// The previous event's names in arrival order, and the arrival indices in
-/// sorted order.
-#[derive(Default)]
-struct Order {
-    names: Vec<Box<str>>,
-    order: Vec<u8>,
-}
-
-thread_local! {
-    static LAST_ORDER: std::cell::RefCell<Order> = std::cell::RefCell::default();
-}
-
-/// Put `pairs[order[i]]` at `i` for every `i`, in place (at most 64 pairs).
-fn permute<T>(pairs: &mut [T], order: &[u8]) {
-    debug_assert!(pairs.len() <= 64 && order.len() == pairs.len());
-    let mut placed = 0u64;
-    for start in 0..pairs.len() {
-        if placed & (1 << start) != 0 {
-            continue;
-        }
-        // Follow the cycle through `start`: position i takes from order[i].
-        let mut i = start;
-        loop {
-            placed |= 1 << i;
-            let from = order[i] as usize;
-            if from == start {
-                break;
-            }
-            pairs.swap(i, from);
-            i = from;
-        }
-    }
 }
 
 /// An embedding by name; `None` for `null`.
@@ -521,8 +443,7 @@ pub fn decode<'a, 'c>(
     bytes: &'a [u8],
     model_for: impl Fn(&str) -> Option<&'c ModelConfig>,
 ) -> Option<InferenceEvent<'a>> {
-    // SIMD UTF-8 validation (the scalar check showed as 2 % of the pipeline).
-    let text = simdutf8::basic::from_utf8(bytes).ok()?;
+    let text = std::str::from_utf8(bytes).ok()?;
     let mut sc = Scanner {
         text,
         b: bytes,
@@ -602,36 +523,6 @@ mod tests {
     }
 
     proptest::proptest! {
-        // The cached order sorts like a sort, whatever the names and however
-        // the previous event's names were ordered.
-        #[test]
-        fn sorting_through_the_cached_order_is_sorting(
-            first in proptest::collection::vec("[a-d]{1,3}", 0..10),
-            second in proptest::collection::vec("[a-d]{1,3}", 0..10),
-            same in proptest::bool::ANY,
-        ) {
-            let pairs = |names: &[String]| -> Pairs<'static> {
-                names
-                    .iter()
-                    .enumerate()
-                    .map(|(i, n)| (Cow::Owned(n.clone()), FeatureValue::Number(i as f64)))
-                    .collect()
-            };
-            let by_sort = |names: &[String]| {
-                let mut p = pairs(names);
-                p.sort_by(|a, b| a.0.cmp(&b.0));
-                let dup = p.windows(2).any(|w| w[0].0 == w[1].0);
-                (!dup).then_some(p)
-            };
-            let second = if same { first.clone() } else { second };
-            for names in [&first, &second, &second] {
-                proptest::prop_assert_eq!(
-                    format!("{:?}", sorted(pairs(names))),
-                    format!("{:?}", by_sort(names))
-                );
-            }
-        }
-
         // Every number the scanner accepts has serde_json's value, bit for
         // bit; what serde_json refuses, the scanner refuses.
         #[test]
