@@ -630,6 +630,52 @@ impl Config {
         }
     }
 
+    /// Sections of `new` that differ from this config where a running daemon
+    /// cannot take the change over (the consumer, the HTTP listener, the
+    /// store, windows and features are built from them): a hot reload that
+    /// changes any of them is refused.
+    pub fn restart_only_changes(&self, new: &Config) -> Vec<String> {
+        let old = self;
+        let mut out = Vec::new();
+        let mut check = |key: &str, same: bool| {
+            if !same {
+                out.push(key.to_owned());
+            }
+        };
+        check("kafka", old.kafka == new.kafka);
+        check("http / state / signals", old.daemon == new.daemon);
+        check("quality", old.quality == new.quality);
+        check("windows", old.windows == new.windows);
+        check("baseline", old.learn_events == new.learn_events);
+        check("routing", old.model_pointer == new.model_pointer);
+        check("feedback", old.feedback == new.feedback);
+        check(
+            "limits",
+            (old.max_event_bytes, old.max_models, old.max_features)
+                == (new.max_event_bytes, new.max_models, new.max_features),
+        );
+        // Models: everything but the drift decision (methods, thresholds, the
+        // dataset drift share) shapes the trackers. A section that only sets
+        // those is the same shape as none.
+        let shape = |c: &Config, name: &str| {
+            let mut m = c.model(name);
+            m.dataset_drift_share = 0.0;
+            for f in m.features.values_mut() {
+                f.method = None;
+                f.threshold = None;
+            }
+            m.features.retain(|_, f| *f != Default::default());
+            m
+        };
+        let names: std::collections::BTreeSet<&String> =
+            old.models.keys().chain(new.models.keys()).collect();
+        check(
+            "models (other than methods and thresholds)",
+            names.iter().all(|n| shape(old, n) == shape(new, n)),
+        );
+        out
+    }
+
     /// Settings for `model`: its own section, or the defaults.
     pub fn model(&self, model: &str) -> ModelConfig {
         self.models
@@ -1462,6 +1508,32 @@ fn check_pointer(key: &str, ptr: &str, problem: &mut dyn FnMut(String, String)) 
 
 #[cfg(test)]
 mod tests {
+
+    #[test]
+    fn reload_takes_thresholds_rules_and_targets_but_not_what_shapes_the_trackers() {
+        let load = |text: &str| Config::from_toml(text, "t", &|_| None).unwrap();
+        let base = load("[windows]\nsize = \"1m\"\n");
+        // Drift thresholds, a model section that only sets them, rules, actions.
+        let hot = load(
+            "[windows]\nsize = \"1m\"\n[drift]\npsi_threshold = 0.3\n\
+             [models.m]\ndataset_drift_share = 0.2\n[models.m.features.brightness]\nmethod = \"psi\"\nthreshold = 0.4\n\
+             [actions]\nkill_switch = true\n\
+             [[rules]]\nname = \"r\"\naction = \"notify\"\nwhen = { metric = \"events\", op = \">\", value = 1 }\n",
+        );
+        assert_eq!(base.restart_only_changes(&hot), Vec::<String>::new());
+        let cold = load(
+            "[windows]\nsize = \"2m\"\n[kafka]\ngroup_id = \"other\"\n\
+             [models.m.features.brightness]\nkind = \"categorical\"\n",
+        );
+        assert_eq!(
+            base.restart_only_changes(&cold),
+            [
+                "kafka",
+                "windows",
+                "models (other than methods and thresholds)"
+            ]
+        );
+    }
     use super::*;
 
     fn no_env(_: &str) -> Option<String> {

@@ -845,7 +845,7 @@ impl Daemon<'_> {
                 .collect::<Vec<_>>()
         })?;
         new.apply_env_overrides(&env);
-        let fixed = restart_only_changes(&self.config, &new);
+        let fixed = self.config.restart_only_changes(&new);
         if !fixed.is_empty() {
             return Err(fixed
                 .into_iter()
@@ -912,49 +912,6 @@ impl Daemon<'_> {
                     .map_or(0.0, |c| c.windows_judged() as f64),
             );
     }
-}
-
-/// Top-level settings a running daemon cannot take over (the consumer, the
-/// HTTP listener, the store, windows and features are built from them).
-fn restart_only_changes(old: &Config, new: &Config) -> Vec<String> {
-    let mut out = Vec::new();
-    let mut check = |key: &str, same: bool| {
-        if !same {
-            out.push(key.to_owned());
-        }
-    };
-    check("kafka", old.kafka == new.kafka);
-    check("http / state / signals", old.daemon == new.daemon);
-    check("quality", old.quality == new.quality);
-    check("windows", old.windows == new.windows);
-    check("baseline", old.learn_events == new.learn_events);
-    check("routing", old.model_pointer == new.model_pointer);
-    check("feedback", old.feedback == new.feedback);
-    check(
-        "limits",
-        (old.max_event_bytes, old.max_models, old.max_features)
-            == (new.max_event_bytes, new.max_models, new.max_features),
-    );
-    // Models: everything but the drift decision (methods, thresholds, the
-    // dataset drift share) shapes the trackers. A section that only sets
-    // those is the same shape as none.
-    let shape = |c: &Config, name: &str| {
-        let mut m = c.model(name);
-        m.dataset_drift_share = 0.0;
-        for f in m.features.values_mut() {
-            f.method = None;
-            f.threshold = None;
-        }
-        m.features.retain(|_, f| *f != Default::default());
-        m
-    };
-    let names: std::collections::BTreeSet<&String> =
-        old.models.keys().chain(new.models.keys()).collect();
-    check(
-        "models (other than methods and thresholds)",
-        names.iter().all(|n| shape(old, n) == shape(new, n)),
-    );
-    out
 }
 
 /// A scheduled report's body: the newest closed window of each version of
