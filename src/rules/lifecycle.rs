@@ -206,7 +206,9 @@ impl ModelLifecycle {
         apply: bool,
     ) -> Option<Verdict> {
         let version = r.model_version.as_str();
-        if self.incumbent.is_none() {
+        // The first version whose window closes serves production, unless
+        // it is a candidate registered before any window closed.
+        if self.incumbent.is_none() && self.rules_apply(version) {
             self.incumbent = Some(version.to_owned());
         }
         let comparisons: Vec<&Comparison> = promotion.into_iter().chain(rollback).collect();
@@ -278,7 +280,9 @@ impl ModelLifecycle {
             sample(r, &comparisons),
             promotion.windows as usize,
         );
-        if cand.windows.len() < promotion.windows as usize {
+        // Judged once it has its windows and the incumbent has some to
+        // compare with (until then its newest windows keep sliding).
+        if cand.windows.len() < promotion.windows as usize || self.incumbent_windows.is_empty() {
             return None;
         }
         let incumbent = self.incumbent.clone().unwrap_or_default();
@@ -311,9 +315,11 @@ impl ModelLifecycle {
         if apply {
             let cand = self.candidate.take().unwrap_or_default();
             if win {
-                self.probation = Some(Probation {
+                let previous_windows = std::mem::take(&mut self.incumbent_windows);
+                // Without `[rollback]` there is nothing to be on probation for.
+                self.probation = rollback.map(|_| Probation {
                     previous: incumbent.clone(),
-                    previous_windows: std::mem::take(&mut self.incumbent_windows),
+                    previous_windows,
                     windows: VecDeque::new(),
                 });
                 self.previous = Some(incumbent);

@@ -659,3 +659,36 @@ fn schedule_config_errors_are_listed() {
         assert!(err.contains(needle), "missing {needle:?} in:\n{err}");
     }
 }
+
+#[test]
+fn a_candidate_registered_before_any_window_is_not_taken_for_the_incumbent() {
+    // Promotion only: a redeployed version is not put on probation.
+    let c = rules(
+        r#"
+        [promotion]
+        windows = 1
+        compare = [ { metric = "quality.clip_score_mean", better = "higher" } ]
+    "#,
+    );
+    let mut d = Decider::new(c.rules, c.actions);
+    let base = report();
+    d.register_candidate(
+        "alt-text-captioner",
+        "v2",
+        "t".into(),
+        serde_json::Value::Null,
+    )
+    .unwrap();
+    // The candidate's shadow window closes first: v2 stays the candidate.
+    assert!(d.decide(&versioned(&base, "v2", 0, 0.8, 0.0)).is_empty());
+    let l = d.lifecycle("alt-text-captioner").unwrap();
+    assert_eq!(l.incumbent, None);
+    assert_eq!(l.candidate.as_ref().unwrap().version, "v2");
+    // v1's window makes it the incumbent; v2's next window wins against it.
+    assert!(d.decide(&versioned(&base, "v1", 1, 0.7, 0.0)).is_empty());
+    let ds = d.decide(&versioned(&base, "v2", 2, 0.8, 0.0));
+    assert_eq!(kinds(&ds), ["promotion:redeploy:fired"]);
+    let l = d.lifecycle("alt-text-captioner").unwrap();
+    assert_eq!(l.incumbent.as_deref(), Some("v2"));
+    assert_eq!(l.probation_windows(), None, "no [rollback], no probation");
+}
