@@ -7,13 +7,12 @@ mod support;
 
 use std::path::Path;
 use std::process::{Child, Command, Stdio};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use driftd::source::generate::Scenario;
 use driftd::store::Store;
 use rdkafka::consumer::{BaseConsumer, Consumer};
-use rdkafka::message::Headers;
-use rdkafka::{ClientConfig, Message, Offset, TopicPartitionList};
+use rdkafka::{ClientConfig, Offset, TopicPartitionList};
 use support::broker::*;
 use support::daemon::*;
 
@@ -31,44 +30,6 @@ fn committed(broker: &str, group: &str, topic: &str, partition: i32) -> Option<i
         Offset::Offset(o) => Some(o),
         _ => None,
     }
-}
-
-/// A record's payload and headers.
-type Record = (Vec<u8>, Vec<(String, String)>);
-
-/// Every record of `topic`/0 from the start.
-fn read_all(broker: &str, topic: &str, expect: usize) -> Vec<Record> {
-    let c: BaseConsumer = ClientConfig::new()
-        .set("bootstrap.servers", broker)
-        .set("group.id", "test-reader")
-        .set("enable.auto.commit", "false")
-        .create()
-        .unwrap();
-    let mut tpl = TopicPartitionList::new();
-    tpl.add_partition_offset(topic, 0, Offset::Beginning)
-        .unwrap();
-    c.assign(&tpl).unwrap();
-    let mut out = Vec::new();
-    let deadline = Instant::now() + Duration::from_secs(30);
-    while out.len() < expect && Instant::now() < deadline {
-        if let Some(Ok(m)) = c.poll(Duration::from_millis(200)) {
-            let headers = m
-                .headers()
-                .map(|h| {
-                    h.iter()
-                        .map(|h| {
-                            (
-                                h.key.to_owned(),
-                                String::from_utf8_lossy(h.value.unwrap_or_default()).into_owned(),
-                            )
-                        })
-                        .collect()
-                })
-                .unwrap_or_default();
-            out.push((m.payload().unwrap_or_default().to_vec(), headers));
-        }
-    }
-    out
 }
 
 #[test]
@@ -277,21 +238,15 @@ fn daemon_consumes_serves_dead_letters_and_resumes() {
     assert!(v["models"][0]["seconds_since_last_event"].as_f64().unwrap() >= 3.0);
 
     // The dead letters carry the original bytes and the reason.
-    let dead = read_all(&broker.addr, "dead-letters", 2);
+    let dead = read_topic(&broker.addr, "dead-letters", 2);
     assert_eq!(dead.len(), 2, "dead letters on the topic");
-    for ((payload, headers), (raw, reason)) in dead
+    for (record, (raw, reason)) in dead
         .iter()
         .zip([(bad[0], "invalid_json"), (bad[1], "missing_field")])
     {
-        assert_eq!(payload.as_slice(), raw);
-        let h = |k: &str| {
-            headers
-                .iter()
-                .find(|(hk, _)| hk == k)
-                .map(|(_, v)| v.as_str())
-        };
-        assert_eq!(h("driftd-reason"), Some(reason));
-        assert_eq!(h("driftd-source-topic"), Some("logs"));
+        assert_eq!(record.payload.as_slice(), raw);
+        assert_eq!(record.header("driftd-reason"), Some(reason));
+        assert_eq!(record.header("driftd-source-topic"), Some("logs"));
     }
 
     // Feedback for 100 events joins by event_id; every window is closed, so
@@ -653,15 +608,21 @@ fn consumes_over_tls_with_options_passed_through() {
     std::fs::write(&config, text).unwrap();
     let log = dir.path().join("driftd.log");
     let mut daemon = spawn_daemon(&config, &log, &[]);
-    wait_for(Duration::from_secs(60), "500 events over TLS", || {
-        let (_, m) = http_get(&http, "/metrics")?;
-        (metric(&m, "driftd_events_consumed_total")? == 500.0).then_some(())
-    });
-    sigterm(&daemon);
-    assert!(wait_exit(&mut daemon, Duration::from_secs(30), &log).success());
     // Every client reached the broker through the TLS port only (the broker
     // advertises nothing else), and the checkpoint holds all 500.
-    let cp = Store::open_read_only(&dir.path().join("state"))
+    consume_all_and_stop(&mut daemon, &http, dir.path(), &log, "500 events over TLS");
+}
+
+/// Wait for the daemon to consume the 500 events of `logs`, stop it with
+/// SIGTERM, and check that its checkpoint holds them all.
+fn consume_all_and_stop(daemon: &mut Daemon, http: &str, dir: &Path, log: &Path, what: &str) {
+    wait_for(Duration::from_secs(60), what, || {
+        let (_, m) = http_get(http, "/metrics")?;
+        (metric(&m, "driftd_events_consumed_total")? == 500.0).then_some(())
+    });
+    sigterm(daemon);
+    assert!(wait_exit(daemon, Duration::from_secs(30), log).success());
+    let cp = Store::open_read_only(&dir.join("state"))
         .unwrap()
         .load()
         .unwrap()
@@ -721,18 +682,7 @@ fn consumes_over_sasl_scram_with_options_passed_through() {
 
     // The right one: every event, through the SASL listener.
     let (mut daemon, dir, http, log) = run("s3cret-pw");
-    wait_for(Duration::from_secs(60), "500 events over SASL", || {
-        let (_, m) = http_get(&http, "/metrics")?;
-        (metric(&m, "driftd_events_consumed_total")? == 500.0).then_some(())
-    });
-    sigterm(&daemon);
-    assert!(wait_exit(&mut daemon, Duration::from_secs(30), &log).success());
-    let cp = Store::open_read_only(&dir.path().join("state"))
-        .unwrap()
-        .load()
-        .unwrap()
-        .unwrap();
-    assert_eq!(cp.offsets[&("logs".to_string(), 0)], 500);
+    consume_all_and_stop(&mut daemon, &http, dir.path(), &log, "500 events over SASL");
     // The options are never logged with the password.
     assert!(!std::fs::read_to_string(&log).unwrap().contains("s3cret-pw"));
 }

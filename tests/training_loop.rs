@@ -10,7 +10,7 @@ mod support;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use driftd::source::generate::{generate, GenerateSpec, Scenario};
+use driftd::source::generate::{GenerateSpec, Scenario};
 use support::broker::*;
 use support::daemon::*;
 
@@ -26,12 +26,7 @@ fn events(scenario: Scenario, n: u64, version: &str, seed: u64, start_ms: i64) -
     spec.seed = seed;
     spec.start_ms = start_ms;
     spec.drift_at = 0;
-    let mut out = Vec::new();
-    generate(&spec, &mut out).unwrap();
-    out.split(|&b| b == b'\n')
-        .filter(|l| !l.is_empty())
-        .map(<[u8]>::to_vec)
-        .collect()
+    lines_of(&spec)
 }
 
 fn json(addr: &str, path: &str) -> serde_json::Value {
@@ -303,46 +298,6 @@ fn retrain_candidate_redeploy_rollback_and_rejection_end_to_end() {
     assert!(wait_exit(&mut daemon, minute, &log).success());
 }
 
-/// A consumed message: key, payload, headers.
-type Consumed = (Vec<u8>, Vec<u8>, Vec<(String, Vec<u8>)>);
-
-/// Messages on `topic` (partition 0), waiting until `expect` have arrived.
-fn consume(broker: &str, topic: &str, expect: usize) -> Vec<Consumed> {
-    use rdkafka::consumer::{BaseConsumer, Consumer};
-    use rdkafka::message::Headers;
-    use rdkafka::Message;
-    let c: BaseConsumer = rdkafka::ClientConfig::new()
-        .set("bootstrap.servers", broker)
-        .set("group.id", "test-reader")
-        .set("enable.auto.commit", "false")
-        .create()
-        .unwrap();
-    let mut tpl = rdkafka::TopicPartitionList::new();
-    tpl.add_partition_offset(topic, 0, rdkafka::Offset::Beginning)
-        .unwrap();
-    c.assign(&tpl).unwrap();
-    let mut out = Vec::new();
-    let deadline = std::time::Instant::now() + Duration::from_secs(30);
-    while out.len() < expect && std::time::Instant::now() < deadline {
-        if let Some(Ok(m)) = c.poll(Duration::from_millis(200)) {
-            let headers = m
-                .headers()
-                .map(|h| {
-                    h.iter()
-                        .map(|x| (x.key.to_owned(), x.value.unwrap_or_default().to_vec()))
-                        .collect()
-                })
-                .unwrap_or_default();
-            out.push((
-                m.key().unwrap_or_default().to_vec(),
-                m.payload().unwrap_or_default().to_vec(),
-                headers,
-            ));
-        }
-    }
-    out
-}
-
 #[test]
 fn gitlab_github_and_kafka_targets_and_unknown_outcomes_are_not_sent_twice() {
     let broker = Broker::start();
@@ -444,16 +399,16 @@ min_backoff = "100ms"
     daemon.kill().unwrap();
     daemon.wait().unwrap();
     let mut daemon = spawn_daemon_env(&config, &log, &[], &env);
-    let events = consume(&broker.addr, "driftd-events", 1);
+    let events = read_topic(&broker.addr, "driftd-events", 1);
     assert_eq!(events.len(), 1, "the Kafka target got the event");
-    let (key, payload, headers) = &events[0];
-    assert_eq!(key, MODEL.as_bytes());
-    let ce: serde_json::Value = serde_json::from_slice(payload).unwrap();
+    assert_eq!(events[0].key, MODEL.as_bytes());
+    let ce: serde_json::Value = serde_json::from_slice(&events[0].payload).unwrap();
     assert_eq!(ce["id"], id.as_str());
     assert_eq!(ce["type"], "io.driftd.model.retrain.requested");
-    assert!(headers
-        .iter()
-        .any(|(k, v)| k == "content-type" && v == b"application/cloudevents+json"));
+    assert_eq!(
+        events[0].header("content-type"),
+        Some("application/cloudevents+json")
+    );
     wait_for(minute, "both unknown", || {
         (unknown(&http).len() == 2).then_some(())
     });

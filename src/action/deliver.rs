@@ -166,10 +166,6 @@ fn backoff_ms(t: &TargetConfig, attempts: u32, retry_after_ms: Option<u64>, rng:
     jittered.max(retry_after_ms.unwrap_or(0))
 }
 
-fn now_ms() -> i64 {
-    (time::OffsetDateTime::now_utc().unix_timestamp_nanos() / 1_000_000) as i64
-}
-
 /// What a request to a target came to, before retry policy.
 enum Sent {
     Status {
@@ -290,7 +286,7 @@ async fn attempt(
             },
             Auth::Secrets(secrets, first),
         ) => {
-            let ts = now_ms() / 1000;
+            let ts = crate::event::wall_clock_ms() / 1000;
             let mut req = client
                 .post(url)
                 .timeout(timeout)
@@ -400,7 +396,8 @@ async fn attempt(
             Attempt::Retry {
                 status,
                 error,
-                next_attempt_ms: now_ms() + backoff_ms(t, d.attempts, retry_after, rng) as i64,
+                next_attempt_ms: crate::event::wall_clock_ms()
+                    + backoff_ms(t, d.attempts, retry_after, rng) as i64,
             }
         }
     };
@@ -451,9 +448,9 @@ pub fn run(
         );
     }
     let client = reqwest::Client::builder().build()?;
-    let mut rng: u64 = 0x9E37_79B9_7F4A_7C15 ^ now_ms() as u64;
+    let mut rng: u64 = 0x9E37_79B9_7F4A_7C15 ^ crate::event::wall_clock_ms() as u64;
     while !stop.load(Ordering::Relaxed) {
-        let due = match store.due_deliveries(now_ms(), 64) {
+        let due = match store.due_deliveries(crate::event::wall_clock_ms(), 64) {
             Ok(d) => d,
             Err(e) => {
                 tracing::warn!(error = %e, "reading the outbox failed; retrying");
@@ -517,7 +514,9 @@ pub fn run(
         }
         if let Ok((pending, oldest)) = store.pending_deliveries() {
             metrics.deliveries_pending.set(pending as f64);
-            let age = oldest.map_or(0.0, |t| ((now_ms() - t).max(0)) as f64 / 1000.0);
+            let age = oldest.map_or(0.0, |t| {
+                ((crate::event::wall_clock_ms() - t).max(0)) as f64 / 1000.0
+            });
             metrics.deliveries_oldest_pending_age.set(age);
         }
         if attempted == 0 {

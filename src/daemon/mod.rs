@@ -169,7 +169,7 @@ pub fn run(
             deliveries_stop.clone(),
             targets.clone(),
         );
-        Some(std::thread::spawn(move || {
+        std::thread::spawn(move || {
             if let Err(e) = crate::action::deliver::run(
                 dir,
                 targets,
@@ -180,7 +180,7 @@ pub fn run(
             ) {
                 tracing::error!(error = %e, "the delivery worker stopped");
             }
-        }))
+        })
     };
     if let Ok(token) = std::env::var(&config.daemon.api_token_env) {
         if !token.trim().is_empty() {
@@ -285,11 +285,9 @@ pub fn run(
     // A delivery in flight finishes (or is retried after the restart: the
     // receiver deduplicates by webhook-id).
     deliveries_stop.store(true, Ordering::Relaxed);
-    if let Some(w) = worker {
-        let until = Instant::now() + Duration::from_secs(2);
-        while !w.is_finished() && Instant::now() < until {
-            std::thread::sleep(Duration::from_millis(20));
-        }
+    let until = Instant::now() + Duration::from_secs(2);
+    while !worker.is_finished() && Instant::now() < until {
+        std::thread::sleep(Duration::from_millis(20));
     }
     drop(done);
     tracing::info!(
@@ -732,7 +730,7 @@ impl Daemon<'_> {
     /// Decide every scheduled run that is due (wall clock); the decisions go
     /// out with the next checkpoint like the rules'.
     fn run_schedules(&mut self, store: &Store) {
-        let now = (time::OffsetDateTime::now_utc().unix_timestamp_nanos() / 1_000_000) as i64;
+        let now = crate::event::wall_clock_ms();
         let (due, changed) = self.decider.due_schedules(&self.config.schedules, now);
         if changed {
             self.dirty = true;
@@ -771,9 +769,7 @@ impl Daemon<'_> {
                 format!("no model named {model:?} (not in the config, no events seen)"),
             ));
         }
-        let registered_at = crate::monitor::engine::rfc3339(
-            (time::OffsetDateTime::now_utc().unix_timestamp_nanos() / 1_000_000) as i64,
-        );
+        let registered_at = crate::monitor::engine::rfc3339(crate::event::wall_clock_ms());
         let outcome = self
             .decider
             .register_candidate(model, version, registered_at, metadata)
@@ -950,7 +946,7 @@ fn file_stamp(path: &std::path::Path) -> Option<(std::time::SystemTime, u64)> {
 }
 
 fn wall_seconds() -> f64 {
-    time::OffsetDateTime::now_utc().unix_timestamp_nanos() as f64 / 1e9
+    crate::event::wall_clock_ms() as f64 / 1000.0
 }
 
 /// A decision as the store keeps it. The id is derived from the model,

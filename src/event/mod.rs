@@ -8,7 +8,7 @@ mod fast;
 mod timestamp;
 
 pub use decode::{Decoder, FeatureValue, FeedbackEvent, InferenceEvent};
-pub use timestamp::{parse_timestamp, parse_timestamp_str};
+pub use timestamp::{parse_timestamp, parse_timestamp_str, wall_clock_ms};
 
 /// Byte order of two short strings (feature names, categories) without a
 /// call into libc's `memcmp`, which costs more than the comparison for the

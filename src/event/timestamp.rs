@@ -5,6 +5,11 @@ use time::format_description::well_known::Rfc3339;
 use time::OffsetDateTime;
 
 /// Epoch milliseconds of an RFC 3339 timestamp.
+/// Now, wall clock, in epoch milliseconds.
+pub fn wall_clock_ms() -> i64 {
+    (OffsetDateTime::now_utc().unix_timestamp_nanos() / 1_000_000) as i64
+}
+
 pub fn parse_timestamp_str(s: &str) -> Result<i64, String> {
     OffsetDateTime::parse(s, &Rfc3339)
         .map(|t| (t.unix_timestamp_nanos() / 1_000_000) as i64)

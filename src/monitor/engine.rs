@@ -595,13 +595,9 @@ impl Engine {
                 self.await_feedback(key, event.event_id.into_owned(), ts, caption);
             }
         }
-        if closed.is_empty() {
-            return Vec::new();
-        }
-        let key_model = key.0.clone();
         closed
             .into_iter()
-            .map(|w| self.report(key, &key_model, w))
+            .map(|w| self.report(key, &key.0, w))
             .collect()
     }
 

@@ -34,6 +34,16 @@ fn rules(toml: &str) -> Config {
     Config::from_toml(toml, "t", &|_| None).unwrap()
 }
 
+/// The problems `toml` is refused for, checked to include each of `needles`.
+fn refused(toml: &str, needles: &[&str]) -> crate::config::ConfigError {
+    let err = Config::from_toml(toml, "t", &|_| None).unwrap_err();
+    let text = err.to_string();
+    for needle in needles {
+        assert!(text.contains(needle), "missing {needle:?} in:\n{text}");
+    }
+    err
+}
+
 fn outcomes(d: &mut Decider, windows: &[WindowReport]) -> Vec<String> {
     windows
         .iter()
@@ -71,21 +81,20 @@ fn config_errors_are_listed_together() {
         cooldown = "soon"
         for_windows = 0
     "#;
-    let err = Config::from_toml(toml, "t", &|_| None).unwrap_err();
-    let text = err.to_string();
-    for needle in [
-        "rules[0].when.metric: unknown metric \"drift_shar\"",
-        "rules[1].name: \"a\" names another rule too",
-        "rules[1].action: must be one of retrain, redeploy, rollback, notify, got \"explode\"",
-        "rules[1].when.all[0].metric: unknown feature statistic \"kss\"",
-        "rules[1].when.all[1].op: unknown operator \"=>\"",
-        "rules[2].when: feature \"contrast\" is not monitored for model \"cap\"",
-        "rules[2].cooldown: must be a duration",
-        "rules[2].for_windows: must be at least 1",
-    ] {
-        assert!(text.contains(needle), "missing {needle:?} in:\n{text}");
-    }
-    assert_eq!(err.problems.len(), 8, "{text}");
+    let err = refused(
+        toml,
+        &[
+            "rules[0].when.metric: unknown metric \"drift_shar\"",
+            "rules[1].name: \"a\" names another rule too",
+            "rules[1].action: must be one of retrain, redeploy, rollback, notify, got \"explode\"",
+            "rules[1].when.all[0].metric: unknown feature statistic \"kss\"",
+            "rules[1].when.all[1].op: unknown operator \"=>\"",
+            "rules[2].when: feature \"contrast\" is not monitored for model \"cap\"",
+            "rules[2].cooldown: must be a duration",
+            "rules[2].for_windows: must be at least 1",
+        ],
+    );
+    assert_eq!(err.problems.len(), 8, "{err}");
 }
 
 #[test]
@@ -513,7 +522,7 @@ fn rules_do_not_judge_a_candidates_shadow_traffic_and_the_kill_switch_holds_the_
 
 #[test]
 fn loop_config_errors_are_listed() {
-    let err = Config::from_toml(
+    refused(
         r#"
         [promotion]
         windows = 0
@@ -529,21 +538,15 @@ fn loop_config_errors_are_listed() {
         action = "notify"
         when = { metric = "events", op = ">", value = 1 }
     "#,
-        "t",
-        &|_| None,
-    )
-    .unwrap_err()
-    .to_string();
-    for needle in [
-        "promotion.windows: must be at least 1",
-        "promotion.compare[0].metric: unknown metric \"quality.clip\"",
-        "promotion.compare[0].better: must be higher or lower, got \"up\"",
-        "rollback.compare: must list at least one",
-        "rules[0].action: must be one of retrain, redeploy, rollback, notify",
-        "rules[1].name: \"promotion\" is the training loop's own decision name",
-    ] {
-        assert!(err.contains(needle), "missing {needle:?} in:\n{err}");
-    }
+        &[
+            "promotion.windows: must be at least 1",
+            "promotion.compare[0].metric: unknown metric \"quality.clip\"",
+            "promotion.compare[0].better: must be higher or lower, got \"up\"",
+            "rollback.compare: must list at least one",
+            "rules[0].action: must be one of retrain, redeploy, rollback, notify",
+            "rules[1].name: \"promotion\" is the training loop's own decision name",
+        ],
+    );
 }
 
 #[test]
@@ -623,7 +626,7 @@ const T0_MS: i64 = 1_795_478_400_000;
 
 #[test]
 fn schedule_config_errors_are_listed() {
-    let err = Config::from_toml(
+    refused(
         r#"
         [[rules]]
         name = "dup"
@@ -644,20 +647,14 @@ fn schedule_config_errors_are_listed() {
         action = "report"
         when = { metric = "events", op = ">", value = 1 }
     "#,
-        "t",
-        &|_| None,
-    )
-    .unwrap_err()
-    .to_string();
-    for needle in [
+        &[
         "schedules[0].name: must be a non-empty name no other schedule or rule has, got \"dup\"",
         "schedules[0].cron: must have 6 or 7 fields",
         "schedules[1].cron: invalid cron expression \"0 61 3 * * *\"",
         "schedules[1].action: must be retrain or report, got \"redeploy\"",
         "rules[1].action: must be one of retrain, redeploy, rollback, notify, got \"report\"",
-    ] {
-        assert!(err.contains(needle), "missing {needle:?} in:\n{err}");
-    }
+        ],
+    );
 }
 
 #[test]

@@ -442,7 +442,7 @@ impl Store {
                      VALUES (?1, ?2, 'pending', 0, 0, ?3)",
                 )
                 .map_err(err)?;
-            let now = wall_ms();
+            let now = crate::event::wall_clock_ms();
             for d in decisions
                 .decisions
                 .iter()
@@ -694,7 +694,7 @@ impl Store {
             let n = tx.execute(
                 "UPDATE deliveries SET state = 'pending', attempts = 0, next_attempt_ms = 0, created_ms = ?2
                  WHERE decision_id = ?1 AND state IN ('dead', 'unknown')",
-                params![decision_id, wall_ms()],
+                params![decision_id, crate::event::wall_clock_ms()],
             )?;
             if n > 0 {
                 tx.execute(
@@ -795,10 +795,6 @@ fn window_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<StoredWindow> {
         index: r.get(2)?,
         report_json: r.get(3)?,
     })
-}
-
-fn wall_ms() -> i64 {
-    (time::OffsetDateTime::now_utc().unix_timestamp_nanos() / 1_000_000) as i64
 }
 
 #[cfg(test)]

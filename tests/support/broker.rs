@@ -299,12 +299,76 @@ pub fn generated(
     let mut spec = driftd::source::generate::GenerateSpec::new(scenario, n);
     spec.model = model.into();
     spec.seed = seed;
+    lines_of(&spec)
+}
+
+/// The events `spec` generates, one per element.
+pub fn lines_of(spec: &driftd::source::generate::GenerateSpec) -> Vec<Vec<u8>> {
     let mut out = Vec::new();
-    driftd::source::generate::generate(&spec, &mut out).unwrap();
+    driftd::source::generate::generate(spec, &mut out).unwrap();
     out.split(|&b| b == b'\n')
         .filter(|l| !l.is_empty())
         .map(<[u8]>::to_vec)
         .collect()
+}
+
+/// A record read back from a topic.
+pub struct Record {
+    pub key: Vec<u8>,
+    pub payload: Vec<u8>,
+    /// Header values as text (lossy).
+    pub headers: Vec<(String, String)>,
+}
+
+impl Record {
+    pub fn header(&self, key: &str) -> Option<&str> {
+        self.headers
+            .iter()
+            .find(|(k, _)| k == key)
+            .map(|(_, v)| v.as_str())
+    }
+}
+
+/// Every record of `topic`/0 from the start, waiting up to 30 s for `expect`.
+pub fn read_topic(broker: &str, topic: &str, expect: usize) -> Vec<Record> {
+    use rdkafka::consumer::{BaseConsumer, Consumer};
+    use rdkafka::message::Headers;
+    use rdkafka::{Message, Offset, TopicPartitionList};
+    let c: BaseConsumer = ClientConfig::new()
+        .set("bootstrap.servers", broker)
+        .set("group.id", "test-reader")
+        .set("enable.auto.commit", "false")
+        .create()
+        .unwrap();
+    let mut tpl = TopicPartitionList::new();
+    tpl.add_partition_offset(topic, 0, Offset::Beginning)
+        .unwrap();
+    c.assign(&tpl).unwrap();
+    let mut out = Vec::new();
+    let deadline = Instant::now() + Duration::from_secs(30);
+    while out.len() < expect && Instant::now() < deadline {
+        if let Some(Ok(m)) = c.poll(Duration::from_millis(200)) {
+            let headers = m
+                .headers()
+                .map(|h| {
+                    h.iter()
+                        .map(|h| {
+                            (
+                                h.key.to_owned(),
+                                String::from_utf8_lossy(h.value.unwrap_or_default()).into_owned(),
+                            )
+                        })
+                        .collect()
+                })
+                .unwrap_or_default();
+            out.push(Record {
+                key: m.key().unwrap_or_default().to_vec(),
+                payload: m.payload().unwrap_or_default().to_vec(),
+                headers,
+            });
+        }
+    }
+    out
 }
 
 /// `GET path` on `addr`: (status, body).
