@@ -240,6 +240,12 @@ impl ModelConfig {
         }
     }
 
+    /// Whether every feature key is monitored (no exclusions, unlisted
+    /// features included): the decoder then skips the per-key check.
+    pub fn monitors_all(&self) -> bool {
+        self.exclude.is_empty() && self.include_unlisted_features
+    }
+
     /// Whether a column or feature key `name` is monitored.
     pub fn monitors(&self, name: &str) -> bool {
         !self.exclude.contains(name)

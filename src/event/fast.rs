@@ -38,6 +38,35 @@ const STOPS: [bool; 256] = {
     t
 };
 
+/// Index of the first byte of `s` in [`STOPS`]: eight bytes at a time (a
+/// word has a stop when one of its bytes is `"`, `\\` or below 0x20), then
+/// byte by byte within the word that has one and in the last few bytes.
+#[inline(always)]
+fn stop_position(s: &[u8]) -> Option<usize> {
+    const ONES: u64 = 0x0101_0101_0101_0101;
+    const HIGHS: u64 = 0x8080_8080_8080_8080;
+    // Bit 7 of a byte of the result is set when that byte of `w` is zero
+    // (exact for the lowest such byte, which is all the scan needs).
+    let zero = |w: u64| w.wrapping_sub(ONES) & !w & HIGHS;
+    let mut i = 0;
+    while let Some(chunk) = s.get(i..i + 8) {
+        let w = u64::from_le_bytes(chunk.try_into().expect("eight bytes"));
+        let quote = zero(w ^ (ONES * u64::from(b'"')));
+        let slash = zero(w ^ (ONES * u64::from(b'\\')));
+        // A byte below 0x20 (bit 7 clear).
+        let control = w.wrapping_sub(ONES * 0x20) & !w & HIGHS;
+        let hits = quote | slash | control;
+        if hits != 0 {
+            return Some(i + hits.trailing_zeros() as usize / 8);
+        }
+        i += 8;
+    }
+    s[i..]
+        .iter()
+        .position(|&c| STOPS[usize::from(c)])
+        .map(|p| i + p)
+}
+
 /// Powers of ten that are exact doubles.
 const POW10: [f64; 23] = [
     1e0, 1e1, 1e2, 1e3, 1e4, 1e5, 1e6, 1e7, 1e8, 1e9, 1e10, 1e11, 1e12, 1e13, 1e14, 1e15, 1e16,
@@ -100,7 +129,7 @@ impl<'a> Scanner<'a> {
         self.eat(b'"')?;
         let start = self.i;
         let rest = &self.b[start..];
-        let len = rest.iter().position(|&c| STOPS[usize::from(c)])?;
+        let len = stop_position(rest)?;
         if rest[len] != b'"' {
             return None;
         }
@@ -388,6 +417,39 @@ fn scalar_pairs<'a>(sc: &mut Scanner<'a>) -> Option<Pairs<'a>> {
     Some(out)
 }
 
+/// The contract's top-level keys.
+enum Top {
+    EventId,
+    Timestamp,
+    Model,
+    ModelVersion,
+    LatencyMs,
+    Error,
+    Features,
+    Prediction,
+    Embeddings,
+    Other,
+}
+
+/// Which top-level key `key` is: by length first, then a short comparison
+/// (a `match` on strings calls libc's `bcmp` for each candidate).
+#[inline(always)]
+fn top_level(key: &str) -> Top {
+    let is = |word: &str| super::eq_short(key, word);
+    match key.len() {
+        5 if is("model") => Top::Model,
+        5 if is("error") => Top::Error,
+        8 if is("event_id") => Top::EventId,
+        8 if is("features") => Top::Features,
+        9 if is("timestamp") => Top::Timestamp,
+        10 if is("prediction") => Top::Prediction,
+        10 if is("latency_ms") => Top::LatencyMs,
+        10 if is("embeddings") => Top::Embeddings,
+        13 if is("model_version") => Top::ModelVersion,
+        _ => Top::Other,
+    }
+}
+
 fn fields<'a>(sc: &mut Scanner<'a>) -> Option<Fields<'a>> {
     let mut f = Fields::default();
     sc.ws();
@@ -399,16 +461,16 @@ fn fields<'a>(sc: &mut Scanner<'a>) -> Option<Fields<'a>> {
             sc.ws();
             sc.eat(b':')?;
             sc.ws();
-            match key {
-                "event_id" => set(&mut f.event_id, sc.scalar()?)?,
-                "timestamp" => set(&mut f.timestamp, sc.scalar()?)?,
-                "model" => set(&mut f.model, sc.scalar()?)?,
-                "model_version" => set(&mut f.model_version, sc.scalar()?)?,
-                "latency_ms" => set(&mut f.latency_ms, sc.scalar()?)?,
-                "error" => set(&mut f.error, sc.scalar()?)?,
-                "features" => set(&mut f.features, scalar_pairs(sc)?)?,
-                "prediction" => set(&mut f.prediction, scalar_pairs(sc)?)?,
-                "embeddings" => {
+            match top_level(key) {
+                Top::EventId => set(&mut f.event_id, sc.scalar()?)?,
+                Top::Timestamp => set(&mut f.timestamp, sc.scalar()?)?,
+                Top::Model => set(&mut f.model, sc.scalar()?)?,
+                Top::ModelVersion => set(&mut f.model_version, sc.scalar()?)?,
+                Top::LatencyMs => set(&mut f.latency_ms, sc.scalar()?)?,
+                Top::Error => set(&mut f.error, sc.scalar()?)?,
+                Top::Features => set(&mut f.features, scalar_pairs(sc)?)?,
+                Top::Prediction => set(&mut f.prediction, scalar_pairs(sc)?)?,
+                Top::Embeddings => {
                     let mut out = Vec::new();
                     sc.object(|sc, key| {
                         let v = if sc.peek()? == b'n' {
@@ -422,7 +484,7 @@ fn fields<'a>(sc: &mut Scanner<'a>) -> Option<Fields<'a>> {
                     })?;
                     set(&mut f.embeddings, out)?
                 }
-                _ => sc.skip(1)?,
+                Top::Other => sc.skip(1)?,
             }
             sc.ws();
             if sc.eat(b',').is_some() {
@@ -473,7 +535,9 @@ pub fn decode<'a, 'c>(
         _ => return None,
     };
     let mut features = sorted(f.features.unwrap_or_default())?;
-    features.retain(|(k, _)| mc.monitors(k));
+    if !mc.monitors_all() {
+        features.retain(|(k, _)| mc.monitors(k));
+    }
     let prediction = sorted(f.prediction.unwrap_or_default())?;
     let mut embeddings = f.embeddings.unwrap_or_default();
     embeddings.sort_by(|a, b| a.0.cmp(b.0));
@@ -532,6 +596,24 @@ mod tests {
             let ours = scan(&literal).map(|n| n.as_f64().to_bits());
             let theirs = serde_json::from_str::<f64>(&literal).ok().map(f64::to_bits);
             proptest::prop_assert_eq!(ours, theirs, "{}", literal);
+        }
+
+        // The word-at-a-time scan finds the first stop byte the byte table
+        // finds, wherever it lies and whatever the bytes around it.
+        #[test]
+        fn stop_scan_matches_the_byte_table(
+            bytes in proptest::collection::vec(
+                proptest::prop_oneof![
+                    proptest::num::u8::ANY,
+                    proptest::strategy::Just(b'"'),
+                    proptest::strategy::Just(b'\\'),
+                    0x20u8..0x7f,
+                ],
+                0..40,
+            ),
+        ) {
+            let naive = bytes.iter().position(|&c| STOPS[usize::from(c)]);
+            proptest::prop_assert_eq!(stop_position(&bytes), naive);
         }
 
         #[test]

@@ -118,8 +118,20 @@ impl FeatureTracker {
                 FeatureValue::Null => *missing += 1,
                 FeatureValue::Category(s) => {
                     let s: &str = s;
-                    // One lookup for a category seen before in the window.
-                    if let Some(c) = counts.0.get_mut(s) {
+                    // One lookup for a category seen before in the window;
+                    // for the usual handful of categories a scan with a short
+                    // comparison beats the tree's search (a libc memcmp per
+                    // node key).
+                    let seen = if counts.0.len() <= 16 {
+                        counts
+                            .0
+                            .iter_mut()
+                            .find(|(k, _)| crate::event::eq_short(k, s))
+                            .map(|(_, c)| c)
+                    } else {
+                        counts.0.get_mut(s)
+                    };
+                    if let Some(c) = seen {
                         *c += 1;
                     } else {
                         let room = counts.0.len() < MAX_CATEGORIES;

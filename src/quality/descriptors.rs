@@ -50,6 +50,7 @@ pub struct Vocabulary {
 }
 
 /// `word` as an inline key, if it fits.
+#[inline]
 fn inline_key(word: &str) -> Option<u128> {
     let b = word.as_bytes();
     if b.len() > 15 {
@@ -62,6 +63,74 @@ fn inline_key(word: &str) -> Option<u128> {
         key |= u128::from(c) << (8 * i);
     }
     Some(key)
+}
+
+/// No inline key: a word of more than 15 bytes (a real key's top byte is its
+/// length, at most 15).
+const LONG: u128 = u128::MAX;
+
+/// [`inline_key`] at compile time, for the word lists below.
+const fn const_key(word: &str) -> u128 {
+    let b = word.as_bytes();
+    assert!(b.len() <= 15);
+    let mut key = (b.len() as u128) << 120;
+    let mut i = 0;
+    while i < b.len() {
+        key |= (b[i] as u128) << (8 * i);
+        i += 1;
+    }
+    key
+}
+
+/// [`TRAILING_STOPWORDS`] as keys.
+const STOPWORD_KEYS: [u128; TRAILING_STOPWORDS.len()] = {
+    let mut k = [0; TRAILING_STOPWORDS.len()];
+    let mut i = 0;
+    while i < k.len() {
+        k[i] = const_key(TRAILING_STOPWORDS[i]);
+        i += 1;
+    }
+    k
+};
+
+/// [`BOILERPLATE_TOKENS`] as keys, padded with [`LONG`] (which no short
+/// token has), and their lengths.
+const BOILERPLATE_KEYS: [([u128; 3], usize); BOILERPLATE_TOKENS.len()] = {
+    let mut k = [([LONG; 3], 0); BOILERPLATE_TOKENS.len()];
+    let mut i = 0;
+    while i < k.len() {
+        let words = BOILERPLATE_TOKENS[i];
+        let mut j = 0;
+        while j < words.len() {
+            k[i].0[j] = const_key(words[j]);
+            j += 1;
+        }
+        k[i].1 = words.len();
+        i += 1;
+    }
+    k
+};
+
+/// Whether a caption whose first tokens have `first` keys (as many as it has
+/// tokens, up to three) opens with boilerplate, and whether one whose last
+/// token has key `last` ends on a stopword.
+fn prefix_flags(first: &[u128], last: Option<u128>) -> (bool, bool) {
+    let boilerplate = BOILERPLATE_KEYS
+        .iter()
+        .any(|(words, len)| *len <= first.len() && words[..*len] == first[..*len]);
+    let stopword = last.is_some_and(|k| k != LONG && STOPWORD_KEYS.contains(&k));
+    (boilerplate, stopword)
+}
+
+/// Keys of a token list's first three and last tokens, for [`prefix_flags`].
+fn end_keys(tokens: &[&str]) -> ([u128; 3], usize, Option<u128>) {
+    let mut first = [LONG; 3];
+    let m = tokens.len().min(3);
+    for (k, t) in first.iter_mut().zip(tokens) {
+        *k = inline_key(t).unwrap_or(LONG);
+    }
+    let last = tokens.last().map(|t| inline_key(t).unwrap_or(LONG));
+    (first, m, last)
 }
 
 impl Vocabulary {
@@ -89,6 +158,16 @@ impl Vocabulary {
     /// the PTB clitics.
     pub fn english() -> Self {
         Self::from_text(include_str!("english-words.txt"))
+    }
+
+    /// [`Vocabulary::contains`] given the word's inline key (or [`LONG`]).
+    #[inline]
+    fn contains_keyed(&self, key: u128, word: &str) -> bool {
+        if key == LONG {
+            self.long.contains(word)
+        } else {
+            self.short.contains(&key)
+        }
     }
 
     pub fn contains(&self, word: &str) -> bool {
@@ -146,13 +225,6 @@ const BOILERPLATE_TOKENS: [&[&str]; 14] = [
     &["in", "this", "image"],
 ];
 
-fn fx_hash(s: &str) -> u64 {
-    use std::hash::{Hash, Hasher};
-    let mut h = rustc_hash::FxHasher::default();
-    s.hash(&mut h);
-    h.finish()
-}
-
 /// Describe a caption given as tokens.
 ///
 /// Up to [`PAIRWISE_LIMIT`] tokens (every real caption), each token is
@@ -164,20 +236,25 @@ pub fn describe(tokens: &[&str], vocab: &Vocabulary) -> Descriptors {
     if n > PAIRWISE_LIMIT {
         return describe_long(tokens, vocab);
     }
-    // ids[i]: index of the first token equal to tokens[i].
-    let mut hashes = [0u64; PAIRWISE_LIMIT];
+    // ids[i]: index of the first token equal to tokens[i]. Tokens of up to
+    // 15 bytes are compared by their inline keys (equal keys, equal tokens),
+    // which also look them up in the vocabulary; longer ones as strings.
+    let mut keys = [LONG; PAIRWISE_LIMIT];
     let mut ids = [0u8; PAIRWISE_LIMIT];
     let mut known = [false; PAIRWISE_LIMIT];
     let mut oov = 0;
     for (i, t) in tokens.iter().enumerate() {
-        let h = fx_hash(t);
-        hashes[i] = h;
-        let first = (0..i)
-            .find(|&j| hashes[j] == h && tokens[j] == *t)
-            .unwrap_or(i);
+        let k = inline_key(t).unwrap_or(LONG);
+        keys[i] = k;
+        let first = if k == LONG {
+            (0..i).find(|&j| keys[j] == LONG && tokens[j] == *t)
+        } else {
+            (0..i).find(|&j| keys[j] == k)
+        }
+        .unwrap_or(i);
         ids[i] = first as u8;
         if first == i {
-            known[i] = vocab.contains(t);
+            known[i] = vocab.contains_keyed(k, t);
         }
         oov += usize::from(!known[first]);
     }
@@ -213,12 +290,20 @@ pub fn describe(tokens: &[&str], vocab: &Vocabulary) -> Descriptors {
         };
         longest = longest.max(run);
     }
-    assemble(tokens, rates, longest, oov)
+    let m = n.min(3);
+    let flags = prefix_flags(&keys[..m], n.checked_sub(1).map(|l| keys[l]));
+    assemble(n, rates, longest, oov, flags)
 }
 
-/// The descriptors from their parts (the same arithmetic on both paths).
-fn assemble(tokens: &[&str], rates: [f64; 4], longest: usize, oov: usize) -> Descriptors {
-    let n = tokens.len();
+/// The descriptors from their parts (the same arithmetic on both paths):
+/// `n` tokens, and [`prefix_flags`].
+fn assemble(
+    n: usize,
+    rates: [f64; 4],
+    longest: usize,
+    oov: usize,
+    (boilerplate_prefix, ends_with_stopword): (bool, bool),
+) -> Descriptors {
     let distinct = n as f64 * (1.0 - rates[0]);
     Descriptors {
         token_count: n,
@@ -233,10 +318,8 @@ fn assemble(tokens: &[&str], rates: [f64; 4], longest: usize, oov: usize) -> Des
         repeated_3gram_rate: rates[2],
         repeated_4gram_rate: rates[3],
         longest_repeat_run: longest,
-        boilerplate_prefix: BOILERPLATE_TOKENS.iter().any(|p| tokens.starts_with(p)),
-        ends_with_stopword: tokens
-            .last()
-            .is_some_and(|t| TRAILING_STOPWORDS.contains(t)),
+        boilerplate_prefix,
+        ends_with_stopword,
         oov_rate: if n == 0 { 0.0 } else { oov as f64 / n as f64 },
     }
 }
@@ -256,7 +339,8 @@ fn describe_long(tokens: &[&str], vocab: &Vocabulary) -> Descriptors {
         longest = longest.max(run);
     }
     let oov = tokens.iter().filter(|t| !vocab.contains(t)).count();
-    assemble(tokens, rates, longest, oov)
+    let (first, m, last) = end_keys(tokens);
+    assemble(tokens.len(), rates, longest, oov, prefix_flags(&first[..m], last))
 }
 
 /// Share of the caption's n-grams that occurred earlier in it.
@@ -457,9 +541,10 @@ mod tests {
             let words: Vec<&str> = p.split(' ').collect();
             tokens.starts_with(&words)
         });
-        let mut d = assemble(tokens, rates, longest, oov);
-        d.boilerplate_prefix = prefix;
-        d
+        let stopword = tokens
+            .last()
+            .is_some_and(|t| TRAILING_STOPWORDS.contains(t));
+        assemble(n, rates, longest, oov, (prefix, stopword))
     }
 
     #[test]
@@ -527,11 +612,17 @@ mod tests {
         #[test]
         fn describe_matches_the_plain_definitions(
             words in proptest::collection::vec(
-                proptest::sample::select(vec!["a", "dog", "the", "of", "picture", "image", "zzq", "n't", "this", "is", "on"]),
+                proptest::sample::select(vec![
+                    "a", "dog", "the", "of", "picture", "image", "zzq", "n't", "this", "is", "on",
+                    "there", "shows", "an", "in", "fifteen-letters", "sixteen-letters!",
+                    "not-in-the-vocabulary",
+                ]),
                 0..80,
             )
         ) {
-            let v = Vocabulary::from_text("a\ndog\nthe\nof\npicture\nimage\nthis\nis\non");
+            let v = Vocabulary::from_text(
+                "a\ndog\nthe\nof\npicture\nimage\nthis\nis\non\nshows\nsixteen-letters!",
+            );
             proptest::prop_assert_eq!(describe(&words, &v), describe_plainly(&words, &v));
         }
     }

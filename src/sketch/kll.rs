@@ -60,7 +60,9 @@ fn sort_total(items: &mut [f64]) {
     };
     let unkey = |k: u64| f64::from_bits(if k & SIGN != 0 { k & !SIGN } else { !k });
     let mut keys: Vec<u64> = items.iter().map(|&x| key(x)).collect();
-    keys.sort_unstable();
+    // Equal keys are equal values, so a stable sort gives the same result;
+    // it finds the sorted runs promoted from the level below and merges them.
+    keys.sort();
     for (x, &k) in items.iter_mut().zip(&keys) {
         *x = unkey(k);
     }
@@ -187,7 +189,10 @@ impl Kll {
         (self.rng >> 63) as usize
     }
 
-    /// Compact the lowest level that is at capacity.
+    /// Compact the lowest level that is at capacity. The level's buffer is
+    /// sorted and emptied in place, keeping its allocation (refilling a fresh
+    /// buffer cost four reallocations per compaction at level 0), but never
+    /// more than twice its capacity, so memory stays bounded.
     fn compress(&mut self) {
         let Some(h) = (0..self.levels.len()).find(|&h| self.levels[h].len() >= self.capacity(h))
         else {
@@ -196,16 +201,19 @@ impl Kll {
         if h + 1 == self.levels.len() {
             self.levels.push(Vec::new());
         }
-        let mut items = std::mem::take(&mut self.levels[h]);
-        sort_total(&mut items);
-        // An odd item out stays at this level, so weights are conserved.
-        if items.len() % 2 == 1 {
-            let keep = items.pop().expect("odd length is non-empty");
-            self.levels[h].push(keep);
-        }
         let offset = self.next_offset(h);
-        let promoted = items.iter().skip(offset).step_by(2).copied();
-        self.levels[h + 1].extend(promoted);
+        let room = self.capacity(h) + 1;
+        let (low, high) = self.levels.split_at_mut(h + 1);
+        let items = &mut low[h];
+        sort_total(items);
+        // An odd item out stays at this level, so weights are conserved.
+        let keep = if items.len() % 2 == 1 { items.pop() } else { None };
+        high[0].extend(items.iter().skip(offset).step_by(2).copied());
+        items.clear();
+        if items.capacity() > 2 * room {
+            items.shrink_to(room);
+        }
+        items.extend(keep);
     }
 
     /// The summarized distribution: every item with its weight, as a step
