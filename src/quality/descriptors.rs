@@ -117,7 +117,10 @@ const BOILERPLATE_KEYS: [([u128; 3], usize); BOILERPLATE_TOKENS.len()] = {
 fn prefix_flags(first: &[u128], last: Option<u128>) -> (bool, bool) {
     let boilerplate = BOILERPLATE_KEYS
         .iter()
-        .any(|(words, len)| *len <= first.len() && words[..*len] == first[..*len]);
+        // Compared key by key: `==` on the slices calls libc's memcmp.
+        .any(|(words, len)| {
+            *len <= first.len() && words[..*len].iter().zip(first).all(|(a, b)| a == b)
+        });
     let stopword = last.is_some_and(|k| k != LONG && STOPWORD_KEYS.contains(&k));
     (boilerplate, stopword)
 }
@@ -340,7 +343,13 @@ fn describe_long(tokens: &[&str], vocab: &Vocabulary) -> Descriptors {
     }
     let oov = tokens.iter().filter(|t| !vocab.contains(t)).count();
     let (first, m, last) = end_keys(tokens);
-    assemble(tokens.len(), rates, longest, oov, prefix_flags(&first[..m], last))
+    assemble(
+        tokens.len(),
+        rates,
+        longest,
+        oov,
+        prefix_flags(&first[..m], last),
+    )
 }
 
 /// Share of the caption's n-grams that occurred earlier in it.
