@@ -677,7 +677,7 @@ mod tests {
             seed in 0u64..1000,
             pos in 0usize..1000,
             op in 0u8..3,
-            byte in proptest::sample::select(vec![b'"', b'\\', b'{', b'}', b'[', b']', b',', b':', b'-', b'.', b'0', b'9', b'e', b' ', b'n', 0u8, 0xc3, 0xff]),
+            byte in proptest::sample::select(vec![b'"', b'\\', b'{', b'}', b'[', b']', b',', b':', b'-', b'.', b'0', b'9', b'e', b' ', b'n', 0u8, 0x80, 0xc3, 0xe2, 0xff]),
         ) {
             let mut spec = crate::source::generate::GenerateSpec::new(
                 crate::source::generate::Scenario::Broken,
