@@ -51,6 +51,7 @@ pub mod config;
 pub mod daemon;
 pub mod event;
 pub mod http;
+pub mod learned;
 pub mod metrics;
 pub mod monitor;
 pub mod quality;

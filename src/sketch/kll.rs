@@ -212,7 +212,11 @@ impl Kll {
         let items = &mut low[h];
         sort_total(items);
         // An odd item out stays at this level, so weights are conserved.
-        let keep = if items.len() % 2 == 1 { items.pop() } else { None };
+        let keep = if items.len() % 2 == 1 {
+            items.pop()
+        } else {
+            None
+        };
         high[0].extend(items.iter().skip(offset).step_by(2).copied());
         if h == 0 {
             items.clear();
