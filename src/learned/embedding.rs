@@ -20,6 +20,8 @@
 
 use serde::{Deserialize, Serialize};
 
+use super::{columns, Shape, SplitMix};
+
 /// What the two samples said.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct EmbeddingDrift {
@@ -43,26 +45,6 @@ pub enum EmbeddingError {
     Dimensions(usize, usize),
     #[error("embedding values must be finite")]
     NotFinite,
-}
-
-/// splitmix64: a seeded generator for the permutations (the same inputs and
-/// seed give the same p-value, so a replay repeats a window's verdict).
-struct SplitMix(u64);
-
-impl SplitMix {
-    fn next(&mut self) -> u64 {
-        self.0 = self.0.wrapping_add(0x9E37_79B9_7F4A_7C15);
-        let mut z = self.0;
-        z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
-        z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
-        z ^ (z >> 31)
-    }
-
-    /// Uniform in `0..n` (Lemire's multiply-shift; the bias for the sample
-    /// sizes here is below 2^-40).
-    fn below(&mut self, n: usize) -> usize {
-        ((u128::from(self.next()) * n as u128) >> 64) as usize
-    }
 }
 
 fn squared_distance(a: &[f64], b: &[f64]) -> f64 {
@@ -118,21 +100,10 @@ pub fn embedding_drift(
             current: m,
         });
     }
-    let dims = reference[0].len();
-    if let Some(v) = reference.iter().chain(current).find(|v| v.len() != dims) {
-        return Err(EmbeddingError::Dimensions(dims, v.len()));
-    }
-    if dims == 0 {
-        return Err(EmbeddingError::Dimensions(0, 0));
-    }
-    if reference
-        .iter()
-        .chain(current)
-        .flatten()
-        .any(|x| !x.is_finite())
-    {
-        return Err(EmbeddingError::NotFinite);
-    }
+    let dims = columns(reference, current).map_err(|e| match e {
+        Shape::Columns(a, b) => EmbeddingError::Dimensions(a, b),
+        Shape::NotFinite => EmbeddingError::NotFinite,
+    })?;
     let pooled: Vec<&[f64]> = reference.iter().chain(current).map(Vec::as_slice).collect();
     let total = n + m;
 
@@ -187,11 +158,7 @@ pub fn embedding_drift(
         let mut rng = SplitMix(seed);
         let mut at_least = 0usize;
         for _ in 0..permutations {
-            // Fisher-Yates over the group labels.
-            for i in (1..total).rev() {
-                let j = rng.below(i + 1);
-                w.swap(i, j);
-            }
+            rng.shuffle(&mut w);
             if mmd2_of_split(&k, &w, &row_sums, sum, n, m) >= mmd2 {
                 at_least += 1;
             }
@@ -239,10 +206,7 @@ mod tests {
         let mut w: Vec<f64> = (0..total).map(|i| f64::from(u8::from(i < 9))).collect();
         let mut g = SplitMix(1);
         for _ in 0..20 {
-            for i in (1..total).rev() {
-                let j = g.below(i + 1);
-                w.swap(i, j);
-            }
+            g.shuffle(&mut w);
             let (n, m) = (9.0, 14.0);
             let (mut xx, mut yy, mut xy) = (0.0, 0.0, 0.0);
             for i in 0..total {

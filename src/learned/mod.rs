@@ -1,7 +1,66 @@
 //! Learned and multivariate checks (issue 6): embedding drift by MMD with a
-//! permutation test. Built in increments; see the issue's note for what is
-//! wired into windows so far.
+//! permutation test, and domain-classifier drift with a linfa logistic
+//! regression. Built in increments; see the issue's note for what is wired
+//! into windows so far.
 
+pub mod classifier;
 pub mod embedding;
 
+pub use classifier::{domain_classifier, ClassifierError, ClassifierSettings, DomainDrift};
 pub use embedding::{embedding_drift, EmbeddingDrift, EmbeddingError};
+
+/// splitmix64: the seeded generator of the permutations and folds (the same
+/// inputs and seed give the same verdict, so a replay repeats a window's).
+pub(crate) struct SplitMix(pub(crate) u64);
+
+impl SplitMix {
+    pub(crate) fn next(&mut self) -> u64 {
+        self.0 = self.0.wrapping_add(0x9E37_79B9_7F4A_7C15);
+        let mut z = self.0;
+        z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
+        z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
+        z ^ (z >> 31)
+    }
+
+    /// Uniform in `0..n` (Lemire's multiply-shift; the bias for the sample
+    /// sizes here is below 2^-40).
+    pub(crate) fn below(&mut self, n: usize) -> usize {
+        ((u128::from(self.next()) * n as u128) >> 64) as usize
+    }
+
+    /// Shuffle in place (Fisher-Yates).
+    pub(crate) fn shuffle<T>(&mut self, items: &mut [T]) {
+        for i in (1..items.len()).rev() {
+            let j = self.below(i + 1);
+            items.swap(i, j);
+        }
+    }
+}
+
+/// What is wrong with two samples of rows, whatever the check.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub(crate) enum Shape {
+    /// Lengths `.0` and `.1` differ, or are zero.
+    Columns(usize, usize),
+    NotFinite,
+}
+
+/// The common row length of both samples (both non-empty).
+pub(crate) fn columns(reference: &[Vec<f64>], current: &[Vec<f64>]) -> Result<usize, Shape> {
+    let cols = reference[0].len();
+    if let Some(r) = reference.iter().chain(current).find(|r| r.len() != cols) {
+        return Err(Shape::Columns(cols, r.len()));
+    }
+    if cols == 0 {
+        return Err(Shape::Columns(0, 0));
+    }
+    if reference
+        .iter()
+        .chain(current)
+        .flatten()
+        .any(|x| !x.is_finite())
+    {
+        return Err(Shape::NotFinite);
+    }
+    Ok(cols)
+}
