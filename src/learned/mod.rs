@@ -5,9 +5,11 @@
 
 pub mod classifier;
 pub mod embedding;
+pub mod reservoir;
 
 pub use classifier::{domain_classifier, ClassifierError, ClassifierSettings, DomainDrift};
 pub use embedding::{embedding_drift, EmbeddingDrift, EmbeddingError};
+pub use reservoir::Reservoir;
 
 /// splitmix64: the seeded generator of the permutations and folds (the same
 /// inputs and seed give the same verdict, so a replay repeats a window's).
@@ -26,6 +28,11 @@ impl SplitMix {
     /// sizes here is below 2^-40).
     pub(crate) fn below(&mut self, n: usize) -> usize {
         ((u128::from(self.next()) * n as u128) >> 64) as usize
+    }
+
+    /// Uniform in `0..n` for a 64-bit `n`.
+    pub(crate) fn below_u64(&mut self, n: u64) -> u64 {
+        ((u128::from(self.next()) * u128::from(n)) >> 64) as u64
     }
 
     /// Shuffle in place (Fisher-Yates).
