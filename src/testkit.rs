@@ -26,3 +26,15 @@ impl XorShift {
         (-2.0 * u.ln()).sqrt() * (2.0 * std::f64::consts::PI * v).cos()
     }
 }
+
+/// Rows (x1, x2, x3): x1 and x2 standard normal with correlation `rho`, x3
+/// independent noise. Both marginals are N(0, 1) whatever `rho`: the test
+/// data of a covariate shift no per-column test can see.
+pub fn correlated_rows(rng: &mut XorShift, n: usize, rho: f64) -> Vec<Vec<f64>> {
+    (0..n)
+        .map(|_| {
+            let (a, b) = (rng.normal(), rng.normal());
+            vec![a, rho * a + (1.0 - rho * rho).sqrt() * b, rng.normal()]
+        })
+        .collect()
+}

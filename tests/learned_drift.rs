@@ -3,18 +3,7 @@
 use driftd::config::Config;
 use driftd::learned::{domain_classifier, ClassifierSettings};
 use driftd::stats::numeric_tests_exact;
-use driftd::testkit::XorShift;
-
-/// Rows (x1, x2, x3): x1 and x2 standard normal with correlation `rho`, x3
-/// independent noise. Both marginals are N(0, 1) whatever `rho`.
-fn rows(rng: &mut XorShift, n: usize, rho: f64) -> Vec<Vec<f64>> {
-    (0..n)
-        .map(|_| {
-            let (a, b) = (rng.normal(), rng.normal());
-            vec![a, rho * a + (1.0 - rho * rho).sqrt() * b, rng.normal()]
-        })
-        .collect()
-}
+use driftd::testkit::{correlated_rows as rows, XorShift};
 
 fn column(rows: &[Vec<f64>], c: usize) -> Vec<f64> {
     let mut v: Vec<f64> = rows.iter().map(|r| r[c]).collect();

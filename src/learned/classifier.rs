@@ -237,7 +237,7 @@ pub fn domain_classifier(
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::testkit::XorShift;
+    use crate::testkit::{correlated_rows as correlated, XorShift};
 
     #[test]
     fn auc_is_mann_whitney_with_ties_counted_half() {
@@ -269,17 +269,6 @@ mod tests {
             domain_classifier(&many, &many, &one_fold),
             Err(ClassifierError::Folds(1))
         );
-    }
-
-    /// Rows of (x1, x2, noise...) with correlation `rho` between x1 and x2;
-    /// both marginals standard normal whatever `rho`.
-    fn correlated(rng: &mut XorShift, n: usize, rho: f64) -> Vec<Vec<f64>> {
-        (0..n)
-            .map(|_| {
-                let (a, b) = (rng.normal(), rng.normal());
-                vec![a, rho * a + (1.0 - rho * rho).sqrt() * b, rng.normal()]
-            })
-            .collect()
     }
 
     #[test]

@@ -27,7 +27,7 @@ impl SplitMix {
     /// Uniform in `0..n` (Lemire's multiply-shift; the bias for the sample
     /// sizes here is below 2^-40).
     pub(crate) fn below(&mut self, n: usize) -> usize {
-        ((u128::from(self.next()) * n as u128) >> 64) as usize
+        self.below_u64(n as u64) as usize
     }
 
     /// Uniform in `0..n` for a 64-bit `n`.

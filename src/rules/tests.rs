@@ -312,6 +312,17 @@ const LOOP: &str = r#"
     compare = [ { metric = "signals.error_rate", better = "lower", margin = 0.02 } ]
 "#;
 
+/// CI registers `version` as the captioner's candidate (no metadata).
+fn register(d: &mut Decider, version: &str) {
+    d.register_candidate(
+        "alt-text-captioner",
+        version,
+        "t".into(),
+        serde_json::Value::Null,
+    )
+    .unwrap();
+}
+
 fn kinds(ds: &[Decision]) -> Vec<String> {
     ds.iter()
         .map(|d| format!("{}:{}:{}", d.rule, d.action.as_str(), d.outcome.describe()))
@@ -414,13 +425,7 @@ fn a_worse_candidate_is_rejected_and_a_good_probation_ends_quietly() {
     for i in 0..2 {
         d.decide(&versioned(&base, "v1", i, 0.70, 0.01));
     }
-    d.register_candidate(
-        "alt-text-captioner",
-        "v2",
-        "t".into(),
-        serde_json::Value::Null,
-    )
-    .unwrap();
+    register(&mut d, "v2");
     // Better CLIPScore, but its error rate is over v1's + 0.005.
     d.decide(&versioned(&base, "v2", 2, 0.80, 0.02));
     let ds = d.decide(&versioned(&base, "v2", 3, 0.80, 0.02));
@@ -439,13 +444,7 @@ fn a_worse_candidate_is_rejected_and_a_good_probation_ends_quietly() {
 
     // A winner whose first windows are fine leaves probation without a decision,
     // and the state survives a checkpoint round trip.
-    d.register_candidate(
-        "alt-text-captioner",
-        "v3",
-        "t".into(),
-        serde_json::Value::Null,
-    )
-    .unwrap();
+    register(&mut d, "v3");
     d.decide(&versioned(&base, "v3", 5, 0.75, 0.01));
     let mut restored = Decider::new(c.rules.clone(), c.actions.clone());
     restored.restore(serde_json::from_str(&serde_json::to_string(&d.state()).unwrap()).unwrap());
@@ -488,13 +487,7 @@ fn rules_do_not_judge_a_candidates_shadow_traffic_and_the_kill_switch_holds_the_
         ["drift:retrain:suppressed: kill_switch"]
     );
     d.decide(&versioned(&base, "v1", 1, 0.7, 0.01));
-    d.register_candidate(
-        "alt-text-captioner",
-        "v2",
-        "t".into(),
-        serde_json::Value::Null,
-    )
-    .unwrap();
+    register(&mut d, "v2");
     let mut shadow = versioned(&base, "v2", 2, 0.8, 0.0);
     shadow.drift.dataset.share = 0.9;
     assert!(
@@ -596,13 +589,7 @@ fn schedules_fire_once_per_due_time_and_missed_runs_collapse() {
         second.outcome,
         Outcome::Suppressed(Suppression::RetrainInFlight)
     );
-    d.register_candidate(
-        "alt-text-captioner",
-        "v9",
-        "t".into(),
-        serde_json::Value::Null,
-    )
-    .unwrap();
+    register(&mut d, "v9");
     let third = d.scheduled_decision(s, T0_MS + 51 * h, Some(T0_MS + 2 * h), None);
     assert_eq!(third.outcome, Outcome::Fired);
     // The state survives a checkpoint; a schedule removed from the config is forgotten.
@@ -669,13 +656,7 @@ fn a_candidate_registered_before_any_window_is_not_taken_for_the_incumbent() {
     );
     let mut d = Decider::new(c.rules, c.actions);
     let base = report();
-    d.register_candidate(
-        "alt-text-captioner",
-        "v2",
-        "t".into(),
-        serde_json::Value::Null,
-    )
-    .unwrap();
+    register(&mut d, "v2");
     // The candidate's shadow window closes first: v2 stays the candidate.
     assert!(d.decide(&versioned(&base, "v2", 0, 0.8, 0.0)).is_empty());
     let l = d.lifecycle("alt-text-captioner").unwrap();
