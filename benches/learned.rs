@@ -1,11 +1,18 @@
 //! Criterion benchmarks of the learned checks (issue 6): cost per window at
-//! the default sample sizes.
+//! the default sample size (256 events a side), check by check and as the
+//! whole job a window close hands to the worker thread.
 //!
 //!     cargo bench --bench learned
 
 use criterion::{criterion_group, criterion_main, BenchmarkId, Criterion};
-use driftd::learned::{domain_classifier, embedding_drift, ClassifierSettings};
+use driftd::learned::window::Sampled;
+use driftd::learned::{
+    domain_classifier, embedding_drift, ClassifierSettings, LearnedJob, LearnedSettings,
+};
 use driftd::testkit::XorShift;
+
+/// The default `learned.sample_size`.
+const N: usize = 256;
 
 fn vectors(n: usize, dims: usize, seed: u64, shift: f64) -> Vec<Vec<f64>> {
     let mut rng = XorShift::new(seed);
@@ -17,13 +24,13 @@ fn vectors(n: usize, dims: usize, seed: u64, shift: f64) -> Vec<Vec<f64>> {
 fn bench_embedding(c: &mut Criterion) {
     let mut g = c.benchmark_group("embedding_drift");
     g.sample_size(10);
-    // 200 reference and 200 current vectors, 100 permutations; 64 and 512
+    // 256 reference and 256 current vectors, 100 permutations; 64 and 512
     // dimensions (CLIP's ViT-B/32 has 512).
     for dims in [64, 512] {
-        let r = vectors(200, dims, 1, 0.0);
-        let cur = vectors(200, dims, 2, 0.1);
+        let r = vectors(N, dims, 1, 0.0);
+        let cur = vectors(N, dims, 2, 0.1);
         g.bench_with_input(
-            BenchmarkId::new("200_vs_200_100_perms", dims),
+            BenchmarkId::new("256_vs_256_100_perms", dims),
             &dims,
             |b, _| b.iter(|| embedding_drift(&r, &cur, 100, 7).expect("valid")),
         );
@@ -34,24 +41,67 @@ fn bench_embedding(c: &mut Criterion) {
 fn bench_classifier(c: &mut Criterion) {
     let mut g = c.benchmark_group("domain_classifier");
     g.sample_size(10);
-    // Tabular: 500 vs 500 rows of 8 features, interactions on (44 inputs),
-    // 5 folds. Embeddings: 200 vs 200 vectors of 512, linear, 5 folds.
-    let r = vectors(500, 8, 3, 0.0);
-    let cur = vectors(500, 8, 4, 0.1);
-    g.bench_function("500_vs_500_8_features_interactions", |b| {
+    // Tabular: 256 vs 256 rows of 8 features, interactions on (44 inputs),
+    // 5 folds. Embeddings: 256 vs 256 vectors of 512, linear, 5 folds.
+    let r = vectors(N, 8, 3, 0.0);
+    let cur = vectors(N, 8, 4, 0.1);
+    g.bench_function("256_vs_256_8_features_interactions", |b| {
         b.iter(|| domain_classifier(&r, &cur, &ClassifierSettings::default()).expect("valid"))
     });
-    let r = vectors(200, 512, 5, 0.0);
-    let cur = vectors(200, 512, 6, 0.1);
+    let r = vectors(N, 512, 5, 0.0);
+    let cur = vectors(N, 512, 6, 0.1);
     let linear = ClassifierSettings {
         interactions: false,
         ..Default::default()
     };
-    g.bench_function("200_vs_200_512_dims_linear", |b| {
+    g.bench_function("256_vs_256_512_dims_linear", |b| {
         b.iter(|| domain_classifier(&r, &cur, &linear).expect("valid"))
     });
     g.finish();
 }
 
-criterion_group!(benches, bench_embedding, bench_classifier);
+/// Sampled events like the captioning service's: 8 numeric features, image
+/// and caption embeddings of `dims`.
+fn events(seed: u64, dims: usize) -> Vec<Sampled> {
+    let mut rng = XorShift::new(seed);
+    (0..N)
+        .map(|_| {
+            let numbers = (0..8).map(|i| (format!("f{i}"), rng.normal())).collect();
+            let embeddings = ["caption", "image"]
+                .iter()
+                .map(|k| (k.to_string(), (0..dims).map(|_| rng.normal()).collect()))
+                .collect();
+            Sampled::new(numbers, embeddings)
+        })
+        .collect()
+}
+
+fn bench_window(c: &mut Criterion) {
+    let mut g = c.benchmark_group("learned_window");
+    g.sample_size(10);
+    // What one window close costs the worker thread with the defaults: the
+    // classifier on 8 features and MMD on two embeddings; then with the
+    // embedding classifier on as well.
+    for (name, embedding_classifier) in [("defaults", false), ("with_embedding_classifier", true)] {
+        let job = LearnedJob {
+            settings: LearnedSettings {
+                enabled: true,
+                embedding_classifier,
+                ..Default::default()
+            },
+            columns: (0..8).map(|i| format!("f{i}")).collect(),
+            reference: events(1, 512),
+            reference_seen: 5000,
+            current: events(2, 512),
+            current_seen: 6000,
+            seed: 3,
+        };
+        g.bench_function(format!("{name}_8_features_2x512_dims"), |b| {
+            b.iter(|| job.run())
+        });
+    }
+    g.finish();
+}
+
+criterion_group!(benches, bench_embedding, bench_classifier, bench_window);
 criterion_main!(benches);

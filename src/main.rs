@@ -74,6 +74,10 @@ enum Command {
         /// Write the report here instead of stdout.
         #[arg(long)]
         out: Option<PathBuf>,
+        /// Run the learned checks (domain classifier, embedding MMD) on
+        /// samples of both files, whatever `learned.enabled` says.
+        #[arg(long)]
+        learned: bool,
     },
     /// Score captions: BLEU-1..4, ROUGE-L and CIDEr-D (as pycocoevalcap 1.2)
     /// where references are given, reference-free descriptors always, CLIPScore
@@ -271,9 +275,11 @@ fn run(cli: Cli) -> Result<ExitCode, CliError> {
             model,
             format,
             out,
+            learned,
         } => {
             let progress = Progress::start(progress_on);
             let args = ReportArgs {
+                learned,
                 reference: reference.as_deref(),
                 baseline: baseline.as_deref(),
                 current: &current,

@@ -45,19 +45,34 @@ fn json(ws: &[WindowReport]) -> Vec<String> {
 
 #[test]
 fn restored_engine_matches_uninterrupted_run() {
+    // Cut points: during learning, right at its end, inside windows and
+    // right after a window closed.
+    let cuts = [1, 350, 699, 700, 701, 4_321, 9_999, 15_000, 19_999];
     let cases = [
         (
             "time windows, learned baseline, quality drop with embeddings",
             "[windows]\nsize = \"20s\"\nallowed_lateness = \"5s\"\n[baseline]\nlearn_events = 700\n",
             events(Scenario::QualityDrop, 20_000, 8),
+            &cuts[..],
         ),
         (
             "count windows, covariate shift",
             "[windows]\nkind = \"count\"\nevents = 1500\n[baseline]\nlearn_events = 1000\n",
             events(Scenario::CovariateShift, 20_000, 0),
+            &cuts[..],
+        ),
+        // The learned checks' samples (reference and window reservoirs, with
+        // their generators) are in the snapshot: the same events sampled,
+        // the same verdicts.
+        (
+            "learned checks, joint shift with embeddings",
+            "[windows]\nsize = \"20s\"\nallowed_lateness = \"5s\"\n[baseline]\nlearn_events = 700\n\
+             [learned]\nenabled = true\nsample_size = 64\npermutations = 20\n",
+            events(Scenario::JointShift, 10_000, 8),
+            &[350, 700, 2_345, 6_001][..],
         ),
     ];
-    for (name, toml, evs) in cases {
+    for (name, toml, evs, cuts) in cases {
         let c = config(toml);
         let mut whole = engine(&c);
         let mut expected = run(&mut whole, &evs);
@@ -67,9 +82,17 @@ fn restored_engine_matches_uninterrupted_run() {
             "{name}: only {} windows",
             expected.len()
         );
-        // Cut points: during learning, right at its end, inside windows and
-        // right after a window closed.
-        for cut in [1, 350, 699, 700, 701, 4_321, 9_999, 15_000, 19_999] {
+        if name.starts_with("learned") {
+            assert!(
+                expected.iter().all(|w| {
+                    let l = w.learned.as_ref().unwrap();
+                    l.classifier.as_ref().unwrap().result.is_some()
+                        && l.embeddings["image"].mmd.is_some()
+                }),
+                "{name}: every window has both verdicts"
+            );
+        }
+        for &cut in cuts {
             let mut first = engine(&c);
             let mut got = run(&mut first, &evs[..cut]);
             let snap = first.snapshot();

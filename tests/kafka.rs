@@ -977,3 +977,105 @@ fn a_decision_killed_before_delivery_and_a_slow_receiver_still_deliver_one_id() 
     sigterm(&daemon);
     assert!(wait_exit(&mut daemon, Duration::from_secs(30), &log).success());
 }
+
+/// Sum of `series` bucket counts by `le`, as (le, count), in order.
+fn buckets(text: &str, name: &str) -> Vec<(f64, f64)> {
+    text.lines()
+        .filter_map(|l| {
+            let rest = l.strip_prefix(name)?.strip_prefix("_bucket{le=\"")?;
+            let (le, count) = rest.split_once("\"} ")?;
+            let le = if le == "+Inf" {
+                f64::INFINITY
+            } else {
+                le.parse().ok()?
+            };
+            Some((le, count.trim().parse().ok()?))
+        })
+        .collect()
+}
+
+/// The learned checks in `driftd run`: a joint shift with embeddings, the
+/// checks on their own thread. The windows the daemon stores carry the
+/// classifier's and MMD's verdicts; the gauges say them (promtool clean);
+/// and no event waited for a check: the slowest event took less time than
+/// the fastest learned check.
+#[test]
+fn learned_checks_run_in_the_daemon_off_the_consumer() {
+    let broker = Broker::start();
+    broker.create_topic("logs", 1);
+    broker.create_topic("dead-letters", 1);
+    let mut spec = driftd::source::generate::GenerateSpec::new(Scenario::JointShift, 24_000);
+    spec.embedding_dims = 16;
+    spec.model = MODEL.into();
+    broker.produce("logs", None, &lines_of(&spec));
+    let dir = tempfile::tempdir().unwrap();
+    let http = format!("127.0.0.1:{}", free_port());
+    let config = daemon_config(
+        dir.path(),
+        &broker.addr,
+        &http,
+        "[windows]\nsize = \"1m\"\nallowed_lateness = \"5s\"\n[baseline]\nlearn_events = 3000\n\
+         [learned]\nenabled = true\nembedding_classifier = true\n",
+    );
+    let log = dir.path().join("driftd.log");
+    let mut daemon = spawn_daemon(&config, &log, &[]);
+    // Minutes 0, 1 and 2 close (the last stays open: nothing passes it).
+    let m = wait_for(Duration::from_secs(120), "three windows published", || {
+        let (_, m) = http_get(&http, "/metrics")?;
+        (metric(&m, "driftd_events_consumed_total") == Some(24_000.0)
+            && metric(
+                &m,
+                &format!("driftd_windows_closed_total{{model=\"{MODEL}\"}}"),
+            ) == Some(3.0))
+        .then_some(m)
+    });
+    promtool_check(&m);
+    assert_eq!(
+        metric(&m, "driftd_learned_checks_duration_seconds_count"),
+        Some(3.0)
+    );
+    assert_eq!(metric(&m, "driftd_learned_check_failures_total"), Some(0.0));
+    let auc = metric(
+        &m,
+        &format!("driftd_learned_classifier_auc{{model=\"{MODEL}\"}}"),
+    )
+    .unwrap();
+    assert!(
+        auc > 0.75,
+        "the last closed window is after the flip: AUC {auc}"
+    );
+    assert_eq!(
+        metric(&m, &format!("driftd_learned_drift{{model=\"{MODEL}\"}}")),
+        Some(1.0)
+    );
+    let caption_auc = format!(
+        "driftd_learned_embedding_drift{{model=\"{MODEL}\",embedding=\"caption\",statistic=\"classifier_auc\"}}"
+    );
+    assert!(metric(&m, &caption_auc).is_some(), "{m}");
+    // Every event took less time than the fastest learned check.
+    let processing = buckets(&m, "driftd_event_processing_duration_seconds");
+    let learned = buckets(&m, "driftd_learned_checks_duration_seconds");
+    let total = processing.last().unwrap().1;
+    let slowest_event = processing.iter().find(|(_, c)| *c == total).unwrap().0;
+    let fastest_check = learned
+        .iter()
+        .take_while(|(_, c)| *c == 0.0)
+        .last()
+        .map_or(0.0, |(le, _)| *le);
+    eprintln!("slowest event <= {slowest_event} s; fastest learned check > {fastest_check} s");
+    assert!(
+        slowest_event <= fastest_check,
+        "an event took up to {slowest_event} s, a learned check at least {fastest_check} s:\n{processing:?}\n{learned:?}"
+    );
+    sigterm(&daemon);
+    assert!(wait_exit(&mut daemon, Duration::from_secs(30), &log).success());
+    let stored = windows(&dir.path().join("state"));
+    assert_eq!(stored.len(), 3);
+    for (i, (_, _, index, json)) in stored.iter().enumerate() {
+        let w: serde_json::Value = serde_json::from_str(json).unwrap();
+        assert_eq!(*index, i as u64);
+        let auc = w["learned"]["classifier"]["auc"].as_f64().unwrap();
+        assert_eq!(auc > 0.75, i == 2, "window {i}: AUC {auc}");
+        assert!(w["learned"]["embeddings"]["image"]["mmd"]["p_value"].is_f64());
+    }
+}

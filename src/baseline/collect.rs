@@ -28,6 +28,10 @@ impl FeatureData {
     pub fn is_numeric(&self) -> bool {
         matches!(self, Self::Numeric { .. })
     }
+    /// See [`super::FeatureProfile::is_plain_number`].
+    pub fn is_plain_number(&self) -> bool {
+        matches!(self, Self::Numeric { source, .. } if *source == FeatureKind::Numeric)
+    }
     pub fn count(&self) -> u64 {
         match self {
             Self::Numeric { values, .. } => values.len() as u64,

@@ -12,6 +12,7 @@ use polars::prelude::*;
 use super::collect::{Collector, FeatureData};
 use crate::config::{Config, ModelConfig};
 use crate::event::{Decoder, FeatureValue};
+use crate::learned::window::{sample_seed, DatasetSample, EventSample, Sampled};
 
 /// The features of one input file.
 #[derive(Debug, Clone)]
@@ -21,6 +22,21 @@ pub struct Dataset {
     pub model: Option<String>,
     pub rows: u64,
     pub features: BTreeMap<String, FeatureData>,
+    /// A uniform sample of the rows (numeric columns and embeddings) for the
+    /// learned checks, of at most `learned.sample_size` rows.
+    pub sample: DatasetSample,
+}
+
+/// Size and seed of a dataset's row sample: the model's
+/// `learned.sample_size`, seeded by the file's name.
+fn sample_plan(config: &Config, model: Option<&str>, path: &Path) -> (usize, u64) {
+    let l = config.model(model.unwrap_or_default()).learned;
+    let name = path
+        .file_name()
+        .and_then(|n| n.to_str())
+        .unwrap_or_default();
+    let seed = sample_seed(&l, model.unwrap_or_default(), name, 0);
+    (l.sample_size, seed)
 }
 
 /// Why a dataset could not be read. Every variant names the file.
@@ -133,7 +149,66 @@ fn read_dataset_inner(
             .finish()
             .map_err(read_err)?,
     };
-    from_frame(&name, path, &df, &mc)
+    let mut ds = from_frame(&name, path, &df, &mc)?;
+    let (capacity, seed) = sample_plan(config, model, path);
+    ds.sample = frame_sample(&df, &mc, capacity, seed);
+    Ok(ds)
+}
+
+/// Sample rows of a frame: numeric columns as numbers, numeric list columns
+/// as embeddings (named after the column).
+fn frame_sample(df: &DataFrame, mc: &ModelConfig, capacity: usize, seed: u64) -> DatasetSample {
+    let mut rows = crate::learned::Reservoir::new(capacity, seed);
+    for i in 0..df.height() {
+        rows.offer(i);
+    }
+    let mut picked: Vec<usize> = rows.items().to_vec();
+    picked.sort_unstable();
+    let mut numbers: Vec<Vec<(String, f64)>> = vec![Vec::new(); picked.len()];
+    let mut embeddings: Vec<Vec<(String, Vec<f64>)>> = vec![Vec::new(); picked.len()];
+    for col in df.columns() {
+        let name = col.name().to_string();
+        if !mc.monitors(&name) {
+            continue;
+        }
+        let series = col.as_materialized_series();
+        match series.dtype() {
+            dt if dt.is_primitive_numeric() => {
+                let Ok(f) = series.cast(&DataType::Float64) else {
+                    continue;
+                };
+                let Ok(ca) = f.f64() else { continue };
+                for (slot, &i) in picked.iter().enumerate() {
+                    if let Some(x) = ca.get(i) {
+                        numbers[slot].push((name.clone(), x));
+                    }
+                }
+            }
+            DataType::List(inner) if inner.is_primitive_numeric() => {
+                let Ok(lists) = series.list() else { continue };
+                for (slot, &i) in picked.iter().enumerate() {
+                    let Some(v) = lists.get_as_series(i) else {
+                        continue;
+                    };
+                    let Ok(f) = v.cast(&DataType::Float64) else {
+                        continue;
+                    };
+                    let Ok(ca) = f.f64() else { continue };
+                    let xs: Vec<f64> = ca.iter().map(|x| x.unwrap_or(f64::NAN)).collect();
+                    embeddings[slot].push((name.clone(), xs));
+                }
+            }
+            _ => {}
+        }
+    }
+    DatasetSample {
+        seen: df.height() as u64,
+        events: numbers
+            .into_iter()
+            .zip(embeddings)
+            .map(|(n, e)| Sampled::new(n, e))
+            .collect(),
+    }
 }
 
 /// An NDJSON file holds inference-log events when its first object has the
@@ -172,6 +247,8 @@ fn read_events(path: &Path, config: &Config, model: Option<&str>) -> Result<Data
     let mut collectors: BTreeMap<String, Collector> = BTreeMap::new();
     let mut models_seen: BTreeMap<String, u64> = BTreeMap::new();
     let mut rows = 0u64;
+    let (capacity, seed) = sample_plan(config, model, path);
+    let mut sample = EventSample::new(capacity, seed);
     let mut reader = BufReader::new(file);
     let mut buf = Vec::new();
     let mut line_no = 0usize;
@@ -203,6 +280,7 @@ fn read_events(path: &Path, config: &Config, model: Option<&str>) -> Result<Data
             continue;
         }
         rows += 1;
+        sample.observe(&event);
         let mc = config.model(&event.model);
         for (feature, value) in event.features {
             let kind = mc.features.get(feature.as_ref()).and_then(|f| f.kind);
@@ -262,6 +340,7 @@ fn read_events(path: &Path, config: &Config, model: Option<&str>) -> Result<Data
         model,
         rows,
         features,
+        sample: sample.to_dataset(),
     })
 }
 
@@ -310,6 +389,7 @@ fn from_frame(
         model: None,
         rows: df.height() as u64,
         features,
+        sample: DatasetSample::default(),
     })
 }
 

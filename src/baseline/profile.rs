@@ -9,7 +9,10 @@
 //!   Wasserstein: the whole sorted sample when it has at most 2,001 values
 //!   (exact tests), otherwise 2,001 quantiles (KS within 1/2000; see
 //!   `tests/baseline_accuracy.rs` for measured Wasserstein error);
-//! - categorical features: count, missing and the count of every category.
+//! - categorical features: count, missing and the count of every category;
+//! - `sample`: up to `learned.sample_size` reference rows (numeric values and
+//!   embedding vectors), the reference of the learned checks. With 512-dim
+//!   embeddings at the default 256 rows that is about 2 MB of JSON.
 
 use std::collections::BTreeMap;
 use std::path::Path;
@@ -45,6 +48,11 @@ pub struct Profile {
     /// Rows read.
     pub rows: u64,
     pub features: BTreeMap<String, FeatureProfile>,
+    /// A uniform sample of the reference rows (numeric features and
+    /// embeddings): the learned checks' reference. Absent in profiles
+    /// written before driftd had them; those models then skip the checks.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub sample: Option<crate::learned::window::DatasetSample>,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -96,6 +104,12 @@ pub enum ProfileError {
 }
 
 impl FeatureProfile {
+    /// Numbers that are the feature's own values (not token counts or
+    /// embedding norms): the learned checks' columns.
+    pub fn is_plain_number(&self) -> bool {
+        matches!(self, Self::Numeric(n) if n.source == FeatureKind::Numeric)
+    }
+
     /// Profile of one feature's values. `None` when it has no non-null value.
     pub fn from_data(data: &FeatureData) -> Option<Self> {
         match data {
@@ -223,6 +237,7 @@ impl Profile {
             inputs,
             rows,
             features: out,
+            sample: None,
         })
     }
 

@@ -14,6 +14,8 @@ use clap::ValueEnum;
 
 use crate::baseline::{read_dataset, Dataset, Profile};
 use crate::config::Config;
+use crate::learned::window::DatasetSample;
+use crate::learned::LearnedJob;
 use crate::monitor::{evaluate, Reference};
 use crate::report::{render_html, render_json, HtmlContext};
 pub use captions::{score_captions, CaptionFormat, ScoreCaptionsArgs};
@@ -132,6 +134,8 @@ pub struct ReportArgs<'a> {
     pub model: Option<&'a str>,
     pub format: ReportFormat,
     pub out: Option<&'a Path>,
+    /// Run the learned checks whatever the config says.
+    pub learned: bool,
 }
 
 /// `driftd report`.
@@ -193,14 +197,54 @@ pub fn report(
         (&reference_name, &current_name),
     )
     .map_err(|problems| CliError::bad_input(problems.join("\n")))?;
+    let mut settings = model_of(&current).learned;
+    settings.enabled |= args.learned;
+    let learned = settings.enabled.then(|| {
+        progress.stage("running the learned checks");
+        let (sample, numeric): (Option<&DatasetSample>, Vec<&String>) = match &loaded {
+            Loaded::Data(d) => (
+                Some(&d.sample),
+                d.features
+                    .iter()
+                    .filter(|(_, f)| f.is_plain_number())
+                    .map(|(k, _)| k)
+                    .collect(),
+            ),
+            Loaded::Profile(p) => (
+                p.sample.as_ref(),
+                p.features
+                    .iter()
+                    .filter(|(_, f)| f.is_plain_number())
+                    .map(|(k, _)| k)
+                    .collect(),
+            ),
+        };
+        let empty = DatasetSample::default();
+        let reference = sample.unwrap_or(&empty);
+        LearnedJob {
+            seed: settings.seed,
+            columns: numeric
+                .into_iter()
+                .filter(|k| current.features.contains_key(*k))
+                .cloned()
+                .collect(),
+            reference: reference.events.clone(),
+            reference_seen: reference.seen,
+            current: current.sample.events.clone(),
+            current_seen: current.sample.seen,
+            settings,
+        }
+        .run()
+    });
     let body = match args.format {
-        ReportFormat::Json => render_json(&report),
+        ReportFormat::Json => render_json(&report, learned.as_ref()),
         ReportFormat::Html => render_html(
             &report,
             &HtmlContext {
                 reference: &reference_name,
                 current: &current_name,
                 model: args.model,
+                learned: learned.as_ref(),
             },
         ),
     };
@@ -223,12 +267,18 @@ pub fn baseline(
     let mut rows = 0;
     let mut first_name = String::new();
     let mut model_seen: Option<String> = None;
+    let mut sample: Option<crate::learned::window::DatasetSample> = None;
+    let learned = config.model(model.unwrap_or_default()).learned;
     for path in inputs {
         progress.stage(format!("reading {}", path.display()));
         let ds =
             read_dataset(path, &config, model).map_err(|e| CliError::bad_input(e.to_string()))?;
         rows += ds.rows;
         model_seen = model_seen.or(ds.model.clone());
+        sample = Some(match sample.take() {
+            None => ds.sample.clone(),
+            Some(acc) => acc.merge(ds.sample.clone(), learned.sample_size, rows ^ learned.seed),
+        });
         match &mut merged {
             None => {
                 first_name = path.display().to_string();
@@ -267,13 +317,14 @@ pub fn baseline(
     progress.stage("summarizing");
     let names: Vec<String> = inputs.iter().map(|p| p.display().to_string()).collect();
     let joined = names.join(", ");
-    let profile = Profile::build(
+    let mut profile = Profile::build(
         model.or(model_seen.as_deref()),
         names,
         rows,
         &merged.unwrap_or_default(),
     )
     .map_err(|m| CliError::bad_input(format!("{joined}: {m}")))?;
+    profile.sample = sample.filter(|s| !s.events.is_empty());
     std::fs::write(out, profile.to_json())
         .map_err(|e| CliError::failure(format!("cannot write {}: {e}", out.display())))?;
     Ok(profile)

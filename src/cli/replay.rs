@@ -254,6 +254,9 @@ fn emit(
                 r.captions.boilerplate_prefix_rate * 100.0,
                 r.captions.clip_score_mean.map(|c| format!(", CLIPScore {c:.3}")).unwrap_or_default(),
             )?;
+            if let Some(l) = &r.learned {
+                writeln!(out, "  learned: {}", learned_summary(l))?;
+            }
             for d in decisions.iter().flatten() {
                 if crate::rules::LOOP_RULE_NAMES.contains(&d.rule.as_str()) {
                     writeln!(
@@ -323,4 +326,46 @@ fn dead_letter(
         }
     }
     writeln!(out, "{rec}")
+}
+
+/// One line of the learned checks' verdicts.
+fn learned_summary(l: &crate::learned::LearnedReport) -> String {
+    let flag = |d: bool| if d { " DRIFT" } else { "" };
+    let mut parts = Vec::new();
+    if let Some(c) = &l.classifier {
+        parts.push(match (&c.result, &c.skipped) {
+            (Some(r), _) => format!(
+                "classifier AUC {:.3} \u{b1} {:.3}{}",
+                r.auc,
+                r.auc_std_error,
+                flag(r.drift)
+            ),
+            (None, why) => format!("classifier skipped ({})", why.as_deref().unwrap_or("")),
+        });
+    }
+    for (name, e) in &l.embeddings {
+        let mut s = format!("{name}:");
+        if let Some(m) = &e.mmd {
+            s.push_str(&format!(
+                " MMD p {:.3}, mean shift {:.3}",
+                m.p_value, m.mean_shift
+            ));
+        }
+        if let Some(c) = &e.classifier {
+            s.push_str(&format!(" AUC {:.3}", c.auc));
+        }
+        if let Some(why) = &e.skipped {
+            s.push_str(&format!(" skipped ({why})"));
+        }
+        s.push_str(flag(e.drift));
+        parts.push(s);
+    }
+    format!(
+        "{} (samples {} of {} reference, {} of {} window)",
+        parts.join("; "),
+        l.reference_sample,
+        l.reference_events,
+        l.current_sample,
+        l.current_events
+    )
 }

@@ -225,12 +225,16 @@ pub struct ModelConfig {
     pub exclude: BTreeSet<String>,
     pub features: BTreeMap<String, FeatureConfig>,
     pub dataset_drift_share: f64,
+    /// The learned checks (`[learned]` with this model's overrides).
+    pub learned: crate::learned::LearnedSettings,
 }
 
 impl ModelConfig {
-    /// A model with no settings of its own: every feature, inferred kinds.
-    pub fn defaults(drift: &DriftDefaults) -> Self {
+    /// A model with no settings of its own: every feature, inferred kinds,
+    /// the global learned settings.
+    pub fn defaults(drift: &DriftDefaults, learned: &crate::learned::LearnedSettings) -> Self {
         Self {
+            learned: learned.clone(),
             fields: FieldPaths::default(),
             baseline: None,
             include_unlisted_features: true,
@@ -417,6 +421,8 @@ pub struct Config {
     pub learn_events: u64,
     pub model_pointer: String,
     pub drift: DriftDefaults,
+    /// Learned-check settings of models without a section of their own.
+    pub learned: crate::learned::LearnedSettings,
     pub models: BTreeMap<String, ModelConfig>,
     /// Settings over all rules.
     pub actions: crate::rules::ActionSettings,
@@ -536,6 +542,7 @@ impl Default for Config {
             learn_events: raw::RawBaseline::default().learn_events,
             model_pointer: raw::RawRouting::default().model,
             drift: DriftDefaults::default(),
+            learned: crate::learned::LearnedSettings::default(),
             models: BTreeMap::new(),
             actions: crate::rules::ActionSettings::default(),
             rules: Vec::new(),
@@ -655,6 +662,7 @@ impl Config {
         check("baseline", old.learn_events == new.learn_events);
         check("routing", old.model_pointer == new.model_pointer);
         check("feedback", old.feedback == new.feedback);
+        check("learned", old.learned == new.learned);
         check(
             "limits",
             (old.max_event_bytes, old.max_models, old.max_features)
@@ -687,7 +695,7 @@ impl Config {
         self.models
             .get(model)
             .cloned()
-            .unwrap_or_else(|| ModelConfig::defaults(&self.drift))
+            .unwrap_or_else(|| ModelConfig::defaults(&self.drift, &self.learned))
     }
 }
 
@@ -750,9 +758,15 @@ fn validate(raw: RawConfig, base: &Path, problems: &mut Vec<ConfigProblem>) -> C
         dataset_drift_share: d.dataset_drift_share,
     };
 
+    let learned = resolve_learned(
+        &crate::learned::LearnedSettings::default(),
+        &raw.learned,
+        "learned",
+        &mut problem,
+    );
     let mut models = BTreeMap::new();
     for (name, m) in raw.models {
-        let model = validate_model(&name, m, &drift, base, &mut problem);
+        let model = validate_model(&name, m, &drift, &learned, base, &mut problem);
         models.insert(name, model);
     }
     let mut file_key = |key: &str, v: &Option<String>| -> Option<PathBuf> {
@@ -954,6 +968,7 @@ fn validate(raw: RawConfig, base: &Path, problems: &mut Vec<ConfigProblem>) -> C
         learn_events: raw.baseline.learn_events,
         model_pointer: raw.routing.model,
         drift,
+        learned,
         models,
         actions,
         rules,
@@ -1365,10 +1380,79 @@ fn validate_rules(
     out
 }
 
+/// `over` applied to `base`, checked; problems under `key`.
+fn resolve_learned(
+    base: &crate::learned::LearnedSettings,
+    over: &raw::RawLearned,
+    key: &str,
+    problem: &mut dyn FnMut(String, String),
+) -> crate::learned::LearnedSettings {
+    let mut s = base.clone();
+    let mut count = |name: &str, v: Option<u64>, min: u64, max: u64, into: &mut usize| {
+        if let Some(v) = v {
+            if (min..=max).contains(&v) {
+                *into = v as usize;
+            } else {
+                problem(
+                    format!("{key}.{name}"),
+                    format!("must be between {min} and {max}, got {v}"),
+                );
+            }
+        }
+    };
+    // Sample size bounds the work per window (the kernel matrix grows with
+    // its square); permutations bound the p-value's resolution.
+    count(
+        "sample_size",
+        over.sample_size,
+        20,
+        4_096,
+        &mut s.sample_size,
+    );
+    count(
+        "permutations",
+        over.permutations,
+        0,
+        10_000,
+        &mut s.permutations,
+    );
+    count("folds", over.folds, 2, 20, &mut s.folds);
+    for (name, v, into) in [
+        ("mmd_alpha", over.mmd_alpha, &mut s.mmd_alpha),
+        ("auc_threshold", over.auc_threshold, &mut s.auc_threshold),
+    ] {
+        if let Some(v) = v {
+            if v > 0.0 && v < 1.0 {
+                *into = v;
+            } else {
+                problem(
+                    format!("{key}.{name}"),
+                    format!("must be in (0, 1), got {v}"),
+                );
+            }
+        }
+    }
+    for (v, into) in [
+        (over.enabled, &mut s.enabled),
+        (over.classifier, &mut s.classifier),
+        (over.embeddings, &mut s.embeddings),
+        (over.embedding_classifier, &mut s.embedding_classifier),
+    ] {
+        if let Some(v) = v {
+            *into = v;
+        }
+    }
+    if let Some(seed) = over.seed {
+        s.seed = seed;
+    }
+    s
+}
+
 fn validate_model(
     name: &str,
     m: RawModel,
     drift: &DriftDefaults,
+    learned: &crate::learned::LearnedSettings,
     base: &Path,
     problem: &mut dyn FnMut(String, String),
 ) -> ModelConfig {
@@ -1417,7 +1501,9 @@ fn validate_model(
         }
         path
     });
+    let learned = resolve_learned(learned, &m.learned, &format!("{base_key}.learned"), problem);
     ModelConfig {
+        learned,
         baseline,
         fields: FieldPaths {
             event_id: m.fields.event_id,

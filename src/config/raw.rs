@@ -46,6 +46,37 @@ pub struct RawConfig {
     pub rollback: Option<RawComparison>,
     /// Timetables: retraining whatever the drift, and evaluation reports.
     pub schedules: Vec<RawSchedule>,
+    /// Learned checks (domain classifier, embedding MMD) for every model;
+    /// `[models.<name>.learned]` overrides any of these keys.
+    pub learned: RawLearned,
+}
+
+/// Learned drift checks on bounded samples; every key optional (a model's
+/// section overrides the global one, which overrides the defaults).
+#[derive(Debug, Default, Clone, Deserialize)]
+#[serde(default)]
+pub struct RawLearned {
+    /// Run the learned checks when a window closes (default false: they
+    /// cost milliseconds per window, see the README).
+    pub enabled: Option<bool>,
+    /// Most events sampled per window, and for the reference (default 256).
+    pub sample_size: Option<u64>,
+    /// Domain classifier on the numeric features (default true).
+    pub classifier: Option<bool>,
+    /// MMD with a permutation test on each embedding (default true).
+    pub embeddings: Option<bool>,
+    /// Domain classifier on each embedding as well (default false).
+    pub embedding_classifier: Option<bool>,
+    /// Permutations of the MMD p-value (default 100).
+    pub permutations: Option<u64>,
+    /// An embedding drifts when its MMD p-value is below this (default 0.05).
+    pub mmd_alpha: Option<f64>,
+    /// The classifier flags drift at this held-out ROC AUC or more (default 0.55).
+    pub auc_threshold: Option<f64>,
+    /// Cross-validation folds of the classifier (default 5).
+    pub folds: Option<u64>,
+    /// Seed of the samples, permutations and folds (default 0).
+    pub seed: Option<u64>,
 }
 
 #[derive(Debug, Deserialize)]
@@ -490,6 +521,8 @@ pub struct RawModel {
     /// Reference profile (written by `driftd baseline`) for this model; its
     /// versions learn a baseline from their first events when unset.
     pub baseline: Option<String>,
+    /// Overrides of `[learned]` for this model.
+    pub learned: RawLearned,
 }
 
 #[derive(Debug, Deserialize)]

@@ -32,6 +32,8 @@ use crate::quality::Vocabulary;
 use crate::source::kafka::{DeadLetter, KafkaSource};
 use crate::store::{DecisionBatch, Offsets, Store, StoredDecision, StoredWindow};
 
+mod worker;
+
 /// Options of `driftd run` beyond the config file.
 #[derive(Debug, Clone, Default)]
 pub struct RunOptions {
@@ -124,6 +126,28 @@ pub fn run(
     let mut store = Store::open(&config.daemon.state_dir)?;
     let mut engine = Engine::new(config.clone(), vocab, profiles);
     engine.join_feedback(config.kafka.feedback_topic.is_some());
+    // Learned checks run on their own thread, never on the consumer's.
+    engine.defer_learned(true);
+    let learned = {
+        let m = metrics.clone();
+        worker::Worker::start("driftd-learned", move |mut w: WindowReport| {
+            if let Some(job) = w.learned_job.take() {
+                let started = Instant::now();
+                match std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| job.run())) {
+                    Ok(r) => w.learned = Some(r),
+                    Err(_) => {
+                        m.learned_failures.inc();
+                        tracing::error!(model = %w.model, version = %w.model_version,
+                            window = w.window.index,
+                            "the learned checks failed; the window is reported without them");
+                    }
+                }
+                m.learned_duration.observe(started.elapsed().as_secs_f64());
+            }
+            w
+        })
+        .context("starting the learned-checks thread")?
+    };
     if let Some(path) = &config.quality.document_frequencies {
         let json = std::fs::read_to_string(path)
             .with_context(|| format!("quality.document_frequencies {}", path.display()))?;
@@ -199,6 +223,7 @@ pub fn run(
         targets,
         roles: BTreeMap::new(),
         engine,
+        learned,
         positions: Positions::from_offsets(offsets),
         dirty: false,
         pending: Vec::new(),
@@ -236,16 +261,20 @@ pub fn run(
         if got {
             last_event = Instant::now();
         }
+        d.collect_learned(false);
         shared
             .partitions_assigned
             .store(source.assigned(), Ordering::Relaxed);
         // Closed windows reach the API and the gauges with the checkpoint that
         // makes them durable, so one is written within a second of a close.
+        // A checkpoint holds no window still at the learned-checks thread;
+        // one due meanwhile waits for it, up to twice its interval (then the
+        // consumer waits for the checks).
         let since = d.last_checkpoint.elapsed();
-        if d.since_checkpoint >= config.daemon.checkpoint_events
+        let due = d.since_checkpoint >= config.daemon.checkpoint_events
             || (d.dirty && since >= checkpoint_every)
-            || (!d.pending.is_empty() && since >= WINDOW_PUBLISH_DELAY.min(checkpoint_every))
-        {
+            || (!d.pending.is_empty() && since >= WINDOW_PUBLISH_DELAY.min(checkpoint_every));
+        if due && (d.learned.in_flight() == 0 || since >= 2 * checkpoint_every) {
             d.checkpoint(&mut source, &mut store, CommitMode::Async);
         }
         if last_tick.elapsed() >= Duration::from_secs(1) {
@@ -329,6 +358,8 @@ struct Daemon<'a> {
     /// Per model: the (version, role) series of `driftd_model_version_role` set last.
     roles: BTreeMap<String, Vec<(String, &'static str)>>,
     engine: Engine,
+    /// Closed windows whose learned checks are running, in close order.
+    learned: worker::Worker<WindowReport>,
     positions: Positions,
     /// Events consumed since the last checkpoint (so one is due).
     dirty: bool,
@@ -467,13 +498,14 @@ impl Daemon<'_> {
             }
             Outcome::Accepted(ws) => {
                 self.metrics.events_consumed.inc();
-                for w in &ws {
-                    for d in self.decider.decide(w) {
-                        self.pending_decisions
-                            .push(stored_decision(&d, &self.config.targets));
+                for w in ws {
+                    // Behind a window at the worker, a window waits its turn.
+                    if w.learned_job.is_none() && self.learned.in_flight() == 0 {
+                        self.decide(w);
+                    } else {
+                        self.learned.submit(w);
                     }
                 }
-                self.pending.extend(ws);
             }
             Outcome::Rejected {
                 reason,
@@ -515,6 +547,29 @@ impl Daemon<'_> {
         Ok(true)
     }
 
+    /// A closed window, complete: the rules see it, the next checkpoint
+    /// stores it.
+    fn decide(&mut self, w: WindowReport) {
+        for d in self.decider.decide(&w) {
+            self.pending_decisions
+                .push(stored_decision(&d, &self.config.targets));
+        }
+        self.pending.push(w);
+    }
+
+    /// Take back the windows whose learned checks are done (all of them,
+    /// waiting, with `wait`), in close order.
+    fn collect_learned(&mut self, wait: bool) {
+        let done = if wait {
+            self.learned.wait_all()
+        } else {
+            self.learned.ready()
+        };
+        for w in done {
+            self.decide(w);
+        }
+    }
+
     /// Write a checkpoint when anything changed, then commit its offsets.
     /// Returns false when it could not be written (it is retried later;
     /// nothing is committed meanwhile).
@@ -524,6 +579,10 @@ impl Daemon<'_> {
         store: &mut Store,
         mode: CommitMode,
     ) -> bool {
+        // The engine no longer holds the windows at the worker: they are
+        // stored with this checkpoint or the offsets must not move past them.
+        self.collect_learned(true);
+        self.dirty |= !self.pending.is_empty();
         if !self.dirty {
             return true;
         }
@@ -769,6 +828,8 @@ impl Daemon<'_> {
                 format!("no model named {model:?} (not in the config, no events seen)"),
             ));
         }
+        // Windows closed before the registration meet the rules first.
+        self.collect_learned(true);
         let registered_at = crate::monitor::engine::rfc3339(crate::event::wall_clock_ms());
         let outcome = self
             .decider

@@ -280,6 +280,39 @@ mod tests {
         assert!(!d.drift && (d.auc - 0.5).abs() < 0.05, "{d:?}");
     }
 
+    /// The false-alarm rate at the defaults (256 rows a side, the default
+    /// sample size, 5 independent normal columns with interactions): 6 of 100
+    /// null pairs reach AUC 0.55 (README, Learned checks). Bounds 1 to 12 hold
+    /// a rate of 2 % to 10 % with room for chance.
+    #[test]
+    fn false_alarms_at_the_default_threshold_are_a_few_percent() {
+        let mut alarms = 0;
+        let mut aucs = Vec::new();
+        for t in 0..100 {
+            let mut rng = XorShift::new(1000 + t);
+            let mut rows = || -> Vec<Vec<f64>> {
+                (0..256)
+                    .map(|_| (0..5).map(|_| rng.normal()).collect())
+                    .collect()
+            };
+            let (a, b) = (rows(), rows());
+            let s = ClassifierSettings {
+                seed: t,
+                ..Default::default()
+            };
+            let d = domain_classifier(&a, &b, &s).unwrap();
+            alarms += usize::from(d.drift);
+            aucs.push(d.auc);
+        }
+        aucs.sort_by(f64::total_cmp);
+        eprintln!(
+            "false alarms {alarms}/100; AUC median {:.3}, 95th percentile {:.3}",
+            aucs[50], aucs[95]
+        );
+        assert!((1..=12).contains(&alarms), "{alarms} false alarms of 100");
+        assert!((aucs[50] - 0.5).abs() < 0.02, "median AUC {}", aucs[50]);
+    }
+
     #[test]
     fn a_mean_shift_is_found_by_the_linear_model_too() {
         let mut rng = XorShift::new(22);

@@ -1,15 +1,17 @@
 //! Learned and multivariate checks (issue 6): embedding drift by MMD with a
 //! permutation test, and domain-classifier drift with a linfa logistic
-//! regression. Built in increments; see the issue's note for what is wired
-//! into windows so far.
+//! regression, run on bounded samples of each window against a reference
+//! sample ([`window`]).
 
 pub mod classifier;
 pub mod embedding;
 pub mod reservoir;
+pub mod window;
 
 pub use classifier::{domain_classifier, ClassifierError, ClassifierSettings, DomainDrift};
 pub use embedding::{embedding_drift, EmbeddingDrift, EmbeddingError};
 pub use reservoir::Reservoir;
+pub use window::{EventSample, LearnedJob, LearnedReport, LearnedSettings};
 
 /// splitmix64: the seeded generator of the permutations and folds (the same
 /// inputs and seed give the same verdict, so a replay repeats a window's).

@@ -25,12 +25,30 @@ impl<T> Reservoir<T> {
         }
     }
 
+    /// A reservoir that has seen `seen` items and kept `items`, going on
+    /// with generator state `seed`.
+    pub fn from_items(capacity: usize, seen: u64, mut items: Vec<T>, seed: u64) -> Self {
+        items.truncate(capacity);
+        Self {
+            capacity,
+            seen: seen.max(items.len() as u64),
+            rng: seed,
+            items,
+        }
+    }
+
     /// Offer one item: kept with probability `capacity / seen`, replacing a
     /// uniformly chosen one once full.
     pub fn offer(&mut self, item: T) {
+        self.offer_with(|| item);
+    }
+
+    /// [`Reservoir::offer`], making the item only when it is kept (most
+    /// offers of a long stream are not).
+    pub fn offer_with(&mut self, item: impl FnOnce() -> T) {
         self.seen += 1;
         if self.items.len() < self.capacity {
-            self.items.push(item);
+            self.items.push(item());
             return;
         }
         let mut g = SplitMix(self.rng);
@@ -38,13 +56,17 @@ impl<T> Reservoir<T> {
         self.rng = g.0;
         if let Ok(j) = usize::try_from(j) {
             if j < self.capacity {
-                self.items[j] = item;
+                self.items[j] = item();
             }
         }
     }
 
     pub fn items(&self) -> &[T] {
         &self.items
+    }
+
+    pub fn into_items(self) -> Vec<T> {
+        self.items
     }
 
     /// Items offered so far.

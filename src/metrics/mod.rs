@@ -60,6 +60,11 @@ pub struct Metrics {
     pub consumer_lag: Family<Labels, FGauge>,
     pub processing: Histogram,
     pub checkpoint_duration: Histogram,
+    pub learned_duration: Histogram,
+    pub learned_failures: Counter,
+    pub learned_drift: Family<Labels, FGauge>,
+    pub learned_classifier_auc: Family<Labels, FGauge>,
+    pub learned_embedding: Family<Labels, FGauge>,
     pub checkpoints: Counter,
     pub kafka_errors: Family<Labels, Counter>,
     pub partitions_assigned: FGauge,
@@ -282,6 +287,31 @@ impl Metrics {
                 "Time to write one checkpoint to the state store",
                 Histogram::new(exponential_buckets(1e-4, 4.0, 10))
             ),
+            learned_duration: reg!(
+                "learned_checks_duration_seconds",
+                "Time to run one closed window's learned checks (domain classifier, embedding MMD) on the worker thread",
+                Histogram::new(exponential_buckets(1e-3, 2.0, 14))
+            ),
+            learned_failures: reg!(
+                "learned_check_failures",
+                "Windows whose learned checks failed unexpectedly (reported without them; see the log)",
+                Counter::default()
+            ),
+            learned_drift: reg!(
+                "learned_drift",
+                "1 when a learned check (domain classifier or embedding MMD) flagged the model's last closed window",
+                Family::default()
+            ),
+            learned_classifier_auc: reg!(
+                "learned_classifier_auc",
+                "Held-out ROC AUC of the domain classifier telling the reference sample from the model's last closed window (0.5: indistinguishable)",
+                Family::default()
+            ),
+            learned_embedding: reg!(
+                "learned_embedding_drift",
+                "Embedding drift of the model's last closed window, by embedding and statistic (mmd2, p_value, mean_shift, classifier_auc)",
+                Family::default()
+            ),
             checkpoints: reg!(
                 "checkpoints",
                 "Checkpoints written to the state store",
@@ -420,6 +450,39 @@ impl Metrics {
                     ("metric", metric.to_owned()),
                 ])
                 .set(v);
+        }
+        if let Some(l) = &w.learned {
+            self.learned_drift
+                .get_or_create(&model())
+                .set(f64::from(u8::from(l.drift)));
+            if let Some(r) = l.classifier.as_ref().and_then(|c| c.result.as_ref()) {
+                self.learned_classifier_auc
+                    .get_or_create(&model())
+                    .set(r.auc);
+            }
+            // Embedding names are bounded (learned::window::MAX_EMBEDDINGS).
+            for (name, e) in &l.embeddings {
+                let mut stats = Vec::new();
+                if let Some(m) = &e.mmd {
+                    stats.extend([
+                        ("mmd2", m.mmd2),
+                        ("p_value", m.p_value),
+                        ("mean_shift", m.mean_shift),
+                    ]);
+                }
+                if let Some(c) = &e.classifier {
+                    stats.push(("classifier_auc", c.auc));
+                }
+                for (stat, v) in stats {
+                    self.learned_embedding
+                        .get_or_create(&vec![
+                            ("model", w.model.clone()),
+                            ("embedding", name.clone()),
+                            ("statistic", stat.to_owned()),
+                        ])
+                        .set(v);
+                }
+            }
         }
         let s = &w.signals;
         self.error_ratio.get_or_create(&model()).set(s.error_rate);

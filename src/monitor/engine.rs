@@ -13,6 +13,8 @@ use super::tracker::{CaptionTracker, CaptionWindow, FeatureTracker, SignalTracke
 use crate::baseline::{Collector, FeatureProfile, Profile};
 use crate::config::{Config, WindowSpec};
 use crate::event::{Decoder, FeatureValue, InferenceEvent, RejectReason, Rejection};
+use crate::learned::window::sample_seed;
+use crate::learned::{EventSample, LearnedJob, LearnedReport};
 use crate::quality::{clip, Vocabulary};
 
 /// Model version used when events carry none.
@@ -40,6 +42,22 @@ pub struct WindowReport {
     pub drift: DriftReport,
     pub captions: CaptionWindow,
     pub signals: SignalWindow,
+    /// The learned checks, when the model has them on (`[learned]`).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub learned: Option<LearnedReport>,
+    /// The learned checks still to run, when the engine defers them
+    /// ([`Engine::defer_learned`]); [`WindowReport::run_learned`] runs them.
+    #[serde(skip)]
+    pub learned_job: Option<Box<LearnedJob>>,
+}
+
+impl WindowReport {
+    /// Run the deferred learned checks, if any, filling `learned`.
+    pub fn run_learned(&mut self) {
+        if let Some(job) = self.learned_job.take() {
+            self.learned = Some(job.run());
+        }
+    }
 }
 
 /// Counters over the engine's life.
@@ -67,6 +85,9 @@ struct Window {
     captions: CaptionTracker,
     signals: SignalTracker,
     feedback: FeedbackTracker,
+    /// Events sampled for the learned checks (when on).
+    #[serde(default)]
+    sample: Option<EventSample>,
 }
 
 /// Feedback joined while a window was open.
@@ -154,6 +175,10 @@ struct VersionState {
     awaiting: std::collections::VecDeque<(i64, String)>,
     /// Feedback joined while no window was open; goes to the next window.
     carry: FeedbackTracker,
+    /// The learned checks' reference: events sampled while the baseline was
+    /// learned (when they are on).
+    #[serde(default)]
+    reference: Option<EventSample>,
 }
 
 /// Where one model version stands (for the status API).
@@ -226,6 +251,8 @@ pub struct Engine {
     /// Remember inference events for the feedback join (off unless there
     /// is feedback to join: the pending set costs memory).
     join_feedback: bool,
+    /// Leave the learned checks to the caller ([`WindowReport::run_learned`]).
+    defer_learned: bool,
 }
 
 /// Epoch milliseconds as RFC 3339 (UTC).
@@ -251,6 +278,12 @@ impl Engine {
 
     pub fn new(config: Config, vocab: Vocabulary, profiles: BTreeMap<String, Profile>) -> Self {
         let decoder = Decoder::new(&config);
+        for (model, p) in &profiles {
+            if p.sample.is_none() && config.model(model).learned.enabled {
+                tracing::warn!(model = %model,
+                    "the model's profile has no reference sample: its learned checks are skipped; rebuild it with `driftd baseline`");
+            }
+        }
         Self {
             config,
             decoder,
@@ -264,7 +297,16 @@ impl Engine {
             document_frequencies: None,
             join_feedback: false,
             hot_key: None,
+            defer_learned: false,
         }
+    }
+
+    /// Return closed windows with their learned checks still to run
+    /// ([`WindowReport::learned_job`]) instead of running them in
+    /// [`Engine::process`]: the daemon runs them on a worker thread so the
+    /// consumer never waits for them.
+    pub fn defer_learned(&mut self, on: bool) {
+        self.defer_learned = on;
     }
 
     /// Keep inference events for the feedback join (`kafka.feedback_topic`).
@@ -446,6 +488,20 @@ impl Engine {
         event: InferenceEvent<'_>,
     ) -> Vec<WindowReport> {
         if !self.states.contains_key(key) {
+            // The learned checks' reference: the profile's sample, or the
+            // events the baseline is learned from.
+            let learned = self.config.model(&key.0).learned;
+            let seed = sample_seed(&learned, &key.0, &key.1, u64::MAX);
+            let reference = match self.profiles.get(&key.0) {
+                _ if !learned.enabled => None,
+                // A profile without one (written before driftd 0.1's learned
+                // checks) gives an empty reference: the checks say so.
+                Some(p) => Some(match &p.sample {
+                    Some(s) => EventSample::from_dataset(s, seed),
+                    None => EventSample::new(0, seed),
+                }),
+                None => Some(EventSample::new(learned.sample_size, seed)),
+            };
             let baseline = match self.profiles.get(&key.0) {
                 Some(p) => Baseline::Ready {
                     features: p.features.clone(),
@@ -471,6 +527,7 @@ impl Engine {
                     newest_ms: i64::MIN,
                     awaiting: Default::default(),
                     carry: FeedbackTracker::default(),
+                    reference,
                 },
             );
         }
@@ -479,6 +536,9 @@ impl Engine {
         state.seen += 1;
         state.newest_ms = state.newest_ms.max(event.timestamp_ms);
         if let Baseline::Learning { collectors, events } = &mut state.baseline {
+            if let Some(r) = &mut state.reference {
+                r.observe(&event);
+            }
             let mc = self.config.model(&state.model);
             let max_features = self.config.max_features;
             for (name, value) in &event.features {
@@ -542,7 +602,14 @@ impl Engine {
             };
             let next_index = &mut state.next_index;
             let carry = &mut state.carry;
+            let sampled = state.reference.is_some();
+            let config = &self.config;
             let window = state.open.entry(start).or_insert_with(|| {
+                let sample = sampled.then(|| {
+                    let l = config.model(&key.0).learned;
+                    let seed = sample_seed(&l, &key.0, &key.1, *next_index);
+                    EventSample::new(l.sample_size, seed)
+                });
                 let w = Window {
                     index: *next_index,
                     start_ms: start,
@@ -557,11 +624,15 @@ impl Engine {
                     captions: CaptionTracker::default(),
                     signals: SignalTracker::default(),
                     feedback: std::mem::take(carry),
+                    sample,
                 };
                 *next_index += 1;
                 w
             });
             track(window, &event, features, &self.vocab);
+            if let Some(s) = &mut window.sample {
+                s.observe(&event);
+            }
             if let WindowSpec::Count { .. } = window_spec {
                 window.end_ms = window.end_ms.max(ts);
             }
@@ -638,7 +709,23 @@ impl Engine {
             }
         }
         self.counters.windows += 1;
-        WindowReport {
+        let learned_job = match (&state.reference, w.sample.take()) {
+            (Some(reference), Some(current)) => Some(Box::new(LearnedJob {
+                seed: sample_seed(&mc.learned, model, &state.version, w.index),
+                settings: mc.learned.clone(),
+                columns: features
+                    .iter()
+                    .filter(|(_, p)| p.is_plain_number())
+                    .map(|(k, _)| k.clone())
+                    .collect(),
+                reference: reference.events().to_vec(),
+                reference_seen: reference.seen(),
+                current_seen: current.seen(),
+                current: current.into_events(),
+            })),
+            _ => None,
+        };
+        let mut report = WindowReport {
             model: state.model.clone(),
             model_version: state.version.clone(),
             window: WindowBounds {
@@ -679,7 +766,13 @@ impl Engine {
                 c
             },
             signals: w.signals.report(),
+            learned: None,
+            learned_job,
+        };
+        if !self.defer_learned {
+            report.run_learned();
         }
+        report
     }
 
     /// Close every open window (end of input or shutdown), oldest first.

@@ -15,6 +15,8 @@ pub struct HtmlContext<'a> {
     pub reference: &'a str,
     pub current: &'a str,
     pub model: Option<&'a str>,
+    /// The learned checks, when they ran.
+    pub learned: Option<&'a crate::learned::LearnedReport>,
 }
 
 pub fn render_html(report: &DriftReport, ctx: &HtmlContext<'_>) -> String {
@@ -87,11 +89,81 @@ section.feature h2 {{ font-size: 1.1rem; margin: 0 0 .4rem; }}
         );
     }
     out.push_str("</tbody></table>\n");
+    if let Some(l) = ctx.learned {
+        learned_section(&mut out, l);
+    }
     for f in &report.features {
         feature_section(&mut out, f);
     }
     out.push_str("</body></html>\n");
     out
+}
+
+/// The learned checks: one row per check, with what it measured.
+fn learned_section(out: &mut String, l: &crate::learned::LearnedReport) {
+    let _ = writeln!(
+        out,
+        "<h2>Learned checks</h2>\n<div class=\"note\">samples: {} reference rows (of {}), {} current rows (of {})</div>\n<table><thead><tr><th>check</th><th>on</th><th>figures</th><th>drift</th></tr></thead><tbody>",
+        l.reference_sample, l.reference_events, l.current_sample, l.current_events
+    );
+    let row = |out: &mut String, check: &str, on: &str, figures: String, drift: Option<bool>| {
+        let _ = writeln!(
+            out,
+            "<tr><td>{check}</td><td>{}</td><td>{figures}</td><td>{}</td></tr>",
+            esc(on),
+            drift.map_or("skipped", tag)
+        );
+    };
+    if let Some(c) = &l.classifier {
+        match (&c.result, &c.skipped) {
+            (Some(r), _) => row(
+                out,
+                "domain classifier",
+                &c.columns.join(", "),
+                format!(
+                    "ROC AUC {} &plusmn; {} (threshold {})",
+                    num(r.auc),
+                    num(r.auc_std_error),
+                    num(r.threshold)
+                ),
+                Some(r.drift),
+            ),
+            (None, why) => row(
+                out,
+                "domain classifier",
+                &c.columns.join(", "),
+                esc(why.as_deref().unwrap_or_default()),
+                None,
+            ),
+        }
+    }
+    for (name, e) in &l.embeddings {
+        let mut figures = Vec::new();
+        if let Some(m) = &e.mmd {
+            figures.push(format!(
+                "MMD&sup2; {}, p {} (alpha {}), mean shift {}",
+                num(m.mmd2),
+                num(m.p_value),
+                num(e.alpha),
+                num(m.mean_shift)
+            ));
+        }
+        if let Some(c) = &e.classifier {
+            figures.push(format!("classifier ROC AUC {}", num(c.auc)));
+        }
+        if let Some(why) = &e.skipped {
+            figures.push(esc(why));
+        }
+        let ran = e.mmd.is_some() || e.classifier.is_some();
+        row(
+            out,
+            "embedding",
+            name,
+            figures.join("; "),
+            ran.then_some(e.drift),
+        );
+    }
+    out.push_str("</tbody></table>\n");
 }
 
 fn feature_section(out: &mut String, f: &FeatureReport) {

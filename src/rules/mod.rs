@@ -208,6 +208,32 @@ pub const WINDOW_METRICS: &[(&str, WindowFn)] = &[
     ("quality.cider_d", |r| {
         r.captions.references.as_ref()?.cider_d
     }),
+    ("learned.drift", |r| Some(flag(r.learned.as_ref()?.drift))),
+    ("learned.classifier_auc", |r| {
+        Some(learned_classifier(r)?.auc)
+    }),
+    ("learned.classifier_auc_std_error", |r| {
+        Some(learned_classifier(r)?.auc_std_error)
+    }),
+    ("learned.classifier_drift", |r| {
+        Some(flag(learned_classifier(r)?.drift))
+    }),
+];
+
+fn learned_classifier(r: &WindowReport) -> Option<&crate::learned::DomainDrift> {
+    r.learned.as_ref()?.classifier.as_ref()?.result.as_ref()
+}
+
+type EmbeddingFn = fn(&crate::learned::window::EmbeddingCheck) -> Option<f64>;
+
+/// What `embedding.<name>.<stat>` may name: the learned checks' figures for
+/// one embedding.
+pub const EMBEDDING_STATS: &[(&str, EmbeddingFn)] = &[
+    ("drift", |e| Some(flag(e.drift))),
+    ("mmd2", |e| Some(e.mmd.as_ref()?.mmd2)),
+    ("p_value", |e| Some(e.mmd.as_ref()?.p_value)),
+    ("mean_shift", |e| Some(e.mmd.as_ref()?.mean_shift)),
+    ("classifier_auc", |e| Some(e.classifier.as_ref()?.auc)),
 ];
 
 /// What `feature.<name>.<stat>` may name: the feature's score and drift flag
@@ -272,6 +298,11 @@ pub enum Metric {
         stat: &'static str,
         get: FeatureFn,
     },
+    Embedding {
+        embedding: String,
+        stat: &'static str,
+        get: EmbeddingFn,
+    },
 }
 
 impl Metric {
@@ -302,8 +333,37 @@ impl Metric {
                 get: *get,
             });
         }
+        if let Some(rest) = name.strip_prefix("embedding.") {
+            let stats = || {
+                EMBEDDING_STATS
+                    .iter()
+                    .map(|(s, _)| *s)
+                    .collect::<Vec<_>>()
+                    .join(", ")
+            };
+            let Some((embedding, stat)) = rest.rsplit_once('.') else {
+                return Err(format!(
+                    "unknown metric {name:?}: an embedding metric is embedding.<name>.<stat>, stat one of: {}",
+                    stats()
+                ));
+            };
+            let Some((s, get)) = EMBEDDING_STATS.iter().find(|(s, _)| *s == stat) else {
+                return Err(format!(
+                    "unknown embedding statistic {stat:?} in {name:?}; one of: {}",
+                    stats()
+                ));
+            };
+            if embedding.is_empty() {
+                return Err(format!("metric {name:?} names no embedding"));
+            }
+            return Ok(Self::Embedding {
+                embedding: embedding.to_owned(),
+                stat: s,
+                get: *get,
+            });
+        }
         Err(format!(
-            "unknown metric {name:?}; window metrics are {}, and feature.<name>.<stat>",
+            "unknown metric {name:?}; window metrics are {}, feature.<name>.<stat> and embedding.<name>.<stat>",
             WINDOW_METRICS
                 .iter()
                 .map(|(n, _)| *n)
@@ -316,6 +376,9 @@ impl Metric {
         match self {
             Self::Window { name, .. } => (*name).to_owned(),
             Self::Feature { feature, stat, .. } => format!("feature.{feature}.{stat}"),
+            Self::Embedding {
+                embedding, stat, ..
+            } => format!("embedding.{embedding}.{stat}"),
         }
     }
 
@@ -325,6 +388,9 @@ impl Metric {
             Self::Window { get, .. } => get(r),
             Self::Feature { feature, get, .. } => {
                 get(r.drift.features.iter().find(|f| f.name == *feature)?)
+            }
+            Self::Embedding { embedding, get, .. } => {
+                get(r.learned.as_ref()?.embeddings.get(embedding)?)
             }
         }
         .filter(|x| !x.is_nan())

@@ -21,6 +21,10 @@ pub enum Scenario {
     QualityDrop,
     /// The serving path breaks: errors, empty captions, latency spikes.
     Broken,
+    /// Inputs drift jointly, not one by one: brightness and contrast are
+    /// correlated +0.8, then -0.8. Every marginal distribution is unchanged,
+    /// so only a multivariate check (the domain classifier) can see it.
+    JointShift,
 }
 
 /// What to generate.
@@ -235,12 +239,18 @@ pub fn generate(spec: &GenerateSpec, out: &mut dyn Write) -> std::io::Result<()>
         };
         let width = [640u32, 800, 1024, 1280, 2048, 4096]
             [((rng.uniform() * if shift { 6.0 } else { 4.0 }) as usize).min(5)];
+        let z_brightness = rng.normal();
+        let mut z_contrast = rng.normal();
+        if spec.scenario == Scenario::JointShift {
+            let rho: f64 = if changed { -0.8 } else { 0.8 };
+            z_contrast = rho * z_brightness + (1.0 - rho * rho).sqrt() * z_contrast;
+        }
         let features = Features {
-            brightness: ((rng.normal() * 0.15 + if shift { 0.35 } else { 0.5 }).clamp(0.0, 1.0)
+            brightness: ((z_brightness * 0.15 + if shift { 0.35 } else { 0.5 }).clamp(0.0, 1.0)
                 * 1e4)
                 .round()
                 / 1e4,
-            contrast: ((rng.normal() * 0.1 + 0.6).clamp(0.0, 1.0) * 1e4).round() / 1e4,
+            contrast: ((z_contrast * 0.1 + 0.6).clamp(0.0, 1.0) * 1e4).round() / 1e4,
             width,
             height: [480u32, 600, 768, 960][((rng.uniform() * 4.0) as usize).min(3)],
             file_size_kb: ((rng.normal() * 0.5 + 5.5).exp() * 10.0).round() / 10.0,
