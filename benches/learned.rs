@@ -103,5 +103,35 @@ fn bench_window(c: &mut Criterion) {
     g.finish();
 }
 
-criterion_group!(benches, bench_embedding, bench_classifier, bench_window);
+/// One estimator training: 10,000 rated captions (the default
+/// `max_examples`) of 14 inputs, 8,000 trained on, 2,000 held out.
+fn bench_estimator(c: &mut Criterion) {
+    use driftd::learned::estimator::{Estimator, EstimatorSettings, Example};
+    let mut rng = XorShift::new(7);
+    let s = EstimatorSettings {
+        enabled: true,
+        retrain_after: u64::MAX,
+        ..Default::default()
+    };
+    let mut e = Estimator::default();
+    for _ in 0..10_000 {
+        let x: Vec<f64> = (0..14).map(|_| rng.uniform()).collect();
+        let rating = 1.0 + 2.0 * x[0] - x[3] + 0.1 * rng.normal();
+        e.add(Example { x, rating }, 0, &s);
+    }
+    let mut g = c.benchmark_group("quality_estimator");
+    g.sample_size(20);
+    g.bench_function("train_10000_ratings_14_inputs", |b| {
+        b.iter(|| e.train(0, "bench", &s).map(|v| v.validation_rmse))
+    });
+    g.finish();
+}
+
+criterion_group!(
+    benches,
+    bench_embedding,
+    bench_classifier,
+    bench_window,
+    bench_estimator
+);
 criterion_main!(benches);

@@ -139,6 +139,11 @@ enum Command {
         /// candidate under [promotion] (repeatable).
         #[arg(long, value_name = "MODEL=VERSION")]
         candidate: Vec<String>,
+        /// NDJSON feedback events (references, ratings), in time order,
+        /// joined to the log's events by id as the daemon joins its feedback
+        /// topic: each is fed once the log reaches its timestamp.
+        #[arg(long)]
+        feedback: Option<PathBuf>,
     },
     /// Run the daemon: consume inference logs from Kafka, evaluate windows,
     /// checkpoint to the state store, serve /metrics, /healthz, /readyz and
@@ -320,8 +325,10 @@ fn run(cli: Cli) -> Result<ExitCode, CliError> {
             format,
             dead_letter,
             candidate,
+            feedback,
         } => {
             let args = ReplayArgs {
+                feedback: feedback.as_deref(),
                 input: &input,
                 config: config.as_deref(),
                 format,

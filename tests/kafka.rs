@@ -46,12 +46,7 @@ fn daemon_consumes_serves_dead_letters_and_resumes() {
         "[windows]\nkind = \"count\"\nevents = 1000\n[baseline]\nlearn_events = 1000\n[signals]\nsilence_after = \"3s\"\n\
          [[rules]]\nname = \"drift\"\naction = \"retrain\"\nwhen = { metric = \"drift_share\", op = \">=\", value = 0.25 }\n",
     );
-    let text = std::fs::read_to_string(&config).unwrap();
-    std::fs::write(
-        &config,
-        text.replace("[kafka]\n", "[kafka]\nfeedback_topic = \"feedback\"\n"),
-    )
-    .unwrap();
+    with_feedback_topic(&config);
     broker.create_topic("feedback", 1);
     let log = dir.path().join("driftd.log");
     let mut events = generated(Scenario::CovariateShift, 6000, MODEL, 3);
@@ -978,6 +973,16 @@ fn a_decision_killed_before_delivery_and_a_slow_receiver_still_deliver_one_id() 
     assert!(wait_exit(&mut daemon, Duration::from_secs(30), &log).success());
 }
 
+/// Make the test config consume the `feedback` topic too.
+fn with_feedback_topic(config: &Path) {
+    let text = std::fs::read_to_string(config).unwrap();
+    std::fs::write(
+        config,
+        text.replace("[kafka]\n", "[kafka]\nfeedback_topic = \"feedback\"\n"),
+    )
+    .unwrap();
+}
+
 /// Sum of `series` bucket counts by `le`, as (le, count), in order.
 fn buckets(text: &str, name: &str) -> Vec<(f64, f64)> {
     text.lines()
@@ -1077,5 +1082,131 @@ fn learned_checks_run_in_the_daemon_off_the_consumer() {
         let auc = w["learned"]["classifier"]["auc"].as_f64().unwrap();
         assert_eq!(auc > 0.75, i == 2, "window {i}: AUC {auc}");
         assert!(w["learned"]["embeddings"]["image"]["mmd"]["p_value"].is_f64());
+    }
+}
+
+/// The caption-quality estimator in `driftd run`: ratings on the feedback
+/// topic (planted: twice the model's confidence, plus noise) train it in the
+/// daemon; the next windows carry its predicted quality, matching the
+/// planted truth; the gauges give its version, training samples and
+/// validation error (promtool clean); the versions are in the stored windows.
+#[test]
+fn the_quality_estimator_trains_on_the_feedback_topic() {
+    let broker = Broker::start();
+    for t in ["logs", "feedback", "dead-letters"] {
+        broker.create_topic(t, 1);
+    }
+    let mut spec = driftd::source::generate::GenerateSpec::new(Scenario::QualityDrop, 12_000);
+    spec.model = MODEL.into();
+    spec.drift_at = 0;
+    spec.embedding_dims = 8;
+    let events = lines_of(&spec);
+    let parsed: Vec<serde_json::Value> = events
+        .iter()
+        .map(|e| serde_json::from_slice(e).unwrap())
+        .collect();
+    let truth = |v: &serde_json::Value| v["prediction"]["confidence"].as_f64().map(|c| 2.0 * c);
+    let dir = tempfile::tempdir().unwrap();
+    let http = format!("127.0.0.1:{}", free_port());
+    let config = daemon_config(
+        dir.path(),
+        &broker.addr,
+        &http,
+        "[windows]\nkind = \"count\"\nevents = 2000\n[baseline]\nlearn_events = 1000\n\
+         [estimator]\nenabled = true\nmin_examples = 500\nretrain_after = 2000\n",
+    );
+    with_feedback_topic(&config);
+    let log = dir.path().join("driftd.log");
+    let mut daemon = spawn_daemon(&config, &log, &[]);
+    let get = |path: &str| http_get(&http, path);
+    let consumed = |n: f64| {
+        let (_, m) = get("/metrics")?;
+        (metric(&m, "driftd_events_consumed_total")? == n).then_some(())
+    };
+    // The first 7,000 events: the baseline and three windows, no estimator yet.
+    broker.produce("logs", None, &events[..7000]);
+    wait_for(Duration::from_secs(60), "7000 events", || consumed(7000.0));
+    // Every other successful event after the baseline is rated.
+    let mut rng = driftd::testkit::XorShift::new(3);
+    let feedback: Vec<Vec<u8>> = parsed[1000..7000]
+        .iter()
+        .step_by(2)
+        .filter_map(|v| {
+            let rating = truth(v)? + 0.1 * rng.normal();
+            Some(
+                serde_json::json!({"event_id": v["event_id"], "timestamp": v["timestamp"],
+                    "rating": rating})
+                .to_string()
+                .into_bytes(),
+            )
+        })
+        .collect();
+    broker.produce("feedback", None, &feedback);
+    wait_for(Duration::from_secs(60), "the feedback joined", || {
+        let (_, m) = get("/metrics")?;
+        let joined = metric(&m, "driftd_feedback_events_total{outcome=\"joined\"}")?;
+        (joined == feedback.len() as f64).then_some(())
+    });
+    // The rest: windows 4 and 5 (events 9,000 and 11,000) close with the
+    // estimator's predictions.
+    broker.produce("logs", None, &events[7000..]);
+    wait_for(Duration::from_secs(60), "12000 events", || {
+        consumed(12_000.0)
+    });
+    let m = wait_for(Duration::from_secs(10), "the windows published", || {
+        let (_, m) = get("/metrics")?;
+        (metric(
+            &m,
+            &format!("driftd_windows_closed_total{{model=\"{MODEL}\"}}"),
+        )? == 5.0)
+            .then_some(m)
+    });
+    promtool_check(&m);
+    let gauge = |name: &str| metric(&m, &format!("driftd_{name}{{model=\"{MODEL}\"}}"));
+    assert!(gauge("quality_estimator_version").unwrap() >= 1.0, "{m}");
+    assert!(gauge("quality_estimator_training_samples").unwrap() >= 400.0);
+    let rmse = gauge("quality_estimator_validation_rmse").unwrap();
+    assert!((0.08..0.13).contains(&rmse), "validation RMSE {rmse}");
+    // The model's page lists every version with its validation error.
+    let page: serde_json::Value = wait_for(Duration::from_secs(5), "the model page", || {
+        let (_, body) = get(&format!("/api/v1/models/{MODEL}"))?;
+        let v: serde_json::Value = serde_json::from_str(&body).ok()?;
+        v["estimator"]["current"].is_u64().then_some(v)
+    });
+    let versions = page["estimator"]["versions"].as_array().unwrap();
+    assert!(!versions.is_empty());
+    assert!(versions.iter().all(|v| v["validation_rmse"].is_f64()));
+    assert_eq!(
+        page["estimator"]["current"],
+        gauge("quality_estimator_version").unwrap() as u64
+    );
+    sigterm(&daemon);
+    assert!(wait_exit(&mut daemon, Duration::from_secs(30), &log).success());
+
+    let stored = windows(&dir.path().join("state"));
+    assert_eq!(stored.len(), 5);
+    let reports: Vec<serde_json::Value> = stored
+        .iter()
+        .map(|w| serde_json::from_str(&w.3).unwrap())
+        .collect();
+    let trained: usize = reports
+        .iter()
+        .map(|r| r["estimator"]["trained"].as_array().unwrap().len())
+        .sum();
+    assert!(trained >= 1, "the versions are stored with the windows");
+    for (k, r) in reports.iter().enumerate().skip(3) {
+        // Window k holds events 1000 + 2000 k .. 1000 + 2000 (k + 1).
+        let truths: Vec<f64> = parsed[1000 + 2000 * k..1000 + 2000 * (k + 1)]
+            .iter()
+            .filter_map(truth)
+            .collect();
+        let e = &r["estimator"];
+        assert_eq!(e["predicted_captions"], truths.len());
+        let want = truths.iter().sum::<f64>() / truths.len() as f64;
+        let got = e["predicted_mean"].as_f64().unwrap();
+        assert!(
+            (got - want).abs() < 0.02,
+            "window {k}: predicted {got}, planted {want}"
+        );
     }
 }

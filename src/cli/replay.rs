@@ -25,6 +25,74 @@ pub struct ReplayArgs<'a> {
     /// `MODEL=VERSION`: candidates registered before the first event, so the
     /// log's shadow traffic is judged under `[promotion]`.
     pub candidates: &'a [String],
+    /// Feedback events to join, in time order.
+    pub feedback: Option<&'a Path>,
+}
+
+/// The feedback file, read one event ahead: each is fed to the engine once
+/// the log's event time reaches its timestamp.
+struct FeedbackFeed {
+    name: String,
+    lines: LineSource<Box<dyn std::io::Read + Send>>,
+    /// The next line and its timestamp (`i64::MIN` when it has none: fed at once).
+    next: Option<(u64, Vec<u8>, i64)>,
+}
+
+impl FeedbackFeed {
+    fn open(path: &Path, decoder: &crate::event::Decoder) -> Result<Self, CliError> {
+        let file = std::fs::File::open(path)
+            .map_err(|e| CliError::bad_input(format!("{}: cannot open: {e}", path.display())))?;
+        let mut feed = Self {
+            name: path.display().to_string(),
+            lines: LineSource::new(Box::new(file)),
+            next: None,
+        };
+        feed.advance(decoder)?;
+        Ok(feed)
+    }
+
+    fn advance(&mut self, decoder: &crate::event::Decoder) -> Result<(), CliError> {
+        self.next = match self.lines.next_line() {
+            Ok(Some((line_no, bytes))) => {
+                let ts = decoder
+                    .decode_feedback(bytes)
+                    .map_or(i64::MIN, |f| f.timestamp_ms);
+                Some((line_no, bytes.to_vec(), ts))
+            }
+            Ok(None) => None,
+            Err(e) => {
+                return Err(CliError::bad_input(format!(
+                    "{}: cannot read: {e}",
+                    self.name
+                )))
+            }
+        };
+        Ok(())
+    }
+
+    /// Feed every feedback event up to event time `until`.
+    fn feed_until(
+        &mut self,
+        until: i64,
+        engine: &mut Engine,
+        dead: &mut Option<std::io::BufWriter<std::fs::File>>,
+    ) -> Result<(), CliError> {
+        let decoder = engine.decoder().clone();
+        while let Some((line_no, bytes, ts)) = self.next.take() {
+            if ts > until {
+                self.next = Some((line_no, bytes, ts));
+                break;
+            }
+            if let Err(r) = engine.process_feedback(&bytes) {
+                if let Some(f) = dead.as_mut() {
+                    dead_letter(f, &self.name, line_no, &bytes, &r)
+                        .map_err(|e| CliError::failure(format!("cannot write output: {e}")))?;
+                }
+            }
+            self.advance(&decoder)?;
+        }
+        Ok(())
+    }
 }
 
 /// Run the replay; returns the engine's counters as JSON for the summary.
@@ -61,6 +129,11 @@ pub fn replay(
         }
     }
     let mut engine = Engine::new(config, vocab, profiles);
+    engine.join_feedback(args.feedback.is_some());
+    let mut feedback = match args.feedback {
+        Some(p) => Some(FeedbackFeed::open(p, engine.decoder())?),
+        None => None,
+    };
     let mut dead = match args.dead_letter {
         Some(p) => Some(std::io::BufWriter::new(std::fs::File::create(p).map_err(
             |e| CliError::failure(format!("cannot create {}: {e}", p.display())),
@@ -137,6 +210,9 @@ pub fn replay(
     for batch in rx {
         let batch = batch.map_err(CliError::bad_input)?;
         for d in batch {
+            if let (Some(f), Ok(e)) = (feedback.as_mut(), &d.result) {
+                f.feed_until(e.timestamp_ms, &mut engine, &mut dead)?;
+            }
             match engine.process_decoded(d.result) {
                 Ok(reports) => {
                     for r in reports {
@@ -155,6 +231,9 @@ pub fn replay(
     reader_thread
         .join()
         .map_err(|_| CliError::failure("reader thread panicked"))?;
+    if let Some(f) = feedback.as_mut() {
+        f.feed_until(i64::MAX, &mut engine, &mut dead)?;
+    }
     for r in engine.finish() {
         emit(&mut out, &r, args.format, decider.as_mut()).map_err(write_err)?;
     }
@@ -176,6 +255,17 @@ pub fn replay(
         c.late_events,
         if reasons.is_empty() { String::new() } else { format!(" ({})", reasons.join(", ")) },
     );
+    if args.feedback.is_some() {
+        let _ = writeln!(
+            stderr,
+            "driftd: {} feedback events: {} joined, {} late, {} unmatched, {} rejected",
+            c.feedback_events + c.feedback_rejected,
+            c.feedback_joined,
+            c.feedback_late,
+            c.feedback_unmatched,
+            c.feedback_rejected
+        );
+    }
     if let Some(d) = &decider {
         let counts: Vec<String> = d.counts.iter().map(|(k, v)| format!("{k} {v}")).collect();
         let _ = writeln!(
@@ -257,6 +347,9 @@ fn emit(
             if let Some(l) = &r.learned {
                 writeln!(out, "  learned: {}", learned_summary(l))?;
             }
+            if let Some(e) = &r.estimator {
+                writeln!(out, "  estimator: {}", estimator_summary(e))?;
+            }
             for d in decisions.iter().flatten() {
                 if crate::rules::LOOP_RULE_NAMES.contains(&d.rule.as_str()) {
                     writeln!(
@@ -326,6 +419,36 @@ fn dead_letter(
         }
     }
     writeln!(out, "{rec}")
+}
+
+/// One line of the estimator's figures in a window.
+fn estimator_summary(e: &crate::monitor::engine::EstimatorWindow) -> String {
+    let mut s = match (e.version, e.validation_rmse, e.predicted_mean) {
+        (Some(v), Some(rmse), Some(p)) => format!(
+            "predicted rating {p:.3} over {} captions (version {v}, validation RMSE {rmse:.3})",
+            e.predicted_captions
+        ),
+        (Some(v), Some(rmse), None) => {
+            format!("no caption predicted (version {v}, validation RMSE {rmse:.3})")
+        }
+        _ => format!("no version yet ({} rated captions)", e.labelled),
+    };
+    for t in &e.trained {
+        s.push_str(&format!(
+            "; trained version {} on {} ({}): RMSE {:.3}{}",
+            t.version,
+            t.training_samples,
+            t.trigger,
+            t.validation_rmse,
+            match (t.accepted, t.incumbent_rmse) {
+                (true, Some(i)) => format!(", accepted (current {i:.3})"),
+                (true, None) => ", accepted".to_owned(),
+                (false, Some(i)) => format!(", rejected (current {i:.3})"),
+                (false, None) => ", rejected".to_owned(),
+            }
+        ));
+    }
+    s
 }
 
 /// One line of the learned checks' verdicts.

@@ -227,14 +227,21 @@ pub struct ModelConfig {
     pub dataset_drift_share: f64,
     /// The learned checks (`[learned]` with this model's overrides).
     pub learned: crate::learned::LearnedSettings,
+    /// The caption-quality estimator (`[estimator]` with this model's overrides).
+    pub estimator: crate::learned::estimator::EstimatorSettings,
 }
 
 impl ModelConfig {
     /// A model with no settings of its own: every feature, inferred kinds,
     /// the global learned settings.
-    pub fn defaults(drift: &DriftDefaults, learned: &crate::learned::LearnedSettings) -> Self {
+    pub fn defaults(
+        drift: &DriftDefaults,
+        learned: &crate::learned::LearnedSettings,
+        estimator: &crate::learned::estimator::EstimatorSettings,
+    ) -> Self {
         Self {
             learned: learned.clone(),
+            estimator: estimator.clone(),
             fields: FieldPaths::default(),
             baseline: None,
             include_unlisted_features: true,
@@ -423,6 +430,8 @@ pub struct Config {
     pub drift: DriftDefaults,
     /// Learned-check settings of models without a section of their own.
     pub learned: crate::learned::LearnedSettings,
+    /// Estimator settings of models without a section of their own.
+    pub estimator: crate::learned::estimator::EstimatorSettings,
     pub models: BTreeMap<String, ModelConfig>,
     /// Settings over all rules.
     pub actions: crate::rules::ActionSettings,
@@ -543,6 +552,7 @@ impl Default for Config {
             model_pointer: raw::RawRouting::default().model,
             drift: DriftDefaults::default(),
             learned: crate::learned::LearnedSettings::default(),
+            estimator: crate::learned::estimator::EstimatorSettings::default(),
             models: BTreeMap::new(),
             actions: crate::rules::ActionSettings::default(),
             rules: Vec::new(),
@@ -663,6 +673,7 @@ impl Config {
         check("routing", old.model_pointer == new.model_pointer);
         check("feedback", old.feedback == new.feedback);
         check("learned", old.learned == new.learned);
+        check("estimator", old.estimator == new.estimator);
         check(
             "limits",
             (old.max_event_bytes, old.max_models, old.max_features)
@@ -690,12 +701,19 @@ impl Config {
         out
     }
 
+    /// The estimator settings of `model` (without copying its whole section).
+    pub fn estimator_for(&self, model: &str) -> &crate::learned::estimator::EstimatorSettings {
+        self.models
+            .get(model)
+            .map_or(&self.estimator, |m| &m.estimator)
+    }
+
     /// Settings for `model`: its own section, or the defaults.
     pub fn model(&self, model: &str) -> ModelConfig {
         self.models
             .get(model)
             .cloned()
-            .unwrap_or_else(|| ModelConfig::defaults(&self.drift, &self.learned))
+            .unwrap_or_else(|| ModelConfig::defaults(&self.drift, &self.learned, &self.estimator))
     }
 }
 
@@ -764,9 +782,15 @@ fn validate(raw: RawConfig, base: &Path, problems: &mut Vec<ConfigProblem>) -> C
         "learned",
         &mut problem,
     );
+    let estimator = resolve_estimator(
+        &crate::learned::estimator::EstimatorSettings::default(),
+        &raw.estimator,
+        "estimator",
+        &mut problem,
+    );
     let mut models = BTreeMap::new();
     for (name, m) in raw.models {
-        let model = validate_model(&name, m, &drift, &learned, base, &mut problem);
+        let model = validate_model(&name, m, &drift, (&learned, &estimator), base, &mut problem);
         models.insert(name, model);
     }
     let mut file_key = |key: &str, v: &Option<String>| -> Option<PathBuf> {
@@ -969,6 +993,7 @@ fn validate(raw: RawConfig, base: &Path, problems: &mut Vec<ConfigProblem>) -> C
         model_pointer: raw.routing.model,
         drift,
         learned,
+        estimator,
         models,
         actions,
         rules,
@@ -1448,11 +1473,90 @@ fn resolve_learned(
     s
 }
 
+/// `over` applied to `base`, checked; problems under `key`.
+fn resolve_estimator(
+    base: &crate::learned::estimator::EstimatorSettings,
+    over: &raw::RawEstimator,
+    key: &str,
+    problem: &mut dyn FnMut(String, String),
+) -> crate::learned::estimator::EstimatorSettings {
+    let mut s = base.clone();
+    if let Some(v) = over.enabled {
+        s.enabled = v;
+    }
+    if let Some(v) = over.retrain_after {
+        if v == 0 {
+            problem(
+                format!("{key}.retrain_after"),
+                "must be greater than 0, got 0".into(),
+            );
+        } else {
+            s.retrain_after = v;
+        }
+    }
+    if let Some(c) = &over.schedule {
+        match crate::rules::parse_cron(c) {
+            Ok(_) => s.schedule = Some(c.clone()),
+            Err(e) => problem(format!("{key}.schedule"), e),
+        }
+    }
+    for (name, v, min, into) in [
+        ("max_examples", over.max_examples, 20, &mut s.max_examples),
+        ("min_examples", over.min_examples, 10, &mut s.min_examples),
+    ] {
+        if let Some(v) = v {
+            if (min..=10_000_000).contains(&v) {
+                *into = v as usize;
+            } else {
+                problem(
+                    format!("{key}.{name}"),
+                    format!("must be between {min} and 10000000, got {v}"),
+                );
+            }
+        }
+    }
+    if s.min_examples > s.max_examples {
+        problem(
+            format!("{key}.min_examples"),
+            format!(
+                "must not exceed max_examples ({}), got {}",
+                s.max_examples, s.min_examples
+            ),
+        );
+    }
+    if let Some(v) = over.validation_share {
+        if v > 0.0 && v < 0.9 {
+            s.validation_share = v;
+        } else {
+            problem(
+                format!("{key}.validation_share"),
+                format!("must be in (0, 0.9), got {v}"),
+            );
+        }
+    }
+    if let Some(v) = over.penalty {
+        // Above 0: the penalty keeps a constant input from making the
+        // least-squares problem singular.
+        if v > 0.0 && v.is_finite() {
+            s.penalty = v;
+        } else {
+            problem(
+                format!("{key}.penalty"),
+                format!("must be a finite number > 0, got {v}"),
+            );
+        }
+    }
+    s
+}
+
 fn validate_model(
     name: &str,
     m: RawModel,
     drift: &DriftDefaults,
-    learned: &crate::learned::LearnedSettings,
+    (learned, estimator): (
+        &crate::learned::LearnedSettings,
+        &crate::learned::estimator::EstimatorSettings,
+    ),
     base: &Path,
     problem: &mut dyn FnMut(String, String),
 ) -> ModelConfig {
@@ -1502,8 +1606,15 @@ fn validate_model(
         path
     });
     let learned = resolve_learned(learned, &m.learned, &format!("{base_key}.learned"), problem);
+    let estimator = resolve_estimator(
+        estimator,
+        &m.estimator,
+        &format!("{base_key}.estimator"),
+        problem,
+    );
     ModelConfig {
         learned,
+        estimator,
         baseline,
         fields: FieldPaths {
             event_id: m.fields.event_id,

@@ -49,6 +49,33 @@ pub struct RawConfig {
     /// Learned checks (domain classifier, embedding MMD) for every model;
     /// `[models.<name>.learned]` overrides any of these keys.
     pub learned: RawLearned,
+    /// The caption-quality estimator trained on joined feedback ratings;
+    /// `[models.<name>.estimator]` overrides any of these keys.
+    pub estimator: RawEstimator,
+}
+
+/// The caption-quality estimator; every key optional (a model's section
+/// overrides the global one, which overrides the defaults).
+#[derive(Debug, Default, Clone, Deserialize)]
+#[serde(default)]
+pub struct RawEstimator {
+    /// Train a regression from caption descriptors, CLIPScore and confidence
+    /// to feedback ratings, and predict each window's quality (default false).
+    pub enabled: Option<bool>,
+    /// Train again after this many new rated captions (default 500).
+    pub retrain_after: Option<u64>,
+    /// Also train on this cron schedule (with seconds, UTC, event time) when
+    /// new ratings came in (default none).
+    pub schedule: Option<String>,
+    /// Most recent rated captions kept for training (default 10000).
+    pub max_examples: Option<u64>,
+    /// Rated captions needed before the first training (default 200).
+    pub min_examples: Option<u64>,
+    /// Share of the rated captions, the newest, held out to measure each
+    /// version's error and compare it with the current one (default 0.2).
+    pub validation_share: Option<f64>,
+    /// Ridge penalty on standardized inputs (default 0.001).
+    pub penalty: Option<f64>,
 }
 
 /// Learned drift checks on bounded samples; every key optional (a model's
@@ -523,6 +550,8 @@ pub struct RawModel {
     pub baseline: Option<String>,
     /// Overrides of `[learned]` for this model.
     pub learned: RawLearned,
+    /// Overrides of `[estimator]` for this model.
+    pub estimator: RawEstimator,
 }
 
 #[derive(Debug, Deserialize)]

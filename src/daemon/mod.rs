@@ -750,12 +750,21 @@ impl Daemon<'_> {
                     retrain_in_flight_until: until.map(crate::monitor::engine::rfc3339),
                 })
             };
+            let estimator = self.config.estimator_for(&model).enabled.then(|| {
+                let e = self.engine.estimator(&model);
+                crate::http::EstimatorStatus {
+                    current: e.and_then(|e| e.current_version()),
+                    labelled: e.map_or(0, |e| e.labelled()),
+                    versions: e.map(|e| e.versions().to_vec()).unwrap_or_default(),
+                }
+            });
             models.push(ModelStatus {
                 model,
                 silent,
                 seconds_since_last_event: since.as_secs_f64(),
                 versions,
                 rules,
+                estimator,
             });
         }
         if let Ok(mut s) = self.shared.status.write() {

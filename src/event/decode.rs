@@ -110,7 +110,8 @@ pub struct Decoder {
 
 impl Decoder {
     pub fn new(config: &Config) -> Self {
-        let default_model = ModelConfig::defaults(&config.drift, &config.learned);
+        let default_model =
+            ModelConfig::defaults(&config.drift, &config.learned, &config.estimator);
         Self {
             default_model,
             fast_routing: config.model_pointer == "/model",

@@ -77,6 +77,19 @@ pub struct ModelStatus {
     /// Where the rules stand for the model (absent without rules).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub rules: Option<RulesStatus>,
+    /// The caption-quality estimator (absent when off).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub estimator: Option<EstimatorStatus>,
+}
+
+/// The caption-quality estimator of a model: every version kept (the last
+/// 50), each with its validation error, and which one is current.
+#[derive(Debug, Clone, Serialize)]
+pub struct EstimatorStatus {
+    pub current: Option<u32>,
+    /// Rated captions kept for training.
+    pub labelled: usize,
+    pub versions: Vec<crate::learned::estimator::EstimatorVersion>,
 }
 
 /// The rules' view of a model.

@@ -1,10 +1,12 @@
 //! Learned and multivariate checks (issue 6): embedding drift by MMD with a
 //! permutation test, and domain-classifier drift with a linfa logistic
 //! regression, run on bounded samples of each window against a reference
-//! sample ([`window`]).
+//! sample ([`window`]); and the caption-quality estimator trained on joined
+//! feedback ([`estimator`]).
 
 pub mod classifier;
 pub mod embedding;
+pub mod estimator;
 pub mod reservoir;
 pub mod window;
 

@@ -65,6 +65,10 @@ pub struct Metrics {
     pub learned_drift: Family<Labels, FGauge>,
     pub learned_classifier_auc: Family<Labels, FGauge>,
     pub learned_embedding: Family<Labels, FGauge>,
+    pub estimator_version: Family<Labels, FGauge>,
+    pub estimator_training_samples: Family<Labels, FGauge>,
+    pub estimator_validation_rmse: Family<Labels, FGauge>,
+    pub estimator_trainings: Family<Labels, Counter>,
     pub checkpoints: Counter,
     pub kafka_errors: Family<Labels, Counter>,
     pub partitions_assigned: FGauge,
@@ -312,6 +316,26 @@ impl Metrics {
                 "Embedding drift of the model's last closed window, by embedding and statistic (mmd2, p_value, mean_shift, classifier_auc)",
                 Family::default()
             ),
+            estimator_version: reg!(
+                "quality_estimator_version",
+                "Current version of the model's caption-quality estimator (absent before the first)",
+                Family::default()
+            ),
+            estimator_training_samples: reg!(
+                "quality_estimator_training_samples",
+                "Rated captions the current caption-quality estimator was trained on",
+                Family::default()
+            ),
+            estimator_validation_rmse: reg!(
+                "quality_estimator_validation_rmse",
+                "Root mean squared error of the current caption-quality estimator on its held-out ratings",
+                Family::default()
+            ),
+            estimator_trainings: reg!(
+                "quality_estimator_trainings",
+                "Caption-quality estimator trainings, by outcome (accepted, or rejected when not better than the current version)",
+                Family::default()
+            ),
             checkpoints: reg!(
                 "checkpoints",
                 "Checkpoints written to the state store",
@@ -450,6 +474,38 @@ impl Metrics {
                     ("metric", metric.to_owned()),
                 ])
                 .set(v);
+        }
+        if let Some(e) = &w.estimator {
+            if let Some(p) = e.predicted_mean {
+                self.caption_quality
+                    .get_or_create(&vec![
+                        ("model", w.model.clone()),
+                        ("metric", "predicted_mean".to_owned()),
+                    ])
+                    .set(p);
+            }
+            if let (Some(v), Some(n), Some(rmse)) =
+                (e.version, e.training_samples, e.validation_rmse)
+            {
+                self.estimator_version
+                    .get_or_create(&model())
+                    .set(f64::from(v));
+                self.estimator_training_samples
+                    .get_or_create(&model())
+                    .set(n as f64);
+                self.estimator_validation_rmse
+                    .get_or_create(&model())
+                    .set(rmse);
+            }
+            for t in &e.trained {
+                let outcome = if t.accepted { "accepted" } else { "rejected" };
+                self.estimator_trainings
+                    .get_or_create(&vec![
+                        ("model", w.model.clone()),
+                        ("outcome", outcome.to_owned()),
+                    ])
+                    .inc();
+            }
         }
         if let Some(l) = &w.learned {
             self.learned_drift

@@ -13,6 +13,7 @@ use super::tracker::{CaptionTracker, CaptionWindow, FeatureTracker, SignalTracke
 use crate::baseline::{Collector, FeatureProfile, Profile};
 use crate::config::{Config, WindowSpec};
 use crate::event::{Decoder, FeatureValue, InferenceEvent, RejectReason, Rejection};
+use crate::learned::estimator::{self, Estimator, EstimatorVersion, LinearModel};
 use crate::learned::window::sample_seed;
 use crate::learned::{EventSample, LearnedJob, LearnedReport};
 use crate::quality::{clip, Vocabulary};
@@ -45,10 +46,32 @@ pub struct WindowReport {
     /// The learned checks, when the model has them on (`[learned]`).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub learned: Option<LearnedReport>,
+    /// The caption-quality estimator, when the model has it on (`[estimator]`).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub estimator: Option<EstimatorWindow>,
     /// The learned checks still to run, when the engine defers them
     /// ([`Engine::defer_learned`]); [`WindowReport::run_learned`] runs them.
     #[serde(skip)]
     pub learned_job: Option<Box<LearnedJob>>,
+}
+
+/// The caption-quality estimator in a window.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct EstimatorWindow {
+    /// The current version when the window closed (none before the first).
+    pub version: Option<u32>,
+    pub training_samples: Option<usize>,
+    /// The current version's RMSE on its held-out ratings.
+    pub validation_rmse: Option<f64>,
+    /// Rated captions kept for training.
+    pub labelled: usize,
+    /// Mean predicted rating of the window's captions (successful calls),
+    /// by the version current as each was seen.
+    pub predicted_mean: Option<f64>,
+    pub predicted_captions: u64,
+    /// Versions trained since the model's previous window closed, accepted
+    /// or not, with their validation error.
+    pub trained: Vec<EstimatorVersion>,
 }
 
 impl WindowReport {
@@ -88,6 +111,9 @@ struct Window {
     /// Events sampled for the learned checks (when on).
     #[serde(default)]
     sample: Option<EventSample>,
+    /// The estimator's predicted rating of each caption (when on).
+    #[serde(default)]
+    predicted: crate::sketch::Moments,
 }
 
 /// Feedback joined while a window was open.
@@ -107,6 +133,11 @@ struct Pending {
     model: String,
     version: String,
     caption: String,
+    /// What the quality estimator learns from besides the caption.
+    #[serde(default)]
+    clip: Option<f64>,
+    #[serde(default)]
+    confidence: Option<f64>,
 }
 
 /// What became of a feedback event.
@@ -209,6 +240,7 @@ struct SnapshotRef<'a> {
     counters: &'a Counters,
     pending: &'a FxHashMap<String, Pending>,
     expired: &'a std::collections::VecDeque<String>,
+    estimators: &'a BTreeMap<String, Estimator>,
 }
 
 #[derive(Deserialize)]
@@ -219,6 +251,8 @@ struct SnapshotOwned {
     pending: FxHashMap<String, Pending>,
     #[serde(default)]
     expired: std::collections::VecDeque<String>,
+    #[serde(default)]
+    estimators: BTreeMap<String, Estimator>,
 }
 
 /// A checkpointed engine state that cannot be restored.
@@ -253,6 +287,10 @@ pub struct Engine {
     join_feedback: bool,
     /// Leave the learned checks to the caller ([`WindowReport::run_learned`]).
     defer_learned: bool,
+    /// Caption-quality estimators by model.
+    estimators: BTreeMap<String, Estimator>,
+    /// Some model has the estimator on (else no caption is predicted).
+    estimating: bool,
 }
 
 /// Epoch milliseconds as RFC 3339 (UTC).
@@ -273,11 +311,13 @@ impl Engine {
     /// from the running ones; the daemon refuses a reload that changes
     /// anything else. Window state is kept.
     pub fn reconfigure(&mut self, config: Config) {
+        self.estimating = estimating(&config);
         self.config = config;
     }
 
     pub fn new(config: Config, vocab: Vocabulary, profiles: BTreeMap<String, Profile>) -> Self {
         let decoder = Decoder::new(&config);
+        let estimating = estimating(&config);
         for (model, p) in &profiles {
             if p.sample.is_none() && config.model(model).learned.enabled {
                 tracing::warn!(model = %model,
@@ -298,6 +338,8 @@ impl Engine {
             join_feedback: false,
             hot_key: None,
             defer_learned: false,
+            estimators: BTreeMap::new(),
+            estimating,
         }
     }
 
@@ -345,6 +387,28 @@ impl Engine {
         };
         self.counters.feedback_joined += 1;
         let max_scored = self.config.feedback.max_scored_per_window;
+        let es = self.config.estimator_for(&p.model);
+        if let (true, Some(rating)) = (es.enabled, fb.rating.filter(|r| r.is_finite())) {
+            let facts = crate::quality::CaptionFacts::of(&p.caption, &self.vocab);
+            let x = estimator::inputs(&facts.descriptors, p.clip, p.confidence);
+            let now = self
+                .states
+                .get(&(p.model.clone(), p.version.clone()))
+                .map_or(0, |s| s.newest_ms);
+            let e = self.estimators.entry(p.model.clone()).or_default();
+            if let Some(v) = e.add(
+                estimator::Example {
+                    x: x.to_vec(),
+                    rating,
+                },
+                now,
+                es,
+            ) {
+                tracing::info!(model = %p.model, version = v.version, accepted = v.accepted,
+                    validation_rmse = v.validation_rmse, samples = v.training_samples,
+                    "quality estimator trained");
+            }
+        }
         if let Some(state) = self.states.get_mut(&(p.model, p.version)) {
             let t = match state.open.values_mut().next_back() {
                 Some(w) => &mut w.feedback,
@@ -366,7 +430,13 @@ impl Engine {
 
     /// Remember an inference event for the feedback join, dropping the
     /// version's events older than the TTL or beyond the cap.
-    fn await_feedback(&mut self, key: &(String, String), id: String, ts: i64, caption: String) {
+    fn await_feedback(
+        &mut self,
+        key: &(String, String),
+        id: String,
+        ts: i64,
+        (caption, clip, confidence): (String, Option<f64>, Option<f64>),
+    ) {
         let fc = self.config.feedback;
         let Some(state) = self.states.get_mut(key) else {
             return;
@@ -381,6 +451,8 @@ impl Engine {
                 model: key.0.clone(),
                 version: key.1.clone(),
                 caption,
+                clip,
+                confidence,
             },
         );
         let horizon = state.newest_ms.saturating_sub(fc.ttl_ms);
@@ -625,11 +697,16 @@ impl Engine {
                     signals: SignalTracker::default(),
                     feedback: std::mem::take(carry),
                     sample,
+                    predicted: Default::default(),
                 };
                 *next_index += 1;
                 w
             });
-            track(window, &event, features, &self.vocab);
+            let estimate = match self.estimating {
+                true => self.estimators.get(&key.0).and_then(Estimator::model),
+                false => None,
+            };
+            track(window, &event, features, &self.vocab, estimate);
             if let Some(s) = &mut window.sample {
                 s.observe(&event);
             }
@@ -663,7 +740,8 @@ impl Engine {
         }
         if self.join_feedback && event.error.is_none() && !event.event_id.is_empty() {
             if let Some(caption) = caption_of(&event).map(str::to_owned) {
-                self.await_feedback(key, event.event_id.into_owned(), ts, caption);
+                let facts = (caption, clip_of(&event), confidence_of(&event));
+                self.await_feedback(key, event.event_id.into_owned(), ts, facts);
             }
         }
         closed
@@ -709,6 +787,28 @@ impl Engine {
             }
         }
         self.counters.windows += 1;
+        let estimator = mc.estimator.enabled.then(|| {
+            let e = self.estimators.entry(model.to_owned()).or_default();
+            if let Some(v) = e.tick(w.end_ms, &mc.estimator) {
+                tracing::info!(
+                    model,
+                    version = v.version,
+                    accepted = v.accepted,
+                    validation_rmse = v.validation_rmse,
+                    "quality estimator trained on schedule"
+                );
+            }
+            let current = e.current();
+            EstimatorWindow {
+                version: current.map(|v| v.version),
+                training_samples: current.map(|v| v.training_samples),
+                validation_rmse: current.map(|v| v.validation_rmse),
+                labelled: e.labelled(),
+                predicted_mean: (w.predicted.count > 0).then_some(w.predicted.mean),
+                predicted_captions: w.predicted.count,
+                trained: e.take_fresh(),
+            }
+        });
         let learned_job = match (&state.reference, w.sample.take()) {
             (Some(reference), Some(current)) => Some(Box::new(LearnedJob {
                 seed: sample_seed(&mc.learned, model, &state.version, w.index),
@@ -767,6 +867,7 @@ impl Engine {
             },
             signals: w.signals.report(),
             learned: None,
+            estimator,
             learned_job,
         };
         if !self.defer_learned {
@@ -802,6 +903,7 @@ impl Engine {
             counters: &self.counters,
             pending: &self.pending,
             expired: &self.expired,
+            estimators: &self.estimators,
         };
         let mut out = Vec::with_capacity(64 * 1024);
         ciborium::into_writer(&snap, &mut out).expect("writing to a Vec cannot fail");
@@ -832,6 +934,7 @@ impl Engine {
         self.pending = snap.pending;
         self.expired_set = snap.expired.iter().cloned().collect();
         self.expired = snap.expired;
+        self.estimators = snap.estimators;
         Ok(())
     }
 
@@ -858,6 +961,11 @@ impl Engine {
             .collect()
     }
 
+    /// The caption-quality estimator of `model`, once it has a rating.
+    pub fn estimator(&self, model: &str) -> Option<&Estimator> {
+        self.estimators.get(model)
+    }
+
     /// Model versions still learning their baseline, with events learned so far.
     pub fn learning(&self) -> Vec<(String, String, u64)> {
         self.states
@@ -870,6 +978,33 @@ impl Engine {
             })
             .collect()
     }
+}
+
+/// Whether any model has the caption-quality estimator on.
+fn estimating(config: &Config) -> bool {
+    config.estimator.enabled || config.models.values().any(|m| m.estimator.enabled)
+}
+
+/// CLIPScore of an event's `image` and `caption` embeddings, if both exist.
+fn clip_of(e: &InferenceEvent<'_>) -> Option<f64> {
+    let emb = |name: &str| {
+        e.embeddings
+            .iter()
+            .find(|(k, _)| k.as_ref() == name)
+            .map(|(_, v)| v.as_slice())
+    };
+    clip::clip_score(emb("image")?, emb("caption")?)
+}
+
+/// The model's confidence: `prediction.confidence`, if a number.
+fn confidence_of(e: &InferenceEvent<'_>) -> Option<f64> {
+    e.prediction
+        .iter()
+        .find(|(k, _)| k == "confidence")
+        .and_then(|(_, v)| match v {
+            FeatureValue::Number(x) => Some(*x),
+            _ => None,
+        })
 }
 
 /// The caption of an event: its `prediction.caption` string, if any.
@@ -901,6 +1036,7 @@ fn track(
     e: &InferenceEvent<'_>,
     baseline: &BTreeMap<String, FeatureProfile>,
     vocab: &Vocabulary,
+    estimate: Option<&LinearModel>,
 ) {
     w.signals.events += 1;
     if e.error.is_some() {
@@ -925,24 +1061,24 @@ fn track(
     }
     if e.error.is_none() {
         let caption = caption_of(e);
-        let emb = |name: &str| {
-            e.embeddings
-                .iter()
-                .find(|(k, _)| k.as_ref() == name)
-                .map(|(_, v)| v.as_slice())
-        };
-        let clip = match (emb("image"), emb("caption")) {
-            (Some(i), Some(c)) => clip::clip_score(i, c),
-            _ => None,
-        };
+        let clip = clip_of(e);
         match caption {
             Some(c) => {
                 if c.trim().is_empty() {
                     w.signals.empty_captions += 1;
                 }
-                match &e.caption_facts {
-                    Some(f) => w.captions.observe_facts(f, clip),
-                    None => w.captions.observe(c, clip, vocab),
+                let owned;
+                let facts = match &e.caption_facts {
+                    Some(f) => f,
+                    None => {
+                        owned = crate::quality::CaptionFacts::of(c, vocab);
+                        &owned
+                    }
+                };
+                w.captions.observe_facts(facts, clip);
+                if let Some(m) = estimate {
+                    let x = estimator::inputs(&facts.descriptors, clip, confidence_of(e));
+                    w.predicted.push(m.predict(&x));
                 }
             }
             None => w.signals.empty_captions += 1,

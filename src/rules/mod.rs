@@ -208,6 +208,12 @@ pub const WINDOW_METRICS: &[(&str, WindowFn)] = &[
     ("quality.cider_d", |r| {
         r.captions.references.as_ref()?.cider_d
     }),
+    ("quality.predicted_mean", |r| {
+        r.estimator.as_ref()?.predicted_mean
+    }),
+    ("quality.estimator_validation_rmse", |r| {
+        r.estimator.as_ref()?.validation_rmse
+    }),
     ("learned.drift", |r| Some(flag(r.learned.as_ref()?.drift))),
     ("learned.classifier_auc", |r| {
         Some(learned_classifier(r)?.auc)
