@@ -96,17 +96,20 @@ fn the_estimator_recovers_a_planted_rating_function() {
          [estimator]\nenabled = true\nmin_examples = 1000\nretrain_after = 3000\n",
     )
     .unwrap();
-    let out = driftd(&[
-        "replay",
-        "--input",
-        p(&logs),
-        "--feedback",
-        p(&fb),
-        "--format",
-        "json",
-        "--config",
-        p(&cfg),
-    ]);
+    let replay = |format: &str| {
+        driftd(&[
+            "replay",
+            "--input",
+            p(&logs),
+            "--feedback",
+            p(&fb),
+            "--format",
+            format,
+            "--config",
+            p(&cfg),
+        ])
+    };
+    let out = replay("json");
     let err = String::from_utf8_lossy(&out.stderr);
     assert!(out.status.success(), "{err}");
     // Events seen while the baseline is learned wait for no feedback: their
@@ -199,15 +202,7 @@ fn the_estimator_recovers_a_planted_rating_function() {
     assert!(compared >= 3, "only {compared} windows fully predicted");
 
     // The text report says the same, a line per window.
-    let out = driftd(&[
-        "replay",
-        "--input",
-        p(&logs),
-        "--feedback",
-        p(&fb),
-        "--config",
-        p(&cfg),
-    ]);
+    let out = replay("text");
     let text = String::from_utf8_lossy(&out.stdout);
     assert!(
         text.contains("  estimator: predicted rating ")
