@@ -13,8 +13,8 @@ use clap::{Parser, Subcommand};
 #[global_allocator]
 static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
 use driftd::cli::{
-    self, CaptionFormat, CheckFormat, CliError, Progress, ReplayArgs, ReplayFormat, ReportArgs,
-    ReportFormat, ScoreCaptionsArgs,
+    self, CaptionFormat, CheckFormat, CliError, ExportArgs, ExportFormat, ExportTable, Progress,
+    ReplayArgs, ReplayFormat, ReportArgs, ReportFormat, ScoreCaptionsArgs,
 };
 use driftd::source::generate::{GenerateSpec, Scenario};
 
@@ -229,6 +229,32 @@ enum Command {
         #[arg(long)]
         out: PathBuf,
     },
+    /// Export the state store's history as a Parquet or CSV table, for
+    /// notebooks: windows (drift, quality, signals, learned checks, predicted
+    /// quality), per-feature drift, or rule decisions. Reads the store
+    /// without locking out a running daemon.
+    ///
+    /// Example: driftd export --config config/driftd.toml --table windows --out windows.parquet
+    ///
+    /// Example: driftd export --state /var/lib/driftd --table decisions --format csv --out decisions.csv --since 2026-11-01T00:00:00Z
+    Export {
+        /// Config file: its state.dir is the store (unless --state).
+        #[arg(long, env = "DRIFTD_CONFIG")]
+        config: Option<PathBuf>,
+        /// The state directory (overrides the config's state.dir).
+        #[arg(long)]
+        state: Option<PathBuf>,
+        #[arg(long, value_enum, default_value_t = ExportTable::Windows)]
+        table: ExportTable,
+        #[arg(long, value_enum, default_value_t = ExportFormat::Parquet)]
+        format: ExportFormat,
+        /// Only windows (and decisions) ending at or after this RFC 3339 time.
+        #[arg(long)]
+        since: Option<String>,
+        /// The file to write.
+        #[arg(long)]
+        out: PathBuf,
+    },
 }
 
 fn main() -> ExitCode {
@@ -336,6 +362,34 @@ fn run(cli: Cli) -> Result<ExitCode, CliError> {
                 candidates: &candidate,
             };
             cli::replay(&args, &mut stdout, &mut std::io::stderr())?;
+            Ok(ExitCode::SUCCESS)
+        }
+        Command::Export {
+            config,
+            state,
+            table,
+            format,
+            since,
+            out,
+        } => {
+            let state = match state {
+                Some(s) => s,
+                None => cli::load_config(config.as_deref())?.daemon.state_dir,
+            };
+            let done = cli::export(&ExportArgs {
+                state: &state,
+                table,
+                format,
+                out: &out,
+                since: since.as_deref(),
+            })?;
+            eprintln!(
+                "driftd: wrote {} rows of {} ({} columns) to {}",
+                done.rows,
+                done.table,
+                done.columns.len(),
+                done.path
+            );
             Ok(ExitCode::SUCCESS)
         }
         Command::Run {

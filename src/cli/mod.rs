@@ -3,6 +3,7 @@
 
 mod captions;
 mod demo;
+mod export;
 mod progress;
 mod replay;
 
@@ -20,6 +21,7 @@ use crate::monitor::{evaluate, Reference};
 use crate::report::{render_html, render_json, HtmlContext};
 pub use captions::{score_captions, CaptionFormat, ScoreCaptionsArgs};
 pub use demo::{demo, DemoArgs};
+pub use export::{export, ExportArgs, ExportFormat, ExportTable, Exported};
 pub use progress::Progress;
 pub use replay::{replay, ReplayArgs, ReplayFormat};
 

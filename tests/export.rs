@@ -1,0 +1,193 @@
+//! `driftd export` (issue 7): the state store's windows, per-feature drift
+//! and decisions as Parquet and CSV, read back with polars. The store is
+//! filled as the daemon fills it (`Store::checkpoint_with`) with the windows
+//! and decisions of a replayed covariate shift.
+
+mod common;
+
+use common::{driftd, p};
+use driftd::store::{DecisionBatch, Offsets, Store, StoredDecision, StoredWindow};
+use polars::prelude::*;
+use serde_json::Value;
+
+/// A state directory holding the windows and decisions of a replay of a
+/// covariate shift (drift from minute 2 on) with a drift rule.
+fn store_of_a_replay(dir: &std::path::Path) -> Vec<Value> {
+    let logs = dir.join("logs.ndjson");
+    assert!(driftd(&[
+        "generate",
+        "--scenario",
+        "covariate-shift",
+        "--events",
+        "30000",
+        "--to",
+        p(&logs),
+    ])
+    .status
+    .success());
+    let cfg = dir.join("driftd.toml");
+    std::fs::write(
+        &cfg,
+        "[windows]\nsize = \"1m\"\nallowed_lateness = \"5s\"\n[baseline]\nlearn_events = 3000\n\
+         [[rules]]\nname = \"drift-retrain\"\naction = \"retrain\"\n\
+         when = { metric = \"drift_share\", op = \">=\", value = 0.3 }\n",
+    )
+    .unwrap();
+    let out = driftd(&[
+        "replay",
+        "--input",
+        p(&logs),
+        "--format",
+        "json",
+        "--config",
+        p(&cfg),
+    ]);
+    assert!(out.status.success());
+    let reports: Vec<Value> = String::from_utf8_lossy(&out.stdout)
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect();
+    let windows: Vec<StoredWindow> = reports
+        .iter()
+        .map(|r| {
+            let mut w = r.clone();
+            w.as_object_mut().unwrap().remove("decisions");
+            StoredWindow {
+                model: r["model"].as_str().unwrap().into(),
+                model_version: r["model_version"].as_str().unwrap().into(),
+                index: r["window"]["index"].as_u64().unwrap(),
+                report_json: w.to_string(),
+            }
+        })
+        .collect();
+    let decisions: Vec<StoredDecision> = reports
+        .iter()
+        .flat_map(|r| r["decisions"].as_array().unwrap().clone())
+        .map(|d| StoredDecision {
+            id: format!("dec_{}_{}", d["window_index"], d["rule"].as_str().unwrap()),
+            model: d["model"].as_str().unwrap().into(),
+            model_version: d["model_version"].as_str().unwrap().into(),
+            window_index: d["window_index"].as_u64().unwrap(),
+            rule: d["rule"].as_str().unwrap().into(),
+            action: d["action"].as_str().unwrap().into(),
+            outcome: d["outcome"].as_str().unwrap().into(),
+            window_end: d["window_end"].as_str().unwrap().into(),
+            delivery: (d["outcome"] == "fired").then(|| "no_target".to_owned()),
+            decision_json: d.to_string(),
+            targets: Vec::new(),
+        })
+        .collect();
+    let mut store = Store::open(&dir.join("state")).unwrap();
+    store
+        .checkpoint_with(
+            b"-",
+            &Offsets::new(),
+            &windows,
+            DecisionBatch {
+                decisions: &decisions,
+                decider_state: None,
+                keep: 0,
+            },
+            1000,
+        )
+        .unwrap();
+    reports
+}
+
+fn read(path: &std::path::Path) -> DataFrame {
+    let file = std::fs::File::open(path).unwrap();
+    if path.extension().unwrap() == "parquet" {
+        ParquetReader::new(file).finish().unwrap()
+    } else {
+        CsvReadOptions::default()
+            .with_has_header(true)
+            .try_into_reader_with_file_path(Some(path.to_path_buf()))
+            .unwrap()
+            .finish()
+            .unwrap()
+    }
+}
+
+#[test]
+fn export_writes_windows_features_and_decisions() {
+    let dir = tempfile::tempdir().unwrap();
+    let reports = store_of_a_replay(dir.path());
+    assert_eq!(reports.len(), 5);
+    let state = dir.path().join("state");
+    let export = |table: &str, format: &str, extra: &[&str]| {
+        let out = dir.path().join(format!("{table}.{format}"));
+        let mut args = vec![
+            "export",
+            "--state",
+            p(&state),
+            "--table",
+            table,
+            "--format",
+            format,
+            "--out",
+            p(&out),
+        ];
+        args.extend(extra);
+        let o = driftd(&args);
+        let err = String::from_utf8_lossy(&o.stderr).into_owned();
+        assert!(o.status.success(), "{err}");
+        (read(&out), err)
+    };
+
+    // Windows: one row each, the report's figures in their columns.
+    let (w, err) = export("windows", "parquet", &[]);
+    assert!(err.contains("wrote 5 rows of windows"), "{err}");
+    assert_eq!(w.height(), 5);
+    let share = w.column("drift_share").unwrap().f64().unwrap().clone();
+    let drift = w.column("dataset_drift").unwrap().bool().unwrap().clone();
+    for (i, r) in reports.iter().enumerate() {
+        assert_eq!(share.get(i), r["drift"]["dataset"]["share"].as_f64());
+        assert_eq!(drift.get(i), r["drift"]["dataset"]["drift"].as_bool());
+    }
+    assert_eq!(
+        w.column("window_end").unwrap().str().unwrap().get(4),
+        Some("2026-11-24T00:05:00Z")
+    );
+
+    // --since keeps the windows ending at or after it.
+    let (w, _) = export("windows", "csv", &["--since", "2026-11-24T00:03:00Z"]);
+    assert_eq!(w.height(), 3);
+
+    // Features: one row per window and feature, with the drift decision.
+    let (f, _) = export("features", "parquet", &[]);
+    assert_eq!(f.height(), 5 * 8);
+    let drift = f.column("drift").unwrap().bool().unwrap().clone();
+    let feature = f.column("feature").unwrap().str().unwrap().clone();
+    let names: std::collections::BTreeSet<&str> = (0..f.height())
+        .filter(|&i| drift.get(i) == Some(true))
+        .filter_map(|i| feature.get(i))
+        .collect();
+    assert_eq!(
+        names,
+        ["brightness", "source", "width"].into_iter().collect(),
+        "the covariate shift's features"
+    );
+
+    // Decisions: the rule's, with the fired one.
+    let (d, _) = export("decisions", "csv", &[]);
+    assert!(d.height() >= 3);
+    let outcome = d.column("outcome").unwrap().str().unwrap().clone();
+    let fired = (0..d.height())
+        .filter(|&i| outcome.get(i) == Some("fired"))
+        .count();
+    assert_eq!(fired, 1);
+
+    // A bad --since is a clear error.
+    let out = driftd(&[
+        "export",
+        "--state",
+        p(&state),
+        "--out",
+        p(&dir.path().join("x.parquet")),
+        "--since",
+        "yesterday",
+    ]);
+    assert_eq!(out.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&out.stderr)
+        .contains("--since \"yesterday\": not an RFC 3339 time"));
+}
