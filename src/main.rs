@@ -255,6 +255,18 @@ enum Command {
         #[arg(long)]
         out: PathBuf,
     },
+    /// Print a shell completion script for driftd's commands and options.
+    ///
+    /// Example: driftd completions bash > /etc/bash_completion.d/driftd
+    ///
+    /// Example: driftd completions zsh > "${fpath[1]}/_driftd"
+    ///
+    /// Example: driftd completions fish > ~/.config/fish/completions/driftd.fish
+    Completions {
+        /// bash, zsh, fish, elvish or powershell.
+        #[arg(value_enum)]
+        shell: clap_complete::Shell,
+    },
 }
 
 fn main() -> ExitCode {
@@ -362,6 +374,11 @@ fn run(cli: Cli) -> Result<ExitCode, CliError> {
                 candidates: &candidate,
             };
             cli::replay(&args, &mut stdout, &mut std::io::stderr())?;
+            Ok(ExitCode::SUCCESS)
+        }
+        Command::Completions { shell } => {
+            let mut cmd = <Cli as clap::CommandFactory>::command();
+            clap_complete::generate(shell, &mut cmd, "driftd", &mut stdout);
             Ok(ExitCode::SUCCESS)
         }
         Command::Export {

@@ -369,3 +369,68 @@ fn check_config_lists_every_problem() {
     assert_eq!(v["valid"], false);
     assert_eq!(v["problems"].as_array().unwrap().len(), 3);
 }
+
+/// The subcommands `driftd --help` lists.
+fn subcommands() -> Vec<String> {
+    let out = driftd(&["--help"]);
+    assert!(out.status.success());
+    let text = stdout(&out);
+    let listed = text
+        .split("Commands:")
+        .nth(1)
+        .expect("a Commands section")
+        .split("Options:")
+        .next()
+        .unwrap();
+    listed
+        .lines()
+        .filter_map(|l| l.split_whitespace().next())
+        .filter(|c| *c != "help")
+        .map(str::to_owned)
+        .collect()
+}
+
+/// Every command's `--help` says what it does and shows an example of it.
+#[test]
+fn every_command_has_help_with_an_example() {
+    let commands = subcommands();
+    assert!(commands.len() >= 10, "{commands:?}");
+    for c in &commands {
+        let out = driftd(&[c, "--help"]);
+        assert!(out.status.success(), "{c} --help");
+        let text = stdout(&out);
+        assert!(
+            text.contains(&format!("Example: driftd {c}")),
+            "`driftd {c} --help` has no example:\n{text}"
+        );
+    }
+}
+
+/// Shell completions: the bash script parses (`bash -n`) and completes every
+/// command; zsh and fish get scripts of their own.
+#[test]
+fn shell_completions_cover_every_command() {
+    let dir = tempfile::tempdir().unwrap();
+    let out = driftd(&["completions", "bash"]);
+    assert!(out.status.success());
+    let script = stdout(&out);
+    for c in subcommands() {
+        assert!(script.contains(&c), "bash completion lacks {c}");
+    }
+    let path = dir.path().join("driftd.bash");
+    std::fs::write(&path, &script).unwrap();
+    let check = std::process::Command::new("bash")
+        .arg("-n")
+        .arg(&path)
+        .output()
+        .unwrap();
+    assert!(
+        check.status.success(),
+        "{}",
+        String::from_utf8_lossy(&check.stderr)
+    );
+    assert!(stdout(&driftd(&["completions", "zsh"])).starts_with("#compdef driftd"));
+    assert!(stdout(&driftd(&["completions", "fish"])).contains("complete -c driftd"));
+    let bad = driftd(&["completions", "tcsh"]);
+    assert_eq!(bad.status.code(), Some(2));
+}
