@@ -87,6 +87,7 @@ fn store_of_a_replay(dir: &std::path::Path) -> Vec<Value> {
                 decisions: &decisions,
                 decider_state: None,
                 keep: 0,
+                estimator_versions: &[],
             },
             1000,
         )

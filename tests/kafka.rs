@@ -1192,6 +1192,17 @@ fn the_quality_estimator_trains_on_the_feedback_topic() {
         .map(|r| r["estimator"]["trained"].as_array().unwrap().len())
         .sum();
     assert!(trained >= 1, "the versions are stored with the windows");
+    // ...and in a table of their own, each with its validation error.
+    let versions = Store::open_read_only(&dir.path().join("state"))
+        .unwrap()
+        .estimator_versions(Some(MODEL))
+        .unwrap();
+    assert_eq!(versions.len(), trained);
+    assert_eq!(versions[0].version, 1);
+    assert!(versions[0].accepted);
+    assert!(versions
+        .iter()
+        .all(|v| (0.05..0.2).contains(&v.validation_rmse)));
     for (k, r) in reports.iter().enumerate().skip(3) {
         // Window k holds events 1000 + 2000 k .. 1000 + 2000 (k + 1).
         let truths: Vec<f64> = parsed[1000 + 2000 * k..1000 + 2000 * (k + 1)]

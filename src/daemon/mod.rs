@@ -607,7 +607,28 @@ impl Daemon<'_> {
         let offsets = self.positions.to_offsets();
         let decider_state =
             serde_json::to_string(&self.decider.state()).expect("decider state serializes");
+        let estimator_versions: Vec<crate::store::StoredEstimatorVersion> = self
+            .pending
+            .iter()
+            .filter_map(|w| Some((&w.model, w.estimator.as_ref()?)))
+            .flat_map(|(model, e)| {
+                e.trained
+                    .iter()
+                    .map(move |v| crate::store::StoredEstimatorVersion {
+                        model: model.clone(),
+                        version: v.version,
+                        trained_at: v.trained_at.clone(),
+                        trigger: v.trigger.clone(),
+                        training_samples: v.training_samples as u64,
+                        validation_rmse: v.validation_rmse,
+                        incumbent_rmse: v.incumbent_rmse,
+                        accepted: v.accepted,
+                        record_json: serde_json::to_string(v).expect("versions serialize"),
+                    })
+            })
+            .collect();
         let batch = DecisionBatch {
+            estimator_versions: &estimator_versions,
             decisions: &self.pending_decisions,
             decider_state: Some(&decider_state),
             keep: self.config.daemon.decision_history,

@@ -18,7 +18,7 @@ use rusqlite::{params, Connection, OpenFlags, OptionalExtension};
 /// File name of the store inside the state directory.
 pub const FILE_NAME: &str = "driftd.sqlite";
 /// Schema version, kept in SQLite's `user_version`.
-const SCHEMA_VERSION: i64 = 4;
+const SCHEMA_VERSION: i64 = 5;
 
 /// Next offset to consume, by (topic, partition).
 pub type Offsets = BTreeMap<(String, i32), i64>;
@@ -129,7 +129,8 @@ pub enum Attempt {
 }
 
 /// Decisions made since the last checkpoint, and the rules' guardrail state
-/// after them: written in the checkpoint's transaction.
+/// after them (and the estimator versions trained meanwhile): written in the
+/// checkpoint's transaction.
 #[derive(Debug, Clone, Copy, Default)]
 pub struct DecisionBatch<'a> {
     pub decisions: &'a [StoredDecision],
@@ -137,6 +138,23 @@ pub struct DecisionBatch<'a> {
     pub decider_state: Option<&'a str>,
     /// Settled decisions kept (0: all); the oldest beyond are pruned.
     pub keep: u64,
+    /// Caption-quality estimator versions trained since the last checkpoint.
+    pub estimator_versions: &'a [StoredEstimatorVersion],
+}
+
+/// A caption-quality estimator version as stored (`estimator_versions`).
+#[derive(Debug, Clone, PartialEq)]
+pub struct StoredEstimatorVersion {
+    pub model: String,
+    pub version: u32,
+    pub trained_at: String,
+    pub trigger: String,
+    pub training_samples: u64,
+    pub validation_rmse: f64,
+    pub incumbent_rmse: Option<f64>,
+    pub accepted: bool,
+    /// The whole version (with the model's weights) as JSON.
+    pub record_json: String,
 }
 
 /// The state store.
@@ -297,6 +315,29 @@ impl Store {
                      COMMIT;",
                 )
                 .map_err(|e| self.err(e))?;
+                self.init()
+            }
+            4 => {
+                // Version 5: every caption-quality estimator version, with
+                // its validation error and whether it replaced the current one.
+                c.execute_batch(
+                    "BEGIN;
+                     CREATE TABLE IF NOT EXISTS estimator_versions (
+                         model TEXT NOT NULL,
+                         version INTEGER NOT NULL,
+                         trained_at TEXT NOT NULL,
+                         trigger TEXT NOT NULL,
+                         training_samples INTEGER NOT NULL,
+                         validation_rmse REAL NOT NULL,
+                         incumbent_rmse REAL,
+                         accepted INTEGER NOT NULL,
+                         record TEXT NOT NULL,
+                         PRIMARY KEY (model, version)
+                     );
+                     PRAGMA user_version = 5;
+                     COMMIT;",
+                )
+                .map_err(|e| self.err(e))?;
                 Ok(())
             }
             SCHEMA_VERSION => Ok(()),
@@ -454,6 +495,27 @@ impl Store {
             }
             if decisions.keep > 0 && !decisions.decisions.is_empty() {
                 Self::prune_decisions(&tx, decisions.keep).map_err(err)?;
+            }
+            let mut est = tx
+                .prepare_cached(
+                    "INSERT OR IGNORE INTO estimator_versions (model, version, trained_at, trigger,
+                         training_samples, validation_rmse, incumbent_rmse, accepted, record)
+                     VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)",
+                )
+                .map_err(err)?;
+            for v in decisions.estimator_versions {
+                est.execute(params![
+                    v.model,
+                    v.version,
+                    v.trained_at,
+                    v.trigger,
+                    v.training_samples,
+                    v.validation_rmse,
+                    v.incumbent_rmse,
+                    v.accepted,
+                    v.record_json
+                ])
+                .map_err(err)?;
             }
             if let Some(state) = decisions.decider_state {
                 tx.execute(
@@ -756,6 +818,37 @@ impl Store {
         rows.collect::<Result<Vec<_>, _>>().map_err(|e| self.err(e))
     }
 
+    /// Stored estimator versions (of `model`, or all), by model and version.
+    pub fn estimator_versions(
+        &self,
+        model: Option<&str>,
+    ) -> Result<Vec<StoredEstimatorVersion>, StoreError> {
+        let mut stmt = self
+            .conn
+            .prepare_cached(
+                "SELECT model, version, trained_at, trigger, training_samples, validation_rmse,
+                        incumbent_rmse, accepted, record FROM estimator_versions
+                 WHERE ?1 IS NULL OR model = ?1 ORDER BY model, version",
+            )
+            .map_err(|e| self.err(e))?;
+        let rows = stmt
+            .query_map(params![model], |r| {
+                Ok(StoredEstimatorVersion {
+                    model: r.get(0)?,
+                    version: r.get(1)?,
+                    trained_at: r.get(2)?,
+                    trigger: r.get(3)?,
+                    training_samples: r.get(4)?,
+                    validation_rmse: r.get(5)?,
+                    incumbent_rmse: r.get(6)?,
+                    accepted: r.get(7)?,
+                    record_json: r.get(8)?,
+                })
+            })
+            .map_err(|e| self.err(e))?;
+        rows.collect::<Result<Vec<_>, _>>().map_err(|e| self.err(e))
+    }
+
     /// Every stored window in a stable order (model, version, index): for
     /// comparing runs.
     pub fn all_windows(&self) -> Result<Vec<StoredWindow>, StoreError> {
@@ -883,6 +976,7 @@ mod tests {
             decisions: &ds,
             decider_state: Some("{\"x\":1}"),
             keep: 0,
+            estimator_versions: &[],
         };
         s.checkpoint_with(b"one", &Offsets::new(), &[], batch, 10)
             .unwrap();
@@ -896,6 +990,7 @@ mod tests {
                 decisions: &again,
                 decider_state: None,
                 keep: 0,
+                estimator_versions: &[],
             },
             10,
         )
@@ -961,19 +1056,41 @@ mod tests {
         let mut s = Store::open(dir.path()).unwrap();
         assert_eq!(s.load().unwrap().unwrap().sequence, 7);
         let ds = [decision("a", "r1", Some("pending"))];
-        s.checkpoint_with(
-            b"x",
-            &Offsets::new(),
-            &[],
-            DecisionBatch {
-                decisions: &ds,
-                decider_state: None,
-                keep: 0,
-            },
-            10,
-        )
-        .unwrap();
+        // Through every migration to the estimator versions of version 5.
+        let v = StoredEstimatorVersion {
+            model: "m".into(),
+            version: 1,
+            trained_at: "2026-11-24T00:00:00Z".into(),
+            trigger: "labels".into(),
+            training_samples: 800,
+            validation_rmse: 0.1,
+            incumbent_rmse: None,
+            accepted: true,
+            record_json: "{}".into(),
+        };
+        for _ in 0..2 {
+            s.checkpoint_with(
+                b"x",
+                &Offsets::new(),
+                &[],
+                DecisionBatch {
+                    decisions: &ds,
+                    decider_state: None,
+                    keep: 0,
+                    estimator_versions: std::slice::from_ref(&v),
+                },
+                10,
+            )
+            .unwrap();
+        }
         assert_eq!(s.decisions(None, true, 10).unwrap().len(), 1);
+        assert_eq!(s.estimator_versions(Some("m")).unwrap(), vec![v.clone()]);
+        assert!(s.estimator_versions(Some("other")).unwrap().is_empty());
+        let version: i64 = s
+            .conn
+            .pragma_query_value(None, "user_version", |r| r.get(0))
+            .unwrap();
+        assert_eq!(version, SCHEMA_VERSION);
     }
 
     #[test]
@@ -992,6 +1109,7 @@ mod tests {
                 decisions: ds,
                 decider_state: None,
                 keep: 10,
+                estimator_versions: &[],
             }
         }
         s.checkpoint_with(b"e", &Offsets::new(), &[], batch(&first), 10)
