@@ -13,40 +13,15 @@ use serde_json::Value;
 /// A state directory holding the windows and decisions of a replay of a
 /// covariate shift (drift from minute 2 on) with a drift rule.
 fn store_of_a_replay(dir: &std::path::Path) -> Vec<Value> {
-    let logs = dir.join("logs.ndjson");
-    assert!(driftd(&[
-        "generate",
-        "--scenario",
-        "covariate-shift",
-        "--events",
-        "30000",
-        "--to",
-        p(&logs),
-    ])
-    .status
-    .success());
-    let cfg = dir.join("driftd.toml");
-    std::fs::write(
-        &cfg,
-        "[windows]\nsize = \"1m\"\nallowed_lateness = \"5s\"\n[baseline]\nlearn_events = 3000\n\
-         [[rules]]\nname = \"drift-retrain\"\naction = \"retrain\"\n\
-         when = { metric = \"drift_share\", op = \">=\", value = 0.3 }\n",
-    )
-    .unwrap();
-    let out = driftd(&[
-        "replay",
-        "--input",
-        p(&logs),
-        "--format",
-        "json",
-        "--config",
-        p(&cfg),
-    ]);
-    assert!(out.status.success());
-    let reports: Vec<Value> = String::from_utf8_lossy(&out.stdout)
-        .lines()
-        .map(|l| serde_json::from_str(l).unwrap())
-        .collect();
+    let logs = common::generate(dir, "covariate-shift", "30000", &[]);
+    let (reports, _) = common::replay_json(
+        &logs,
+        Some(
+            "[windows]\nsize = \"1m\"\nallowed_lateness = \"5s\"\n[baseline]\nlearn_events = 3000\n\
+             [[rules]]\nname = \"drift-retrain\"\naction = \"retrain\"\n\
+             when = { metric = \"drift_share\", op = \">=\", value = 0.3 }\n",
+        ),
+    );
     let windows: Vec<StoredWindow> = reports
         .iter()
         .map(|r| {

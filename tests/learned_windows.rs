@@ -16,44 +16,13 @@ const LEARNED: &str = "[windows]\nsize = \"1m\"\nallowed_lateness = \"5s\"\n\
 
 fn replay(scenario: &str, extra_generate: &[&str], config: &str) -> Vec<Value> {
     let dir = tempfile::tempdir().unwrap();
-    let logs = dir.path().join("logs.ndjson");
-    let mut g = vec![
-        "generate",
-        "--scenario",
-        scenario,
-        "--events",
-        "24000",
-        "--to",
-        p(&logs),
-    ];
-    g.extend(extra_generate);
-    assert!(driftd(&g).status.success());
+    let logs = common::generate(dir.path(), scenario, "24000", extra_generate);
     replay_logs(&logs, config)
 }
 
 /// `driftd replay --format json` of `logs` with `config`: the window reports.
 fn replay_logs(logs: &std::path::Path, config: &str) -> Vec<Value> {
-    let dir = tempfile::tempdir().unwrap();
-    let cfg = dir.path().join("driftd.toml");
-    std::fs::write(&cfg, config).unwrap();
-    let out = driftd(&[
-        "replay",
-        "--input",
-        p(logs),
-        "--format",
-        "json",
-        "--config",
-        p(&cfg),
-    ]);
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    String::from_utf8_lossy(&out.stdout)
-        .lines()
-        .map(|l| serde_json::from_str(l).unwrap())
-        .collect()
+    common::replay_json(logs, Some(config)).0
 }
 
 /// Minute of the window's start (the logs start at 00:00:00).

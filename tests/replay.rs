@@ -16,32 +16,8 @@ fn windows(
     config: Option<&str>,
 ) -> (Vec<Value>, String) {
     let dir = tempfile::tempdir().unwrap();
-    let logs = dir.path().join("logs.ndjson");
-    let mut g = vec![
-        "generate",
-        "--scenario",
-        scenario,
-        "--events",
-        events,
-        "--to",
-        p(&logs),
-    ];
-    g.extend(extra_generate);
-    assert!(driftd(&g).status.success());
-    let mut r = vec!["replay", "--input", p(&logs), "--format", "json"];
-    let cfg = dir.path().join("driftd.toml");
-    if let Some(text) = config {
-        std::fs::write(&cfg, text).unwrap();
-        r.extend(["--config", p(&cfg)]);
-    }
-    let out = driftd(&r);
-    let err = String::from_utf8_lossy(&out.stderr).into_owned();
-    assert!(out.status.success(), "{err}");
-    let reports = String::from_utf8_lossy(&out.stdout)
-        .lines()
-        .map(|l| serde_json::from_str(l).unwrap())
-        .collect();
-    (reports, err)
+    let logs = common::generate(dir.path(), scenario, events, extra_generate);
+    common::replay_json(&logs, config)
 }
 
 /// 1-minute windows, 1,000 learned events: 100 events/s gives 6,000 per window.

@@ -36,6 +36,8 @@ struct FeedbackFeed {
     lines: LineSource<Box<dyn std::io::Read + Send>>,
     /// The next line and its timestamp (`i64::MIN` when it has none: fed at once).
     next: Option<(u64, Vec<u8>, i64)>,
+    /// Reads the timestamps (the engine decodes the events themselves).
+    decoder: crate::event::Decoder,
 }
 
 impl FeedbackFeed {
@@ -46,15 +48,17 @@ impl FeedbackFeed {
             name: path.display().to_string(),
             lines: LineSource::new(Box::new(file)),
             next: None,
+            decoder: decoder.clone(),
         };
-        feed.advance(decoder)?;
+        feed.advance()?;
         Ok(feed)
     }
 
-    fn advance(&mut self, decoder: &crate::event::Decoder) -> Result<(), CliError> {
+    fn advance(&mut self) -> Result<(), CliError> {
         self.next = match self.lines.next_line() {
             Ok(Some((line_no, bytes))) => {
-                let ts = decoder
+                let ts = self
+                    .decoder
                     .decode_feedback(bytes)
                     .map_or(i64::MIN, |f| f.timestamp_ms);
                 Some((line_no, bytes.to_vec(), ts))
@@ -77,7 +81,6 @@ impl FeedbackFeed {
         engine: &mut Engine,
         dead: &mut Option<std::io::BufWriter<std::fs::File>>,
     ) -> Result<(), CliError> {
-        let decoder = engine.decoder().clone();
         while let Some((line_no, bytes, ts)) = self.next.take() {
             if ts > until {
                 self.next = Some((line_no, bytes, ts));
@@ -89,7 +92,7 @@ impl FeedbackFeed {
                         .map_err(|e| CliError::failure(format!("cannot write output: {e}")))?;
                 }
             }
-            self.advance(&decoder)?;
+            self.advance()?;
         }
         Ok(())
     }

@@ -114,20 +114,7 @@ pub fn roc_auc(positives: &[f64], negatives: &[f64]) -> f64 {
 /// products of every pair and squares.
 fn design(rows: &[&[f64]], interactions: bool) -> Array2<f64> {
     let cols = rows[0].len();
-    let n = rows.len() as f64;
-    let mean: Vec<f64> = (0..cols)
-        .map(|c| rows.iter().map(|r| r[c]).sum::<f64>() / n)
-        .collect();
-    let sd: Vec<f64> = (0..cols)
-        .map(|c| {
-            let v = rows.iter().map(|r| (r[c] - mean[c]).powi(2)).sum::<f64>() / n;
-            if v > 0.0 {
-                v.sqrt()
-            } else {
-                1.0
-            }
-        })
-        .collect();
+    let (mean, sd) = super::standardization(rows.iter().copied());
     let pairs = interactions && cols <= MAX_INTERACTION_COLUMNS;
     let width = if pairs {
         cols + cols * (cols + 1) / 2

@@ -345,21 +345,7 @@ fn fit(
 ) -> Result<LinearModel, TrainError> {
     let k = examples[rows[0]].x.len();
     let n = rows.len() as f64;
-    let mut mean = vec![0.0; k];
-    for &i in rows {
-        for (m, x) in mean.iter_mut().zip(&examples[i].x) {
-            *m += x / n;
-        }
-    }
-    let mut scale = vec![0.0; k];
-    for &i in rows {
-        for ((s, x), m) in scale.iter_mut().zip(&examples[i].x).zip(&mean) {
-            *s += (x - m) * (x - m) / n;
-        }
-    }
-    for s in &mut scale {
-        *s = if *s > 1e-12 { s.sqrt() } else { 1.0 };
-    }
+    let (mean, scale) = super::standardization(rows.iter().map(|&i| examples[i].x.as_slice()));
     let y_mean = rows.iter().map(|&i| examples[i].rating).sum::<f64>() / n;
     let ridge = (n * penalty).sqrt();
     let x = Array2::from_shape_fn((rows.len() + k, k), |(r, c)| match rows.get(r) {

@@ -48,6 +48,42 @@ impl SplitMix {
     }
 }
 
+/// Per-column mean and population standard deviation of `rows` (all of one
+/// length, at least one row), the standard deviation 1 for a column constant
+/// to within rounding: how both learned models standardize their inputs.
+pub(crate) fn standardization<'a>(
+    rows: impl Iterator<Item = &'a [f64]> + Clone,
+) -> (Vec<f64>, Vec<f64>) {
+    let mut n = 0usize;
+    let mut mean: Vec<f64> = Vec::new();
+    for r in rows.clone() {
+        if mean.is_empty() {
+            mean = vec![0.0; r.len()];
+        }
+        for (m, x) in mean.iter_mut().zip(r) {
+            *m += x;
+        }
+        n += 1;
+    }
+    let n = n as f64;
+    mean.iter_mut().for_each(|m| *m /= n);
+    let mut scale = vec![0.0; mean.len()];
+    for r in rows {
+        for ((s, x), m) in scale.iter_mut().zip(r).zip(&mean) {
+            *s += (x - m) * (x - m);
+        }
+    }
+    for s in &mut scale {
+        let variance = *s / n;
+        *s = if variance > 1e-12 {
+            variance.sqrt()
+        } else {
+            1.0
+        };
+    }
+    (mean, scale)
+}
+
 /// What is wrong with two samples of rows, whatever the check.
 #[derive(Debug, Clone, Copy, PartialEq)]
 pub(crate) enum Shape {

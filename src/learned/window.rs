@@ -83,23 +83,19 @@ impl Sampled {
     }
 
     fn of(e: &InferenceEvent<'_>) -> Self {
-        let mut embeddings: Vec<(String, Vec<f64>)> = e
-            .embeddings
-            .iter()
-            .map(|(k, v)| (k.to_string(), v.clone()))
-            .collect();
-        embeddings.sort_by(|a, b| a.0.cmp(&b.0));
-        Self {
-            numbers: e
-                .features
+        Self::new(
+            e.features
                 .iter()
                 .filter_map(|(k, v)| match v {
                     FeatureValue::Number(x) => Some((k.to_string(), *x)),
                     _ => None,
                 })
                 .collect(),
-            embeddings,
-        }
+            e.embeddings
+                .iter()
+                .map(|(k, v)| (k.to_string(), v.clone()))
+                .collect(),
+        )
     }
 
     fn number(&self, name: &str) -> Option<f64> {

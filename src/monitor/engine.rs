@@ -387,15 +387,21 @@ impl Engine {
         };
         self.counters.feedback_joined += 1;
         let max_scored = self.config.feedback.max_scored_per_window;
-        let es = self.config.estimator_for(&p.model);
-        if let (true, Some(rating)) = (es.enabled, fb.rating.filter(|r| r.is_finite())) {
-            let facts = crate::quality::CaptionFacts::of(&p.caption, &self.vocab);
-            let x = estimator::inputs(&facts.descriptors, p.clip, p.confidence);
-            let now = self
-                .states
-                .get(&(p.model.clone(), p.version.clone()))
-                .map_or(0, |s| s.newest_ms);
-            let e = self.estimators.entry(p.model.clone()).or_default();
+        let Pending {
+            model,
+            version,
+            caption,
+            clip,
+            confidence,
+        } = p;
+        let key = (model, version);
+        let rating = fb.rating.filter(|r| r.is_finite());
+        let es = self.config.estimator_for(&key.0);
+        if let (true, Some(rating)) = (es.enabled, rating) {
+            let facts = crate::quality::CaptionFacts::of(&caption, &self.vocab);
+            let x = estimator::inputs(&facts.descriptors, clip, confidence);
+            let now = self.states.get(&key).map_or(0, |s| s.newest_ms);
+            let e = self.estimators.entry(key.0.clone()).or_default();
             if let Some(v) = e.add(
                 estimator::Example {
                     x: x.to_vec(),
@@ -404,24 +410,24 @@ impl Engine {
                 now,
                 es,
             ) {
-                tracing::info!(model = %p.model, version = v.version, accepted = v.accepted,
+                tracing::info!(model = %key.0, version = v.version, accepted = v.accepted,
                     validation_rmse = v.validation_rmse, samples = v.training_samples,
                     "quality estimator trained");
             }
         }
-        if let Some(state) = self.states.get_mut(&(p.model, p.version)) {
+        if let Some(state) = self.states.get_mut(&key) {
             let t = match state.open.values_mut().next_back() {
                 Some(w) => &mut w.feedback,
                 None => &mut state.carry,
             };
             t.joined += 1;
-            if let Some(r) = fb.rating.filter(|r| r.is_finite()) {
+            if let Some(r) = rating {
                 t.rating.push(r);
             }
             if !fb.references.is_empty() {
                 t.with_references += 1;
                 if t.scored.len() < max_scored {
-                    t.scored.push((p.caption, fb.references));
+                    t.scored.push((caption, fb.references));
                 }
             }
         }
@@ -665,6 +671,7 @@ impl Engine {
             WindowSpec::Count { .. } => state.open.keys().next().copied().unwrap_or(ts),
         };
         let mut closed = Vec::new();
+        let mut tracked_clip = None;
         if matches!(window_spec, WindowSpec::Time { .. }) && start <= state.closed_through_ms {
             state.late_pending += 1;
             self.counters.late_events += 1;
@@ -706,7 +713,7 @@ impl Engine {
                 true => self.estimators.get(&key.0).and_then(Estimator::model),
                 false => None,
             };
-            track(window, &event, features, &self.vocab, estimate);
+            tracked_clip = Some(track(window, &event, features, &self.vocab, estimate));
             if let Some(s) = &mut window.sample {
                 s.observe(&event);
             }
@@ -740,7 +747,9 @@ impl Engine {
         }
         if self.join_feedback && event.error.is_none() && !event.event_id.is_empty() {
             if let Some(caption) = caption_of(&event).map(str::to_owned) {
-                let facts = (caption, clip_of(&event), confidence_of(&event));
+                // The CLIPScore as tracked (late events were not).
+                let clip = tracked_clip.unwrap_or_else(|| clip_of(&event));
+                let facts = (caption, clip, confidence_of(&event));
                 self.await_feedback(key, event.event_id.into_owned(), ts, facts);
             }
         }
@@ -1037,7 +1046,7 @@ fn track(
     baseline: &BTreeMap<String, FeatureProfile>,
     vocab: &Vocabulary,
     estimate: Option<&LinearModel>,
-) {
+) -> Option<f64> {
     w.signals.events += 1;
     if e.error.is_some() {
         w.signals.errors += 1;
@@ -1083,5 +1092,7 @@ fn track(
             }
             None => w.signals.empty_captions += 1,
         }
+        return clip;
     }
+    None
 }

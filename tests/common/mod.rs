@@ -28,3 +28,42 @@ pub fn stderr(o: &Output) -> String {
 pub fn p(path: &Path) -> &str {
     path.to_str().expect("test paths are UTF-8")
 }
+
+/// `driftd generate --scenario SCENARIO --events EVENTS EXTRA...` into
+/// `dir/logs.ndjson`; returns the file.
+pub fn generate(dir: &Path, scenario: &str, events: &str, extra: &[&str]) -> std::path::PathBuf {
+    let logs = dir.join("logs.ndjson");
+    let mut args = vec![
+        "generate",
+        "--scenario",
+        scenario,
+        "--events",
+        events,
+        "--to",
+        p(&logs),
+    ];
+    args.extend(extra);
+    let out = driftd(&args);
+    assert!(out.status.success(), "{}", stderr(&out));
+    logs
+}
+
+/// `driftd replay --format json` of `logs`, with `config` (TOML text) when
+/// given: the window reports, one per line, and the summary on stderr.
+pub fn replay_json(logs: &Path, config: Option<&str>) -> (Vec<serde_json::Value>, String) {
+    let dir = tempfile::tempdir().unwrap();
+    let mut args = vec!["replay", "--input", p(logs), "--format", "json"];
+    let cfg = dir.path().join("driftd.toml");
+    if let Some(text) = config {
+        std::fs::write(&cfg, text).unwrap();
+        args.extend(["--config", p(&cfg)]);
+    }
+    let out = driftd(&args);
+    let err = stderr(&out);
+    assert!(out.status.success(), "{err}");
+    let reports = stdout(&out)
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect();
+    (reports, err)
+}
