@@ -51,6 +51,23 @@ need perl perl
 need promtool prometheus
 need socat socat
 need openssl openssl
+# The live page is checked in Debian's Chromium (driven by Playwright, which
+# uses this browser rather than downloading its own).
+need chromium chromium
+
+# Python tools of the checks (Playwright, Jupyter, schema validators), pinned in
+# tests/requirements.txt, in a virtual environment reused while that file is
+# unchanged. The tests find it through DRIFTD_TEST_PYTHON.
+VENV="${DRIFTD_VENV:-${HOME:-/tmp}/.cache/driftd/venv}"
+REQS_SUM="$(sha256sum tests/requirements.txt | cut -d' ' -f1)"
+if ! [ -f "$VENV/.requirements-$REQS_SUM" ]; then
+  echo "== installing the tests' Python tools into $VENV"
+  rm -rf "$VENV"
+  python3 -m venv "$VENV" || { echo "test: python3 -m venv failed (Debian package python3-venv?)" >&2; exit 1; }
+  "$VENV/bin/pip" install --quiet --disable-pip-version-check -r tests/requirements.txt
+  touch "$VENV/.requirements-$REQS_SUM"
+fi
+export DRIFTD_TEST_PYTHON="$VENV/bin/python"
 
 # Lints need rustfmt and clippy; a toolchain without them says so and goes on
 # (they are checks of style, not tests, and no toolchain can be fetched here).

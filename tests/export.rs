@@ -167,3 +167,116 @@ fn export_writes_windows_features_and_decisions() {
     assert!(String::from_utf8_lossy(&out.stderr)
         .contains("--since \"yesterday\": not an RFC 3339 time"));
 }
+
+/// `notebooks/`: each notebook runs headless (nbconvert, a real Jupyter
+/// kernel) on an export of a replayed covariate shift, without an error, and
+/// plots and prints what the export holds.
+#[test]
+fn the_notebooks_run_headless_on_an_export() {
+    let py = common::python(&[
+        "nbconvert",
+        "nbclient",
+        "ipykernel",
+        "pandas",
+        "matplotlib",
+        "pyarrow",
+    ]);
+    let dir = tempfile::tempdir().unwrap();
+    let reports = store_of_a_replay(dir.path());
+    let state = dir.path().join("state");
+    let export = dir.path().join("export");
+    std::fs::create_dir(&export).unwrap();
+    for table in ["windows", "features", "decisions"] {
+        let out = export.join(format!("{table}.parquet"));
+        let o = driftd(&[
+            "export",
+            "--state",
+            p(&state),
+            "--table",
+            table,
+            "--out",
+            p(&out),
+        ]);
+        assert!(o.status.success(), "{}", common::stderr(&o));
+    }
+    let notebooks = concat!(env!("CARGO_MANIFEST_DIR"), "/notebooks");
+    let executed = dir.path().join("executed");
+    let o = std::process::Command::new(&py)
+        .args([
+            "-m",
+            "jupyter",
+            "nbconvert",
+            "--to",
+            "notebook",
+            "--execute",
+        ])
+        .arg("--ExecutePreprocessor.timeout=300")
+        .arg(format!("{notebooks}/drift_over_time.ipynb"))
+        .arg(format!("{notebooks}/quality_and_decisions.ipynb"))
+        .arg("--output-dir")
+        .arg(&executed)
+        .env("DRIFTD_EXPORT_DIR", &export)
+        .env("MPLBACKEND", "module://matplotlib_inline.backend_inline")
+        .env("JUPYTER_PLATFORM_DIRS", "1")
+        .output()
+        .unwrap();
+    assert!(o.status.success(), "nbconvert: {}", common::stderr(&o));
+
+    // What each executed notebook printed, and how many figures it drew.
+    let outputs = |name: &str| -> (String, usize) {
+        let nb: Value =
+            serde_json::from_slice(&std::fs::read(executed.join(name)).unwrap()).unwrap();
+        let (mut text, mut images) = (String::new(), 0);
+        for cell in nb["cells"].as_array().unwrap() {
+            for out in cell["outputs"].as_array().into_iter().flatten() {
+                assert_ne!(out["output_type"], "error", "{name}: {out}");
+                match &out["text"] {
+                    Value::Array(lines) => lines
+                        .iter()
+                        .for_each(|l| text.push_str(l.as_str().unwrap())),
+                    Value::String(s) => text.push_str(s),
+                    _ => {}
+                }
+                if out["data"]["image/png"].is_string() {
+                    images += 1;
+                }
+            }
+        }
+        (text, images)
+    };
+    let mut drifted: Vec<&str> = reports
+        .iter()
+        .flat_map(|r| r["drift"]["features"].as_array().unwrap())
+        .filter(|f| f["drift"] == true)
+        .map(|f| f["name"].as_str().unwrap())
+        .collect();
+    drifted.sort();
+    drifted.dedup();
+    let (text, images) = outputs("drift_over_time.ipynb");
+    assert!(
+        text.contains(&format!("{} windows of 1 model(s)", reports.len())),
+        "{text}"
+    );
+    assert!(
+        text.contains(&format!("drifted features: {}", drifted.join(", "))),
+        "{text}"
+    );
+    // The drift share, the per-feature grid and one score plot per drifted feature.
+    assert_eq!(images, 2 + drifted.len());
+
+    let decisions: Vec<&Value> = reports
+        .iter()
+        .flat_map(|r| r["decisions"].as_array().unwrap())
+        .collect();
+    let fired = decisions.iter().filter(|d| d["outcome"] == "fired").count();
+    let (text, images) = outputs("quality_and_decisions.ipynb");
+    assert!(
+        text.contains(&format!(
+            "{} decisions, {fired} fired: retrain by drift-retrain",
+            decisions.len()
+        )),
+        "{text}"
+    );
+    // The quality panels and the decisions timeline.
+    assert_eq!(images, 2);
+}

@@ -29,12 +29,6 @@ fn events(scenario: Scenario, n: u64, version: &str, seed: u64, start_ms: i64) -
     lines_of(&spec)
 }
 
-fn json(addr: &str, path: &str) -> serde_json::Value {
-    let (status, body) = http_get(addr, path).unwrap_or_else(|| panic!("GET {path}"));
-    assert_eq!(status, 200, "GET {path}: {body}");
-    serde_json::from_str(&body).unwrap()
-}
-
 /// Closed windows of `version` the API lists.
 fn windows_of(addr: &str, version: &str) -> usize {
     let (status, body) =
@@ -48,7 +42,7 @@ fn windows_of(addr: &str, version: &str) -> usize {
 
 /// Decisions (newest first) as `rule:action:outcome`.
 fn decisions(addr: &str) -> Vec<String> {
-    json(addr, "/api/v1/decisions?limit=1000")
+    get_json(addr, "/api/v1/decisions?limit=1000")
         .as_array()
         .unwrap()
         .iter()
@@ -135,7 +129,7 @@ fn retrain_candidate_redeploy_rollback_and_rejection_end_to_end() {
             "captions-rot:retrain:suppressed: pending"
         ]
     );
-    let page = json(&http, &format!("/api/v1/models/{MODEL}"));
+    let page = get_json(&http, &format!("/api/v1/models/{MODEL}"));
     assert_eq!(page["rules"]["incumbent"], "v1");
     assert_eq!(page["rules"]["retrain_in_flight"], true, "{page}");
 
@@ -173,7 +167,7 @@ fn retrain_candidate_redeploy_rollback_and_rejection_end_to_end() {
     wait_for(minute, "/readyz after kill -9", || {
         http_get(&http, "/readyz").filter(|(s, _)| *s == 200)
     });
-    let page = json(&http, &format!("/api/v1/models/{MODEL}"));
+    let page = get_json(&http, &format!("/api/v1/models/{MODEL}"));
     assert_eq!(page["rules"]["candidate"]["version"], "v2", "{page}");
     assert_eq!(
         page["rules"]["candidate"]["metadata"]["mlflow_model_uri"],
@@ -196,7 +190,7 @@ fn retrain_candidate_redeploy_rollback_and_rejection_end_to_end() {
             .filter(|d| *d == "promotion:redeploy:fired")
             .cloned()
     });
-    let page = json(&http, &format!("/api/v1/models/{MODEL}"));
+    let page = get_json(&http, &format!("/api/v1/models/{MODEL}"));
     assert_eq!(page["rules"]["incumbent"], "v2", "{page}");
     assert_eq!(page["rules"]["previous"], "v1");
     assert_eq!(page["rules"]["probation_windows"], 0);
@@ -210,7 +204,7 @@ fn retrain_candidate_redeploy_rollback_and_rejection_end_to_end() {
             .filter(|d| *d == "rollback:rollback:fired")
             .cloned()
     });
-    let page = json(&http, &format!("/api/v1/models/{MODEL}"));
+    let page = get_json(&http, &format!("/api/v1/models/{MODEL}"));
     assert_eq!(page["rules"]["incumbent"], "v1", "{page}");
     assert_eq!(page["rules"]["previous"], "v2");
 
@@ -434,7 +428,7 @@ min_backoff = "100ms"
         "the process that counted it was killed"
     );
     let delivery = |http: &str| {
-        json(http, "/api/v1/decisions")
+        get_json(http, "/api/v1/decisions")
             .as_array()
             .unwrap()
             .iter()
@@ -640,7 +634,7 @@ fn reload_applies_rules_and_thresholds_from_the_next_window_and_refuses_bad_conf
     ds.sort();
     assert_eq!(ds, ["drift-flag:notify:fired", "share:notify:fired"]);
     assert_eq!(windows_of(&http, version), 4);
-    let page = json(&http, &format!("/api/v1/models/{MODEL}"));
+    let page = get_json(&http, &format!("/api/v1/models/{MODEL}"));
     assert_eq!(page["versions"][0]["events"], 5000, "{page}");
     promtool_check(&metrics());
     sigterm(&daemon);

@@ -13,8 +13,10 @@ use axum::routing::get;
 use axum::{Json, Router};
 use serde::Serialize;
 
+mod page;
+
 use crate::metrics::Metrics;
-use crate::store::Store;
+use crate::store::{DeliveryTarget, Store};
 
 /// What the daemon publishes for the HTTP server.
 pub struct Shared {
@@ -129,6 +131,9 @@ pub const MAX_WINDOWS_LIMIT: usize = 1000;
 
 pub fn router(shared: Arc<Shared>) -> Router {
     Router::new()
+        .route("/", get(page::index))
+        .route("/ui/app.js", get(page::script))
+        .route("/ui/app.css", get(page::style))
         .route("/metrics", get(metrics))
         .route("/healthz", get(|| async { "ok\n" }))
         .route("/readyz", get(readyz))
@@ -275,7 +280,11 @@ async fn decisions(
         }
     };
     let model = q.get("model").cloned();
-    let rows = match read_store(&s, move |st| st.decisions(model.as_deref(), outbox, limit)).await {
+    let rows = match read_store(&s, move |st| {
+        with_deliveries(st, st.decisions(model.as_deref(), outbox, limit)?)
+    })
+    .await
+    {
         Ok(rows) => rows,
         Err(r) => return r,
     };
@@ -294,7 +303,11 @@ async fn model(State(s): State<Arc<Shared>>, Path(model): Path<String>) -> Respo
         return error(StatusCode::NOT_FOUND, format!("no model named {model:?}"));
     };
     let m = model.clone();
-    let last = match read_store(&s, move |st| st.decisions(Some(&m), false, 1)).await {
+    let last = match read_store(&s, move |st| {
+        with_deliveries(st, st.decisions(Some(&m), false, 1)?)
+    })
+    .await
+    {
         Ok(rows) => rows.into_iter().next(),
         Err(r) => return r,
     };
@@ -531,11 +544,28 @@ async fn read_store<T: Send + 'static>(
     }
 }
 
-/// A stored decision as the API shows it: id, delivery state, the decision.
-fn decision_item(r: crate::store::StoredDecision) -> serde_json::Value {
+/// Each decision with where its deliveries stand, by target.
+fn with_deliveries(
+    st: &Store,
+    rows: Vec<crate::store::StoredDecision>,
+) -> Result<Vec<(crate::store::StoredDecision, Vec<DeliveryTarget>)>, crate::store::StoreError> {
+    rows.into_iter()
+        .map(|r| {
+            let targets = st.delivery_targets(&r.id)?;
+            Ok((r, targets))
+        })
+        .collect()
+}
+
+/// A stored decision as the API shows it: id, delivery state (overall and
+/// per target), the decision.
+fn decision_item(
+    (r, targets): (crate::store::StoredDecision, Vec<DeliveryTarget>),
+) -> serde_json::Value {
     serde_json::json!({
         "id": r.id,
         "delivery": r.delivery,
+        "deliveries": targets,
         "decision": serde_json::from_str::<serde_json::Value>(&r.decision_json)
             .unwrap_or(serde_json::Value::Null),
     })

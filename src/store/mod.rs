@@ -105,6 +105,15 @@ pub struct DeliveryRow {
     pub decision_json: String,
 }
 
+/// Where one target's delivery of a decision stands.
+#[derive(Debug, Clone, PartialEq, serde::Serialize)]
+pub struct DeliveryTarget {
+    pub target: String,
+    pub state: String,
+    pub attempts: u32,
+    pub last_status: Option<u16>,
+}
+
 /// How an attempt ended.
 #[derive(Debug, Clone, PartialEq)]
 pub enum Attempt {
@@ -737,6 +746,30 @@ impl Store {
                     last_status: r.get(4)?,
                     last_error: r.get(5)?,
                     decision_json: r.get(6)?,
+                })
+            })
+            .map_err(|e| self.err(e))?;
+        rows.collect::<Result<Vec<_>, _>>().map_err(|e| self.err(e))
+    }
+
+    /// The deliveries of one decision, by target: where each stands
+    /// (without the error text, which the token-guarded
+    /// [`Store::deliveries`] gives).
+    pub fn delivery_targets(&self, decision_id: &str) -> Result<Vec<DeliveryTarget>, StoreError> {
+        let mut stmt = self
+            .conn
+            .prepare_cached(
+                "SELECT target, state, attempts, last_status FROM deliveries
+                 WHERE decision_id = ?1 ORDER BY target",
+            )
+            .map_err(|e| self.err(e))?;
+        let rows = stmt
+            .query_map(params![decision_id], |r| {
+                Ok(DeliveryTarget {
+                    target: r.get(0)?,
+                    state: r.get(1)?,
+                    attempts: r.get(2)?,
+                    last_status: r.get(3)?,
                 })
             })
             .map_err(|e| self.err(e))?;

@@ -3,7 +3,7 @@
 
 #![allow(dead_code)] // each test binary uses a different subset
 
-use std::path::Path;
+use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
 
 /// Run `driftd ARGS` from the crate root, without `DRIFTD_CONFIG`.
@@ -66,4 +66,31 @@ pub fn replay_json(logs: &Path, config: Option<&str>) -> (Vec<serde_json::Value>
         .map(|l| serde_json::from_str(l).unwrap())
         .collect();
     (reports, err)
+}
+
+/// The Python the suite's Python-side checks run with: `$DRIFTD_TEST_PYTHON`,
+/// else the virtual environment `scripts/test.sh` makes. It must import
+/// `modules`; a missing one fails the test with how to get it (never a skip).
+pub fn python(modules: &[&str]) -> PathBuf {
+    let py = std::env::var_os("DRIFTD_TEST_PYTHON")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| {
+            let home = std::env::var_os("HOME").unwrap_or_else(|| "/tmp".into());
+            Path::new(&home).join(".cache/driftd/venv/bin/python")
+        });
+    let check = format!("import {}", modules.join(", "));
+    let ok = std::process::Command::new(&py)
+        .args(["-c", &check])
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .status()
+        .is_ok_and(|s| s.success());
+    assert!(
+        ok,
+        "{} cannot `{check}`: run `bash scripts/test.sh`, which makes this virtual \
+         environment from tests/requirements.txt, or point DRIFTD_TEST_PYTHON at a \
+         Python that has them",
+        py.display()
+    );
+    py
 }

@@ -377,6 +377,13 @@ pub fn http_get(addr: &str, path: &str) -> Option<(u16, String)> {
 }
 
 /// `method path` on `addr`, with a bearer token if given: (status, body).
+/// `GET path`, which must answer 200 with JSON.
+pub fn get_json(addr: &str, path: &str) -> serde_json::Value {
+    let (status, body) = http_get(addr, path).unwrap_or_else(|| panic!("GET {path}"));
+    assert_eq!(status, 200, "GET {path}: {body}");
+    serde_json::from_str(&body).unwrap()
+}
+
 pub fn http_request(
     addr: &str,
     method: &str,

@@ -1,0 +1,105 @@
+"""Open driftd's live page in headless Chromium and report what it shows.
+
+Usage: python live_page.py URL SCREENSHOT.png
+
+Drives Debian's Chromium (/usr/bin/chromium, or $CHROMIUM) through
+Playwright and prints one JSON object on stdout: the console messages and
+page errors, every request the page made (so a test can assert none left the
+daemon), the failed ones, and what the page rendered per model. The caller
+asserts on it; this script only fails when the page cannot be loaded.
+"""
+
+import json
+import os
+import sys
+import urllib.parse
+
+from playwright.sync_api import sync_playwright
+
+# Chromium as the probe of this machine starts it: no background networking,
+# which the closed network here refuses.
+ARGS = [
+    "--headless",
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-quic",
+    "--no-first-run",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+]
+
+
+def main() -> None:
+    url, screenshot = sys.argv[1], sys.argv[2]
+    origin = urllib.parse.urlsplit(url)
+    console, errors, requests, failed = [], [], [], []
+    with sync_playwright() as p:
+        browser = p.chromium.launch(
+            executable_path=os.environ.get("CHROMIUM", "/usr/bin/chromium"),
+            args=ARGS,
+        )
+        page = browser.new_page(viewport={"width": 1400, "height": 1000})
+        page.on(
+            "console",
+            lambda m: console.append({"type": m.type, "text": m.text}),
+        )
+        page.on("pageerror", lambda e: errors.append(str(e)))
+        page.on("request", lambda r: requests.append(r.url))
+        page.on(
+            "requestfailed",
+            lambda r: failed.append({"url": r.url, "error": r.failure}),
+        )
+        page.on(
+            "response",
+            lambda r: r.status >= 400
+            and failed.append({"url": r.url, "error": f"HTTP {r.status}"}),
+        )
+        response = page.goto(url, wait_until="load")
+        page.wait_for_selector("body[data-loaded=true]", timeout=30_000)
+        models = page.eval_on_selector_all(
+            "section.model",
+            """sections => sections.map(s => ({
+                model: s.dataset.model,
+                heading: s.querySelector('h2').innerText,
+                versions: [...s.querySelectorAll('table.versions tbody tr')]
+                    .map(r => r.innerText.replace(/\\s+/g, ' ').trim()),
+                candidate: s.querySelector('p.candidate')?.innerText ?? null,
+                windows: s.querySelectorAll('table.windows tbody tr').length,
+                heatmap_features: [...new Set([...s.querySelectorAll('svg.heatmap rect.cell')]
+                    .map(r => r.dataset.feature))],
+                heatmap_cells: s.querySelectorAll('svg.heatmap rect.cell').length,
+                heatmap_drift_cells: [...s.querySelectorAll('svg.heatmap rect.cell[data-drift=true]')]
+                    .map(r => r.dataset.feature),
+                charts: [...s.querySelectorAll('.chart')].map(c => ({
+                    title: c.querySelector('h4').innerText,
+                    points: c.querySelectorAll('circle').length,
+                    lines: c.querySelectorAll('path.series').length,
+                })),
+                decisions: [...s.querySelectorAll('table.decisions tbody tr')]
+                    .map(r => r.innerText.replace(/\\s+/g, ' ').trim()),
+            }))""",
+        )
+        page.screenshot(path=screenshot, full_page=True)
+        report = {
+            "status": response.status if response else None,
+            "csp": (response.headers.get("content-security-policy") if response else None),
+            "title": page.title(),
+            "status_line": page.inner_text("#status"),
+            "console": console,
+            "page_errors": errors,
+            "requests": requests,
+            "failed": failed,
+            "foreign_requests": [
+                r for r in requests
+                if urllib.parse.urlsplit(r).netloc != origin.netloc
+                and not r.startswith("data:")
+            ],
+            "models": models,
+        }
+        browser.close()
+    json.dump(report, sys.stdout, indent=1)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,235 @@
+//! The live page at `/`, in headless Chromium (Debian's, driven by
+//! Playwright) against a running daemon that consumes a real broker: it
+//! renders the model's versions (incumbent and candidate), its latest
+//! windows, drift per feature over time, quality trends and the rules'
+//! decisions with their deliveries, with no console error and no request
+//! beyond the daemon.
+
+mod common;
+mod support;
+
+use std::process::Command;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use driftd::source::generate::{GenerateSpec, Scenario};
+use support::broker::*;
+use support::daemon::*;
+
+const MODEL: &str = "alt-text-captioner";
+/// 2026-11-24T00:00:00Z.
+const T0: i64 = 1_795_478_400_000;
+
+fn events(scenario: Scenario, n: u64, version: &str, drift_at: u64, start_ms: i64) -> Vec<Vec<u8>> {
+    let mut spec = GenerateSpec::new(scenario, n);
+    spec.model = MODEL.into();
+    spec.model_version = version.into();
+    spec.drift_at = drift_at;
+    spec.start_ms = start_ms;
+    lines_of(&spec)
+}
+
+#[test]
+fn the_live_page_renders_a_running_daemon_in_headless_chromium() {
+    let py = common::python(&["playwright"]);
+    let broker = Broker::start();
+    broker.create_topic("logs", 1);
+    broker.create_topic("dead-letters", 1);
+    let dir = tempfile::tempdir().unwrap();
+    let http = format!("127.0.0.1:{}", free_port());
+    let hook = format!("127.0.0.1:{}", free_port());
+    let config = daemon_config(
+        dir.path(),
+        &broker.addr,
+        &http,
+        &format!(
+            r#"[windows]
+kind = "count"
+events = 1000
+[baseline]
+learn_events = 1000
+[learned]
+enabled = true
+sample_size = 64
+embeddings = false
+[[rules]]
+name = "inputs-drift"
+action = "retrain"
+when = {{ metric = "drift_share", op = ">=", value = 0.25 }}
+[promotion]
+windows = 5
+compare = [ {{ metric = "signals.error_rate", better = "lower", margin = 0.05 }} ]
+[[targets]]
+name = "ci"
+url = "http://{hook}/hook"
+secret_env = "DRIFTD_TEST_WEBHOOK_SECRET"
+min_backoff = "100ms"
+"#
+        ),
+    );
+    let state = Arc::new(Mutex::new(receiver::State::default()));
+    receiver::start(hook, WEBHOOK_SECRET, state.clone());
+    let log = dir.path().join("driftd.log");
+    let mut daemon = spawn_daemon(&config, &log, &[]);
+    let minute = Duration::from_secs(60);
+
+    // v1's inputs drift half way: a retrain is fired and delivered.
+    broker.produce(
+        "logs",
+        None,
+        &events(Scenario::CovariateShift, 6000, "v1", 3000, T0),
+    );
+    wait_for(minute, "a delivered retrain", || {
+        let ds = get_json(&http, &format!("/api/v1/decisions?model={MODEL}"));
+        ds.as_array()?
+            .iter()
+            .find(|d| d["delivery"] == "delivered")
+            .cloned()
+    });
+    assert!(state
+        .lock()
+        .unwrap()
+        .requests
+        .iter()
+        .all(|r| r.signature_ok));
+    // CI registers v2, whose shadow traffic is judged window by window.
+    let body = r#"{"version": "v2", "metadata": {"pipeline": "https://ci.example/p/7"}}"#;
+    let path = format!("/api/v1/models/{MODEL}/candidates");
+    let (status, reply) = http_send(&http, "POST", &path, Some(API_TOKEN), body).unwrap();
+    assert_eq!(status, 201, "{reply}");
+    broker.produce(
+        "logs",
+        None,
+        &events(Scenario::Stable, 3000, "v2", 3000, T0 + 60_000),
+    );
+    let windows = wait_for(minute, "two windows of v2", || {
+        let ws = get_json(&http, &format!("/api/v1/models/{MODEL}/windows?limit=1000"));
+        let ws = ws.as_array()?.clone();
+        (ws.iter().filter(|w| w["model_version"] == "v2").count() >= 2
+            && ws.iter().all(|w| w.get("learned").is_some()))
+        .then_some(ws)
+    });
+    let features: Vec<String> = windows[0]["drift"]["features"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|f| f["name"].as_str().unwrap().to_owned())
+        .collect();
+
+    let shot = std::path::Path::new(env!("CARGO_TARGET_TMPDIR")).join("live-page.png");
+    let out = Command::new(&py)
+        .arg(concat!(
+            env!("CARGO_MANIFEST_DIR"),
+            "/tests/browser/live_page.py"
+        ))
+        .arg(format!("http://{http}/"))
+        .arg(&shot)
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "the browser check failed: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let page: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    eprintln!("screenshot: {}", shot.display());
+
+    // Loaded from the daemon alone, with nothing said on the console.
+    assert_eq!(page["status"], 200);
+    assert!(page["csp"].as_str().unwrap().contains("default-src 'none'"));
+    assert_eq!(page["console"], serde_json::json!([]), "{page}");
+    assert_eq!(page["page_errors"], serde_json::json!([]), "{page}");
+    assert_eq!(page["failed"], serde_json::json!([]), "{page}");
+    assert_eq!(page["foreign_requests"], serde_json::json!([]), "{page}");
+    assert!(page["status_line"].as_str().unwrap().starts_with("1 model"));
+    let models = page["models"].as_array().unwrap();
+    assert_eq!(models.len(), 1, "{page}");
+    let m = &models[0];
+    assert_eq!(m["model"], MODEL);
+
+    // Versions: v1 the incumbent, v2 the candidate judged against it.
+    let versions: Vec<&str> = m["versions"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|v| v.as_str().unwrap())
+        .collect();
+    assert!(
+        versions.iter().any(|v| v.starts_with("v1 incumbent")),
+        "{versions:?}"
+    );
+    assert!(
+        versions.iter().any(|v| v.starts_with("v2 candidate")),
+        "{versions:?}"
+    );
+    let candidate = m["candidate"].as_str().unwrap();
+    assert!(
+        candidate.contains("v2") && candidate.contains("incumbent v1"),
+        "{candidate}"
+    );
+
+    // Latest windows and drift per feature over time: a cell per feature
+    // and window, the drifted inputs red from the shift on.
+    let shown = windows.len().min(48);
+    assert_eq!(m["windows"], shown.min(10) as u64);
+    let mut heat: Vec<String> = m["heatmap_features"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|f| f.as_str().unwrap().to_owned())
+        .collect();
+    heat.sort();
+    let mut want = features.clone();
+    want.sort();
+    assert_eq!(heat, want);
+    assert_eq!(m["heatmap_cells"], (shown * features.len()) as u64);
+    let red: Vec<&str> = m["heatmap_drift_cells"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|f| f.as_str().unwrap())
+        .collect();
+    let api_red = windows
+        .iter()
+        .flat_map(|w| w["drift"]["features"].as_array().unwrap())
+        .filter(|f| f["drift"] == true)
+        .count();
+    assert_eq!(red.len(), api_red);
+    assert!(red.contains(&"brightness"), "{red:?}");
+
+    // Quality trends: one point per window on each series.
+    let charts = m["charts"].as_array().unwrap();
+    let chart = |title: &str| {
+        charts
+            .iter()
+            .find(|c| c["title"] == title)
+            .unwrap_or_else(|| panic!("no chart {title}: {charts:?}"))
+    };
+    assert_eq!(chart("Dataset drift share")["points"], shown as u64);
+    assert_eq!(chart("Caption defects")["points"], 3 * shown as u64);
+    assert_eq!(chart("Serving errors")["lines"], 1);
+    assert_eq!(chart("Domain classifier AUC")["points"], shown as u64);
+
+    // Decisions, with the fired retrain delivered to the webhook target.
+    let decisions: Vec<&str> = m["decisions"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|d| d.as_str().unwrap())
+        .collect();
+    assert!(
+        decisions
+            .iter()
+            .any(|d| d.contains("inputs-drift retrain fired") && d.contains("delivered ci")),
+        "{decisions:?}"
+    );
+    let png = std::fs::read(&shot).unwrap();
+    assert!(
+        png.starts_with(b"\x89PNG") && png.len() > 50_000,
+        "{}",
+        png.len()
+    );
+
+    sigterm(&daemon);
+    assert!(wait_exit(&mut daemon, minute, &log).success());
+}
