@@ -45,8 +45,25 @@ enum Auth {
     /// Standard Webhooks secrets, and the first one as written (GitHub-style
     /// signatures are keyed by it).
     Secrets(Vec<Secret>, String),
-    Token(String),
+    /// A GitLab or GitHub token, and the secrets that sign the event inside
+    /// the request (none: unsigned).
+    Token(String, Vec<Secret>),
     Producer(FutureProducer),
+}
+
+/// Standard Webhooks secrets from their text (several, space-separated,
+/// during a rotation), and the first one as written.
+fn parse_secrets(text: &str) -> Result<(Vec<Secret>, String), super::sign::SecretError> {
+    let secrets = text
+        .split_whitespace()
+        .map(Secret::parse)
+        .collect::<Result<Vec<_>, _>>()?;
+    let first = text
+        .split_whitespace()
+        .next()
+        .unwrap_or_default()
+        .to_owned();
+    Ok((secrets, first))
 }
 
 impl std::fmt::Debug for Target {
@@ -76,27 +93,29 @@ pub fn resolve_targets(
                 c.read(env)
                     .map_err(|e| anyhow::anyhow!("targets {:?}: {what}: {e}", t.name))
             };
+            let signing = |c: &crate::config::Credential| {
+                parse_secrets(&read(c, "its webhook secret")?)
+                    .map_err(|e| anyhow::anyhow!("targets {:?}: its webhook secret: {e}", t.name))
+            };
             let auth = match &t.kind {
                 TargetKind::Webhook { secret, .. } => {
-                    let text = read(secret, "its webhook secret")?;
-                    let secrets = text
-                        .split_whitespace()
-                        .map(Secret::parse)
-                        .collect::<Result<Vec<_>, _>>()
-                        .map_err(|e| {
-                            anyhow::anyhow!("targets {:?}: its webhook secret: {e}", t.name)
-                        })?;
-                    let first = text
-                        .split_whitespace()
-                        .next()
-                        .unwrap_or_default()
-                        .to_owned();
+                    let (secrets, first) = signing(secret)?;
                     Auth::Secrets(secrets, first)
                 }
-                TargetKind::Gitlab { token, .. } => {
-                    Auth::Token(read(token, "its pipeline trigger token")?)
-                }
-                TargetKind::Github { token, .. } => Auth::Token(read(token, "its GitHub token")?),
+                TargetKind::Gitlab { token, secret, .. } => Auth::Token(
+                    read(token, "its pipeline trigger token")?,
+                    match secret {
+                        Some(s) => signing(s)?.0,
+                        None => Vec::new(),
+                    },
+                ),
+                TargetKind::Github { token, secret, .. } => Auth::Token(
+                    read(token, "its GitHub token")?,
+                    match secret {
+                        Some(s) => signing(s)?.0,
+                        None => Vec::new(),
+                    },
+                ),
                 TargetKind::Kafka {
                     brokers, options, ..
                 } => {
@@ -179,31 +198,75 @@ enum Sent {
     Unclear(String),
 }
 
-/// The body of a `repository_dispatch`: GitHub allows at most 10 top-level
-/// keys in `client_payload`, so the decision's details nest under `decision`.
-pub fn github_dispatch(event: &CloudEvent, event_type: Option<&str>) -> serde_json::Value {
+/// How an event carried inside a GitLab or GitHub request is signed: the
+/// Standard Webhooks signature of `{id}.{timestamp}.{body}`, where `body` is
+/// the CloudEvent exactly as sent (`DRIFTD_EVENT`, `client_payload.event`).
+#[derive(Debug, Clone, PartialEq)]
+pub struct Signed {
+    pub id: String,
+    pub timestamp: i64,
+    /// `v1,<base64>`, one per secret, space-separated.
+    pub signature: String,
+}
+
+impl Signed {
+    fn new(secrets: &[Secret], id: &str, body: &[u8]) -> Option<Self> {
+        if secrets.is_empty() {
+            return None;
+        }
+        let timestamp = crate::event::wall_clock_ms() / 1000;
+        Some(Self {
+            id: id.to_owned(),
+            timestamp,
+            signature: signature_header(secrets, id, timestamp, body),
+        })
+    }
+}
+
+/// The body of a `repository_dispatch`. GitHub allows at most 10 top-level
+/// keys in `client_payload`: the fields a workflow branches on, the
+/// decision, the CloudEvent as sent (`event`, a string, so its signature can
+/// be checked byte for byte) and, when the target has a secret, `webhook`
+/// (`id`, `timestamp`, `signature`). The CloudEvent's `source` and `time`
+/// are in `event`.
+pub fn github_dispatch(
+    event: &CloudEvent,
+    body: &[u8],
+    event_type: Option<&str>,
+    signed: Option<&Signed>,
+) -> serde_json::Value {
     let d = &event.data;
+    let mut payload = serde_json::json!({
+        "id": event.id,
+        "type": event.event_type,
+        "model": d["model"],
+        "model_version": d["model_version"],
+        "action": d["action"],
+        "versions": d.get("versions").cloned().unwrap_or(serde_json::Value::Null),
+        "reason": d["reason"],
+        "decision": d,
+        "event": String::from_utf8_lossy(body),
+    });
+    if let Some(s) = signed {
+        payload["webhook"] = serde_json::json!({
+            "id": s.id,
+            "timestamp": s.timestamp,
+            "signature": s.signature,
+        });
+    }
     serde_json::json!({
         "event_type": event_type.unwrap_or(&event.event_type),
-        "client_payload": {
-            "id": event.id,
-            "type": event.event_type,
-            "source": event.source,
-            "time": event.time,
-            "model": d["model"],
-            "model_version": d["model_version"],
-            "action": d["action"],
-            "versions": d.get("versions").cloned().unwrap_or(serde_json::Value::Null),
-            "reason": d["reason"],
-            "decision": d,
-        }
+        "client_payload": payload,
     })
 }
 
-/// GitLab pipeline variables: `DRIFTD_*` from the event, then the target's own.
+/// GitLab pipeline variables: `DRIFTD_*` from the event (with
+/// `DRIFTD_WEBHOOK_ID`, `_TIMESTAMP` and `_SIGNATURE` when signed), then the
+/// target's own.
 pub fn gitlab_variables(
     event: &CloudEvent,
     body: &[u8],
+    signed: Option<&Signed>,
     extra: &std::collections::BTreeMap<String, String>,
 ) -> Vec<(String, String)> {
     let d = &event.data;
@@ -225,6 +288,16 @@ pub fn gitlab_variables(
             String::from_utf8_lossy(body).into_owned(),
         ),
     ];
+    if let Some(s) = signed {
+        vars.extend([
+            ("DRIFTD_WEBHOOK_ID".to_owned(), s.id.clone()),
+            (
+                "DRIFTD_WEBHOOK_TIMESTAMP".to_owned(),
+                s.timestamp.to_string(),
+            ),
+            ("DRIFTD_WEBHOOK_SIGNATURE".to_owned(), s.signature.clone()),
+        ]);
+    }
     vars.extend(extra.iter().map(|(k, v)| (k.clone(), v.clone())));
     vars
 }
@@ -314,14 +387,15 @@ async fn attempt(
                 variables,
                 ..
             },
-            Auth::Token(token),
+            Auth::Token(token, secrets),
         ) => {
             let mut form = vec![
                 ("token".to_owned(), token.clone()),
                 ("ref".to_owned(), git_ref.clone()),
             ];
+            let signed = Signed::new(secrets, &d.decision_id, &body);
             form.extend(
-                gitlab_variables(&event, &body, variables)
+                gitlab_variables(&event, &body, signed.as_ref(), variables)
                     .into_iter()
                     .map(|(k, v)| (format!("variables[{k}]"), v)),
             );
@@ -346,9 +420,10 @@ async fn attempt(
                 event_type,
                 ..
             },
-            Auth::Token(token),
+            Auth::Token(token, secrets),
         ) => {
-            let payload = github_dispatch(&event, event_type.as_deref());
+            let signed = Signed::new(secrets, &d.decision_id, &body);
+            let payload = github_dispatch(&event, &body, event_type.as_deref(), signed.as_ref());
             let req = client
                 .post(format!("{url}/repos/{repository}/dispatches"))
                 .timeout(timeout)
@@ -572,8 +647,12 @@ mod tests {
         let env = |k: &str| (k == "GH_TOKEN").then(|| "ghp_from_env".to_owned());
         let targets = resolve_targets(&c.targets, &env).unwrap();
         assert_eq!(targets.len(), 3);
-        assert!(matches!(&targets[1].auth, Auth::Token(t) if t == "glptt-secret-value"));
-        assert!(matches!(&targets[2].auth, Auth::Token(t) if t == "ghp_from_env"));
+        assert!(
+            matches!(&targets[1].auth, Auth::Token(t, s) if t == "glptt-secret-value" && s.is_empty())
+        );
+        assert!(
+            matches!(&targets[2].auth, Auth::Token(t, s) if t == "ghp_from_env" && s.is_empty())
+        );
         let debug = format!("{targets:?}");
         assert!(!debug.contains("glptt") && !debug.contains("whsec_") && !debug.contains("ghp_"));
         // The GitLab URL lost its trailing slash; GitHub's defaults to the public API.
@@ -652,17 +731,55 @@ mod tests {
         });
         let e = event_for("dec_1", &decision.to_string(), "/driftd/test").unwrap();
         assert_eq!(e.event_type, "io.driftd.model.redeploy.requested");
-        let body = github_dispatch(&e, None);
-        let payload = body["client_payload"].as_object().unwrap();
-        assert!(payload.len() <= 10, "{payload:?}");
+        let sent = e.to_body();
+        let secrets = vec![Secret::parse(SECRET).unwrap()];
+        let signed = Signed::new(&secrets, "dec_1", &sent).unwrap();
+        let now = crate::event::wall_clock_ms() / 1000;
+        let verifies = |event: &str, s: &Signed| {
+            let key = Secret::parse(SECRET).unwrap();
+            super::super::sign::verify(
+                &key,
+                &s.signature,
+                &s.id,
+                s.timestamp,
+                event.as_bytes(),
+                now,
+                300,
+            )
+        };
+
+        // GitHub: at most 10 keys, signed or not; the event as sent verifies.
+        for signed in [None, Some(&signed)] {
+            let body = github_dispatch(&e, &sent, None, signed);
+            let payload = body["client_payload"].as_object().unwrap();
+            assert!(payload.len() <= 10, "{payload:?}");
+            assert_eq!(payload.contains_key("webhook"), signed.is_some());
+        }
+        let body = github_dispatch(&e, &sent, None, Some(&signed));
+        let payload = &body["client_payload"];
         assert_eq!(body["event_type"], "io.driftd.model.redeploy.requested");
         assert_eq!(payload["versions"]["deploy"], "v2");
-        assert_eq!(github_dispatch(&e, Some("driftd"))["event_type"], "driftd");
+        assert_eq!(payload["decision"]["rule"], "promotion");
+        let w = &payload["webhook"];
+        let back = Signed {
+            id: w["id"].as_str().unwrap().to_owned(),
+            timestamp: w["timestamp"].as_i64().unwrap(),
+            signature: w["signature"].as_str().unwrap().to_owned(),
+        };
+        assert_eq!(verifies(payload["event"].as_str().unwrap(), &back), Ok(()));
+        let forged = payload["event"].as_str().unwrap().replace("v2", "v9");
+        assert!(verifies(&forged, &back).is_err(), "a changed event fails");
+        assert_eq!(
+            github_dispatch(&e, &sent, Some("driftd"), None)["event_type"],
+            "driftd"
+        );
+
+        // GitLab: DRIFTD_* variables, the signature of DRIFTD_EVENT when signed.
         let extra = [("ENV".to_owned(), "prod".to_owned())]
             .into_iter()
             .collect();
         let vars: std::collections::BTreeMap<String, String> =
-            gitlab_variables(&e, &e.to_body(), &extra)
+            gitlab_variables(&e, &sent, Some(&signed), &extra)
                 .into_iter()
                 .collect();
         assert_eq!(vars["DRIFTD_EVENT_ID"], "dec_1");
@@ -671,5 +788,16 @@ mod tests {
         assert_eq!(vars["ENV"], "prod");
         let back: CloudEvent = serde_json::from_str(&vars["DRIFTD_EVENT"]).unwrap();
         assert_eq!(back, e);
+        let from_vars = Signed {
+            id: vars["DRIFTD_WEBHOOK_ID"].clone(),
+            timestamp: vars["DRIFTD_WEBHOOK_TIMESTAMP"].parse().unwrap(),
+            signature: vars["DRIFTD_WEBHOOK_SIGNATURE"].clone(),
+        };
+        assert_eq!(verifies(&vars["DRIFTD_EVENT"], &from_vars), Ok(()));
+        let unsigned: std::collections::BTreeMap<String, String> =
+            gitlab_variables(&e, &sent, None, &extra)
+                .into_iter()
+                .collect();
+        assert!(!unsigned.contains_key("DRIFTD_WEBHOOK_SIGNATURE"));
     }
 }

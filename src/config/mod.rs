@@ -472,6 +472,9 @@ pub enum TargetKind {
         git_ref: String,
         variables: BTreeMap<String, String>,
         token: Credential,
+        /// Standard Webhooks secret(s): the pipeline gets the signature of
+        /// `DRIFTD_EVENT` in `DRIFTD_WEBHOOK_*` variables to verify.
+        secret: Option<Credential>,
     },
     /// GitHub's `repository_dispatch`.
     Github {
@@ -479,6 +482,9 @@ pub enum TargetKind {
         repository: String,
         event_type: Option<String>,
         token: Credential,
+        /// Standard Webhooks secret(s): `client_payload.webhook` carries the
+        /// signature of `client_payload.event` for the workflow to verify.
+        secret: Option<Credential>,
     },
     /// The CloudEvent produced to a Kafka topic (structured mode).
     Kafka {
@@ -1176,6 +1182,17 @@ fn validate_targets(
                 }
             }
         };
+        // GitLab and GitHub targets sign their events only when a secret is set.
+        let signing = |problem: &mut dyn FnMut(String, String)| {
+            let set = |v: &Option<String>| v.as_deref().is_some_and(|v| !v.trim().is_empty());
+            (set(&t.secret_env) || set(&t.secret_file)).then(|| {
+                credential(
+                    ("secret_env", &t.secret_env),
+                    ("secret_file", &t.secret_file),
+                    problem,
+                )
+            })
+        };
         let url_of = |key: &str, v: Option<String>, problem: &mut dyn FnMut(String, String)| {
             let v = v.unwrap_or_default();
             if !(v.starts_with("http://") || v.starts_with("https://")) {
@@ -1213,6 +1230,7 @@ fn validate_targets(
                     ("token_file", &t.token_file),
                     problem,
                 ),
+                secret: signing(problem),
             }),
             "github" => {
                 let repository = need("repository", &t.repository, "owner/repo", problem);
@@ -1240,6 +1258,7 @@ fn validate_targets(
                         ("token_file", &t.token_file),
                         problem,
                     ),
+                    secret: signing(problem),
                 })
             }
             "kafka" => Some(TargetKind::Kafka {
