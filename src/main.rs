@@ -22,7 +22,11 @@ use driftd::source::generate::{GenerateSpec, Scenario};
 #[command(
     name = "driftd",
     version,
-    about = "Drift and caption-quality monitor for ML models in production"
+    about = "Drift and caption-quality monitor for ML models in production",
+    after_help = "Exit codes: 0 success; 2 bad input (config, files, arguments), one line per \
+problem naming the file, column or key; 1 anything else (e.g. cannot write the output, \
+the broker is unreachable). Results go to stdout (--format json where a command prints \
+one), progress and logs to stderr."
 )]
 struct Cli {
     #[command(subcommand)]
@@ -184,6 +188,8 @@ enum Command {
         /// Keep serving after the summary until ctrl-c.
         #[arg(long)]
         serve: bool,
+        #[arg(long, value_enum, default_value_t = cli::DemoFormat::Text)]
+        format: cli::DemoFormat,
     },
     /// Write synthetic inference logs of a captioning service (NDJSON).
     ///
@@ -365,7 +371,9 @@ fn run(cli: Cli) -> Result<ExitCode, CliError> {
             candidate,
             feedback,
         } => {
+            let progress = Progress::start(progress_on);
             let args = ReplayArgs {
+                progress: Some(&progress),
                 feedback: feedback.as_deref(),
                 input: &input,
                 config: config.as_deref(),
@@ -393,13 +401,16 @@ fn run(cli: Cli) -> Result<ExitCode, CliError> {
                 Some(s) => s,
                 None => cli::load_config(config.as_deref())?.daemon.state_dir,
             };
+            let progress = Progress::start(progress_on);
             let done = cli::export(&ExportArgs {
                 state: &state,
                 table,
                 format,
                 out: &out,
                 since: since.as_deref(),
+                progress: &progress,
             })?;
+            progress.finish();
             eprintln!(
                 "driftd: wrote {} rows of {} ({} columns) to {}",
                 done.rows,
@@ -437,10 +448,12 @@ fn run(cli: Cli) -> Result<ExitCode, CliError> {
             http_listen,
             state_dir,
             serve,
+            format,
         } => {
             cli::demo(
                 &cli::DemoArgs {
                     config: Some(&config),
+                    format,
                     events,
                     http_listen: &http_listen,
                     serve,

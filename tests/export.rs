@@ -144,6 +144,24 @@ fn export_writes_windows_features_and_decisions() {
         "the covariate shift's features"
     );
 
+    // Progress, when asked for, names each stage on stderr.
+    let o = std::process::Command::new(env!("CARGO_BIN_EXE_driftd"))
+        .args(["export", "--state", p(&state), "--out"])
+        .arg(dir.path().join("again.parquet"))
+        .env_remove("DRIFTD_CONFIG")
+        .env("DRIFTD_PROGRESS", "always")
+        .output()
+        .unwrap();
+    let err = String::from_utf8_lossy(&o.stderr);
+    assert!(o.status.success(), "{err}");
+    assert!(o.stdout.is_empty());
+    assert!(
+        err.contains("driftd: reading windows from the state store")
+            && err.contains("driftd: writing 5 rows to ")
+            && err.contains("driftd: wrote 5 rows of windows"),
+        "{err}"
+    );
+
     // Decisions: the rule's, with the fired one.
     let (d, _) = export("decisions", "csv", &[]);
     assert!(d.height() >= 3);

@@ -380,3 +380,43 @@ fn replay_judges_a_candidate_named_on_the_command_line() {
     assert_eq!(o.status.code(), Some(2));
     assert!(String::from_utf8_lossy(&o.stderr).contains("--candidate must be MODEL=VERSION"));
 }
+
+/// Progress goes to stderr only: with `DRIFTD_PROGRESS=always` a replay of a
+/// file shows its bar over the file's bytes, and stdout is byte for byte
+/// what it is without progress.
+#[test]
+fn replay_progress_is_a_bar_on_stderr_and_leaves_stdout_alone() {
+    let dir = tempfile::tempdir().unwrap();
+    let logs = common::generate(dir.path(), "covariate-shift", "20000", &[]);
+    let args = ["replay", "--input", p(&logs), "--format", "json"];
+    let quiet = driftd(&args);
+    assert!(quiet.status.success());
+    assert!(
+        !common::stderr(&quiet).contains('%'),
+        "no bar when stderr is not a terminal and DRIFTD_PROGRESS is unset"
+    );
+    let shown = std::process::Command::new(env!("CARGO_BIN_EXE_driftd"))
+        .args(args)
+        .current_dir(env!("CARGO_MANIFEST_DIR"))
+        .env_remove("DRIFTD_CONFIG")
+        .env("DRIFTD_PROGRESS", "always")
+        .output()
+        .unwrap();
+    assert!(shown.status.success());
+    assert_eq!(shown.stdout, quiet.stdout, "stdout is untouched");
+    let err = common::stderr(&shown);
+    let name = p(&logs);
+    assert!(
+        err.contains(&format!("driftd: replaying {name} [")) && err.contains("%"),
+        "{err}"
+    );
+    assert!(err.contains("driftd: closing the last windows"), "{err}");
+    // Not a terminal: whole lines, no carriage returns; the summary after
+    // the closing line.
+    assert!(!err.contains('\r'), "{err:?}");
+    let done = err.find("driftd: done in ").expect("a closing line");
+    assert!(
+        err[done..].contains("driftd: replayed 20000 events"),
+        "{err}"
+    );
+}

@@ -18,8 +18,20 @@ use super::CliError;
 use crate::source::generate::{generate, GenerateSpec, Scenario};
 use crate::source::kafka::LineProducer;
 
+/// What `driftd demo` prints on stdout.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum DemoFormat {
+    /// The windows and gauges, for a person.
+    Text,
+    /// One JSON object: events, seconds, the windows (oldest first, as the
+    /// API gives them) and the gauges read from /metrics. The progress lines
+    /// go to stderr.
+    Json,
+}
+
 pub struct DemoArgs<'a> {
     pub config: Option<&'a Path>,
+    pub format: DemoFormat,
     pub events: u64,
     pub http_listen: &'a str,
     /// Keep serving after the summary until ctrl-c.
@@ -80,12 +92,22 @@ pub fn demo(args: &DemoArgs<'_>, out: &mut dyn Write) -> Result<(), CliError> {
     let addr = args.http_listen.to_owned();
     let events = args.events;
     let serve = args.serve;
-    writeln!(
+    let format = args.format;
+    // In JSON, stdout holds the result alone; what the demo is doing goes to stderr.
+    let say = |out: &mut dyn Write, line: String| {
+        if format == DemoFormat::Json {
+            eprintln!("{line}");
+        } else {
+            writeln!(out, "{line}").ok();
+        }
+    };
+    say(
         out,
-        "driftd demo: mock Kafka at {brokers}, {events} events of {model} (inputs drift from event {}), HTTP on http://{addr}",
-        spec.drift_at
-    )
-    .ok();
+        format!(
+            "driftd demo: mock Kafka at {brokers}, {events} events of {model} (inputs drift from event {}), HTTP on http://{addr}",
+            spec.drift_at
+        ),
+    );
     let daemon = {
         let stop = stop.clone();
         std::thread::spawn(move || {
@@ -101,15 +123,14 @@ pub fn demo(args: &DemoArgs<'_>, out: &mut dyn Write) -> Result<(), CliError> {
             )
         })
     };
-    let watched = watch(&brokers, &spec, &addr, events, out);
+    let watched = watch(&brokers, &spec, &addr, events, format, out);
     if watched.is_err() || !serve {
         stop.store(true, Ordering::SeqCst);
     } else {
-        writeln!(
+        say(
             out,
-            "\nserving http://{addr}/metrics and /api/v1/models until ctrl-c"
-        )
-        .ok();
+            format!("\nserving http://{addr}/ (the live page), /metrics and /api/v1/models until ctrl-c"),
+        );
         out.flush().ok();
     }
     let run = daemon
@@ -128,6 +149,7 @@ fn watch(
     spec: &GenerateSpec,
     addr: &str,
     events: u64,
+    format: DemoFormat,
     out: &mut dyn Write,
 ) -> Result<(), String> {
     let model = spec.model.as_str();
@@ -201,7 +223,34 @@ fn watch(
     let metrics = get(addr, "/metrics").unwrap_or_default();
     let windows = get(addr, &format!("/api/v1/models/{model}/windows?limit=1000"))
         .unwrap_or_else(|| "[]".into());
-    let ws: Vec<serde_json::Value> = serde_json::from_str(&windows).unwrap_or_default();
+    let mut ws: Vec<serde_json::Value> = serde_json::from_str(&windows).unwrap_or_default();
+    let shown = |l: &&str| {
+        l.starts_with("driftd_feature_drift{")
+            || l.starts_with("driftd_dataset_drift")
+            || l.starts_with("driftd_events_consumed_total")
+            || l.starts_with("driftd_windows_closed_total")
+    };
+    if format == DemoFormat::Json {
+        ws.reverse();
+        let gauges: serde_json::Map<String, serde_json::Value> = metrics
+            .lines()
+            .filter(shown)
+            .filter_map(|l| {
+                let (series, value) = l.rsplit_once(' ')?;
+                Some((series.to_owned(), value.parse::<f64>().ok()?.into()))
+            })
+            .collect();
+        let body = serde_json::json!({
+            "events": events,
+            "seconds": consumed_in.as_secs_f64(),
+            "model": model,
+            "http": format!("http://{addr}"),
+            "windows": ws,
+            "gauges": gauges,
+        });
+        writeln!(out, "{body}").map_err(|e| e.to_string())?;
+        return out.flush().map_err(|e| e.to_string());
+    }
     let mut text = format!(
         "{events} events produced, consumed and evaluated in {:.1}s\n\nGET /api/v1/models/{model}/windows: {} closed windows, oldest first\n",
         consumed_in.as_secs_f64(),
@@ -233,12 +282,7 @@ fn watch(
         ));
     }
     text.push_str("\nGET /metrics (newest window):\n");
-    for l in metrics.lines().filter(|l| {
-        l.starts_with("driftd_feature_drift{")
-            || l.starts_with("driftd_dataset_drift")
-            || l.starts_with("driftd_events_consumed_total")
-            || l.starts_with("driftd_windows_closed_total")
-    }) {
+    for l in metrics.lines().filter(shown) {
         text.push_str("  ");
         text.push_str(l);
         text.push('\n');

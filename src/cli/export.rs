@@ -36,6 +36,7 @@ pub struct ExportArgs<'a> {
     pub out: &'a Path,
     /// Only windows (and their decisions) ending at or after this time.
     pub since: Option<&'a str>,
+    pub progress: &'a super::Progress,
 }
 
 /// What was written, for the summary.
@@ -96,6 +97,16 @@ fn millis(t: &str) -> Option<i64> {
     crate::event::parse_timestamp_str(t).ok()
 }
 
+impl ExportTable {
+    fn name(self) -> &'static str {
+        match self {
+            ExportTable::Windows => "windows",
+            ExportTable::Features => "features",
+            ExportTable::Decisions => "decisions",
+        }
+    }
+}
+
 pub fn export(args: &ExportArgs<'_>) -> Result<Exported, CliError> {
     let since = match args.since {
         Some(s) => Some(millis(s).ok_or_else(|| {
@@ -112,6 +123,10 @@ pub fn export(args: &ExportArgs<'_>) -> Result<Exported, CliError> {
         ))
     })?;
     let keep = |end: &str| since.is_none_or(|s| millis(end).is_some_and(|e| e >= s));
+    args.progress.stage(format!(
+        "reading {} from the state store",
+        args.table.name()
+    ));
     let mut df = match args.table {
         ExportTable::Decisions => {
             let rows: Vec<_> = store
@@ -163,6 +178,11 @@ pub fn export(args: &ExportArgs<'_>) -> Result<Exported, CliError> {
         }
     }
     .map_err(|e| CliError::failure(format!("building the table: {e}")))?;
+    args.progress.stage(format!(
+        "writing {} rows to {}",
+        df.height(),
+        args.out.display()
+    ));
     let file = std::fs::File::create(args.out)
         .map_err(|e| CliError::failure(format!("cannot create {}: {e}", args.out.display())))?;
     let written = match args.format {
@@ -171,11 +191,7 @@ pub fn export(args: &ExportArgs<'_>) -> Result<Exported, CliError> {
     };
     written.map_err(|e| CliError::failure(format!("writing {}: {e}", args.out.display())))?;
     Ok(Exported {
-        table: match args.table {
-            ExportTable::Windows => "windows",
-            ExportTable::Features => "features",
-            ExportTable::Decisions => "decisions",
-        },
+        table: args.table.name(),
         rows: df.height(),
         columns: df
             .get_column_names()

@@ -20,7 +20,7 @@ use crate::learned::LearnedJob;
 use crate::monitor::{evaluate, Reference};
 use crate::report::{render_html, render_json, HtmlContext};
 pub use captions::{score_captions, CaptionFormat, ScoreCaptionsArgs};
-pub use demo::{demo, DemoArgs};
+pub use demo::{demo, DemoArgs, DemoFormat};
 pub use export::{export, ExportArgs, ExportFormat, ExportTable, Exported};
 pub use progress::Progress;
 pub use replay::{replay, ReplayArgs, ReplayFormat};

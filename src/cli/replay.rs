@@ -27,6 +27,8 @@ pub struct ReplayArgs<'a> {
     pub candidates: &'a [String],
     /// Feedback events to join, in time order.
     pub feedback: Option<&'a Path>,
+    /// A bar over the input file's bytes (none for stdin).
+    pub progress: Option<&'a super::Progress>,
 }
 
 /// The feedback file, read one event ahead: each is fed to the engine once
@@ -143,13 +145,16 @@ pub fn replay(
         )?)),
         None => None,
     };
+    let mut read_so_far = None;
     let reader: Box<dyn std::io::Read + Send> = if args.input == "-" {
         Box::new(std::io::stdin())
     } else {
-        Box::new(
-            std::fs::File::open(args.input)
-                .map_err(|e| CliError::bad_input(format!("{}: cannot open: {e}", args.input)))?,
-        )
+        let file = std::fs::File::open(args.input)
+            .map_err(|e| CliError::bad_input(format!("{}: cannot open: {e}", args.input)))?;
+        if let (Some(p), Ok(meta)) = (args.progress, file.metadata()) {
+            read_so_far = Some(p.measured(format!("replaying {}", args.input), meta.len()));
+        }
+        Box::new(file)
     };
     let mut out = std::io::BufWriter::new(stdout);
     let write_err = |e: std::io::Error| CliError::failure(format!("cannot write output: {e}"));
@@ -177,6 +182,9 @@ pub fn replay(
                         break;
                     }
                 }
+            }
+            if let Some(c) = &read_so_far {
+                c.set(source.bytes());
             }
             let done = lines.len() < BATCH_LINES;
             let batch: Vec<Decoded> = lines
@@ -234,6 +242,9 @@ pub fn replay(
     reader_thread
         .join()
         .map_err(|_| CliError::failure("reader thread panicked"))?;
+    if let Some(p) = args.progress {
+        p.unmeasured("closing the last windows");
+    }
     if let Some(f) = feedback.as_mut() {
         f.feed_until(i64::MAX, &mut engine, &mut dead)?;
     }
@@ -243,6 +254,10 @@ pub fn replay(
     out.flush().map_err(write_err)?;
     if let Some(mut d) = dead {
         d.flush().map_err(write_err)?;
+    }
+    // The bar's line is done before the summary goes to the same stderr.
+    if let Some(p) = args.progress {
+        p.finish();
     }
     let c = &engine.counters;
     let secs = started.elapsed().as_secs_f64();

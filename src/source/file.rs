@@ -8,6 +8,7 @@ use std::io::{BufRead, BufReader, Read};
 pub struct LineSource<R> {
     reader: BufReader<R>,
     line_no: u64,
+    bytes: u64,
     buf: Vec<u8>,
 }
 
@@ -16,17 +17,25 @@ impl<R: Read> LineSource<R> {
         Self {
             reader: BufReader::with_capacity(1 << 20, inner),
             line_no: 0,
+            bytes: 0,
             buf: Vec::with_capacity(4096),
         }
+    }
+
+    /// Bytes read so far (blank lines and line ends included).
+    pub fn bytes(&self) -> u64 {
+        self.bytes
     }
 
     /// The next non-empty line and its 1-based number; `None` at the end.
     pub fn next_line(&mut self) -> std::io::Result<Option<(u64, &[u8])>> {
         loop {
             self.buf.clear();
-            if self.reader.read_until(b'\n', &mut self.buf)? == 0 {
+            let n = self.reader.read_until(b'\n', &mut self.buf)?;
+            if n == 0 {
                 return Ok(None);
             }
+            self.bytes += n as u64;
             self.line_no += 1;
             let start = self.buf.iter().position(|b| !b.is_ascii_whitespace());
             if let Some(start) = start {
