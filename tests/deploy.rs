@@ -63,12 +63,13 @@ fn the_manifests_pass_kubernetes_schemas_and_fit_together() {
     assert_eq!(listed, present, "kustomization.yaml lists every manifest");
 
     // Strict schemas (unknown fields are errors) for every core kind; the
-    // ServiceMonitor (a CRD) and the Kustomization have none there and are
-    // checked by hand below.
+    // Prometheus Operator's ServiceMonitor and PrometheusRule (CRDs) and the
+    // Kustomization have none there and are checked by hand below.
+    let operator = ["servicemonitor.yaml", "prometheusrule.yaml"];
     let core: Vec<&str> = present
         .iter()
         .copied()
-        .filter(|f| *f != "servicemonitor.yaml")
+        .filter(|f| !operator.contains(f))
         .collect();
     let out = Command::new(&py)
         .args([
@@ -180,6 +181,13 @@ fn the_manifests_pass_kubernetes_schemas_and_fit_together() {
     assert_eq!(monitor["spec"]["endpoints"][0]["path"], "/metrics");
     let alerts = std::fs::read_to_string(format!("{ROOT}/config/prometheus/alerts.yml")).unwrap();
     assert!(alerts.contains(&format!("job=\"{}\"", s(&service["metadata"]["name"]))));
+    // The PrometheusRule carries alerts.yml's groups unchanged (promtool
+    // checks and unit-tests those: tests/operators_kit.rs).
+    let rule = manifest("prometheusrule.yaml");
+    assert_eq!(rule["apiVersion"], "monitoring.coreos.com/v1");
+    assert_eq!(rule["kind"], "PrometheusRule");
+    let alerts: Yaml = serde_yaml::from_str(&alerts).unwrap();
+    assert_eq!(rule["spec"]["groups"], alerts["groups"]);
 
     // The ConfigMap's config: listens on the container port, keeps state on
     // the volume, stops within the grace period, and driftd accepts it with

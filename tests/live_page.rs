@@ -72,6 +72,45 @@ min_backoff = "100ms"
     let log = dir.path().join("driftd.log");
     let mut daemon = spawn_daemon(&config, &log, &[]);
     let minute = Duration::from_secs(60);
+    let shot = std::path::Path::new(env!("CARGO_TARGET_TMPDIR")).join("live-page.png");
+    let browse = || -> serde_json::Value {
+        let out = Command::new(&py)
+            .arg(concat!(
+                env!("CARGO_MANIFEST_DIR"),
+                "/tests/browser/live_page.py"
+            ))
+            .arg(format!("http://{http}/"))
+            .arg(&shot)
+            .output()
+            .unwrap();
+        assert!(
+            out.status.success(),
+            "the browser check failed: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        serde_json::from_slice(&out.stdout).unwrap()
+    };
+    // Loaded from the daemon alone, with nothing said on the console.
+    let clean = |page: &serde_json::Value| {
+        assert_eq!(page["status"], 200);
+        assert!(page["csp"].as_str().unwrap().contains("default-src 'none'"));
+        for key in ["console", "page_errors", "failed", "foreign_requests"] {
+            assert_eq!(page[key], serde_json::json!([]), "{key}: {page}");
+        }
+    };
+
+    // Before any event: the page says so, and nothing fails.
+    wait_for(minute, "the HTTP server", || http_get(&http, "/healthz"));
+    let page = browse();
+    clean(&page);
+    assert_eq!(page["models"], serde_json::json!([]));
+    assert!(
+        page["main_text"]
+            .as_str()
+            .unwrap()
+            .contains("No model has sent events yet."),
+        "{page}"
+    );
 
     // v1's inputs drift half way: a retrain is fired and delivered.
     broker.produce(
@@ -102,13 +141,27 @@ min_backoff = "100ms"
         None,
         &events(Scenario::Stable, 3000, "v2", 3000, T0 + 60_000),
     );
-    let windows = wait_for(minute, "two windows of v2", || {
-        let ws = get_json(&http, &format!("/api/v1/models/{MODEL}/windows?limit=1000"));
-        let ws = ws.as_array()?.clone();
-        (ws.iter().filter(|w| w["model_version"] == "v2").count() >= 2
-            && ws.iter().all(|w| w.get("learned").is_some()))
-        .then_some(ws)
-    });
+    // The windows come from the store; the versions and roles from the
+    // model's status, refreshed every second: wait for both.
+    let windows = wait_for(
+        minute,
+        "two windows of v2, in the store and the status",
+        || {
+            let ws = get_json(&http, &format!("/api/v1/models/{MODEL}/windows?limit=1000"));
+            let ws = ws.as_array()?.clone();
+            let status = get_json(&http, &format!("/api/v1/models/{MODEL}"));
+            let judged = status["rules"]["candidate"]["windows_judged"].as_u64()?;
+            let v2 = status["versions"]
+                .as_array()?
+                .iter()
+                .any(|v| v["model_version"] == "v2" && v["events"] == 3000);
+            (ws.iter().filter(|w| w["model_version"] == "v2").count() >= 2
+                && ws.iter().all(|w| w.get("learned").is_some())
+                && judged >= 2
+                && v2)
+                .then_some(ws)
+        },
+    );
     let features: Vec<String> = windows[0]["drift"]["features"]
         .as_array()
         .unwrap()
@@ -116,31 +169,9 @@ min_backoff = "100ms"
         .map(|f| f["name"].as_str().unwrap().to_owned())
         .collect();
 
-    let shot = std::path::Path::new(env!("CARGO_TARGET_TMPDIR")).join("live-page.png");
-    let out = Command::new(&py)
-        .arg(concat!(
-            env!("CARGO_MANIFEST_DIR"),
-            "/tests/browser/live_page.py"
-        ))
-        .arg(format!("http://{http}/"))
-        .arg(&shot)
-        .output()
-        .unwrap();
-    assert!(
-        out.status.success(),
-        "the browser check failed: {}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    let page: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    let page = browse();
     eprintln!("screenshot: {}", shot.display());
-
-    // Loaded from the daemon alone, with nothing said on the console.
-    assert_eq!(page["status"], 200);
-    assert!(page["csp"].as_str().unwrap().contains("default-src 'none'"));
-    assert_eq!(page["console"], serde_json::json!([]), "{page}");
-    assert_eq!(page["page_errors"], serde_json::json!([]), "{page}");
-    assert_eq!(page["failed"], serde_json::json!([]), "{page}");
-    assert_eq!(page["foreign_requests"], serde_json::json!([]), "{page}");
+    clean(&page);
     assert!(page["status_line"].as_str().unwrap().starts_with("1 model"));
     let models = page["models"].as_array().unwrap();
     assert_eq!(models.len(), 1, "{page}");

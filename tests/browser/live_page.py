@@ -86,6 +86,7 @@ def main() -> None:
             "csp": (response.headers.get("content-security-policy") if response else None),
             "title": page.title(),
             "status_line": page.inner_text("#status"),
+            "main_text": page.inner_text("main"),
             "console": console,
             "page_errors": errors,
             "requests": requests,
