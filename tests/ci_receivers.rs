@@ -259,12 +259,12 @@ fn the_example_pipelines_verify_the_signed_event_and_register_the_candidate() {
         );
     }
 
-    let broker = Broker::start();
-    broker.create_topic("logs", 1);
-    broker.create_topic("dead-letters", 1);
-    let dir = tempfile::tempdir().unwrap();
-    let http = format!("127.0.0.1:{}", free_port());
-    let hook = format!("127.0.0.1:{}", free_port());
+    let Rig {
+        broker,
+        dir,
+        http,
+        hook,
+    } = Rig::start();
     let config = daemon_config(
         dir.path(),
         &broker.addr,

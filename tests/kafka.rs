@@ -34,11 +34,9 @@ fn committed(broker: &str, group: &str, topic: &str, partition: i32) -> Option<i
 
 #[test]
 fn daemon_consumes_serves_dead_letters_and_resumes() {
-    let broker = Broker::start();
-    broker.create_topic("logs", 1);
-    broker.create_topic("dead-letters", 1);
-    let dir = tempfile::tempdir().unwrap();
-    let http = format!("127.0.0.1:{}", free_port());
+    let Rig {
+        broker, dir, http, ..
+    } = Rig::start();
     let config = daemon_config(
         dir.path(),
         &broker.addr,
@@ -712,12 +710,12 @@ struct DeliverySetup {
 }
 
 fn delivery_setup() -> DeliverySetup {
-    let broker = Broker::start();
-    broker.create_topic("logs", 1);
-    broker.create_topic("dead-letters", 1);
-    let dir = tempfile::tempdir().unwrap();
-    let http = format!("127.0.0.1:{}", free_port());
-    let hook = format!("127.0.0.1:{}", free_port());
+    let Rig {
+        broker,
+        dir,
+        http,
+        hook,
+    } = Rig::start();
     let config = delivery_config(dir.path(), &broker.addr, &http, &hook);
     let log = dir.path().join("driftd.log");
     broker.produce(

@@ -32,12 +32,12 @@ fn events(scenario: Scenario, n: u64, version: &str, drift_at: u64, start_ms: i6
 #[test]
 fn the_live_page_renders_a_running_daemon_in_headless_chromium() {
     let py = common::python(&["playwright"]);
-    let broker = Broker::start();
-    broker.create_topic("logs", 1);
-    broker.create_topic("dead-letters", 1);
-    let dir = tempfile::tempdir().unwrap();
-    let http = format!("127.0.0.1:{}", free_port());
-    let hook = format!("127.0.0.1:{}", free_port());
+    let Rig {
+        broker,
+        dir,
+        http,
+        hook,
+    } = Rig::start();
     let config = daemon_config(
         dir.path(),
         &broker.addr,

@@ -81,12 +81,12 @@ compare = [ { metric = "signals.error_rate", better = "lower", margin = 0.05 } ]
 
 #[test]
 fn retrain_candidate_redeploy_rollback_and_rejection_end_to_end() {
-    let broker = Broker::start();
-    broker.create_topic("logs", 1);
-    broker.create_topic("dead-letters", 1);
-    let dir = tempfile::tempdir().unwrap();
-    let http = format!("127.0.0.1:{}", free_port());
-    let hook = format!("127.0.0.1:{}", free_port());
+    let Rig {
+        broker,
+        dir,
+        http,
+        hook,
+    } = Rig::start();
     let config = daemon_config(
         dir.path(),
         &broker.addr,
@@ -294,13 +294,13 @@ fn retrain_candidate_redeploy_rollback_and_rejection_end_to_end() {
 
 #[test]
 fn gitlab_github_and_kafka_targets_and_unknown_outcomes_are_not_sent_twice() {
-    let broker = Broker::start();
-    broker.create_topic("logs", 1);
-    broker.create_topic("dead-letters", 1);
+    let Rig {
+        broker,
+        dir,
+        http,
+        hook,
+    } = Rig::start();
     broker.create_topic("driftd-events", 1);
-    let dir = tempfile::tempdir().unwrap();
-    let http = format!("127.0.0.1:{}", free_port());
-    let hook = format!("127.0.0.1:{}", free_port());
     let config = daemon_config(
         dir.path(),
         &broker.addr,
@@ -531,11 +531,9 @@ fn write_endpoints_answer_403_without_a_configured_token() {
 
 #[test]
 fn reload_applies_rules_and_thresholds_from_the_next_window_and_refuses_bad_configs() {
-    let broker = Broker::start();
-    broker.create_topic("logs", 1);
-    broker.create_topic("dead-letters", 1);
-    let dir = tempfile::tempdir().unwrap();
-    let http = format!("127.0.0.1:{}", free_port());
+    let Rig {
+        broker, dir, http, ..
+    } = Rig::start();
     let base = "[windows]\nkind = \"count\"\nevents = 1000\n[baseline]\nlearn_events = 1000\n";
     let flag_rule = "[[rules]]\nname = \"drift-flag\"\naction = \"notify\"\n\
                      when = { metric = \"dataset_drift\", op = \"==\", value = 1 }\n";

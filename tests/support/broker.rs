@@ -462,6 +462,30 @@ pub fn metric(text: &str, series: &str) -> Option<f64> {
     })
 }
 
+/// What most daemon tests start from: a broker with the `logs` and
+/// `dead-letters` topics, a state directory, and free loopback addresses for
+/// the daemon's HTTP server and for a receiver.
+pub struct Rig {
+    pub broker: Broker,
+    pub dir: tempfile::TempDir,
+    pub http: String,
+    pub hook: String,
+}
+
+impl Rig {
+    pub fn start() -> Self {
+        let broker = Broker::start();
+        broker.create_topic("logs", 1);
+        broker.create_topic("dead-letters", 1);
+        Self {
+            broker,
+            dir: tempfile::tempdir().unwrap(),
+            http: format!("127.0.0.1:{}", free_port()),
+            hook: format!("127.0.0.1:{}", free_port()),
+        }
+    }
+}
+
 /// A daemon config for the tests: given broker, topics and state directory.
 pub fn daemon_config(dir: &Path, broker: &str, http: &str, extra: &str) -> PathBuf {
     let path = dir.join("driftd.toml");
