@@ -73,7 +73,7 @@ min_backoff = "100ms"
     let mut daemon = spawn_daemon(&config, &log, &[]);
     let minute = Duration::from_secs(60);
     let shot = std::path::Path::new(env!("CARGO_TARGET_TMPDIR")).join("live-page.png");
-    let browse = || -> serde_json::Value {
+    let browse = |extra: &[&str]| -> serde_json::Value {
         let out = Command::new(&py)
             .arg(concat!(
                 env!("CARGO_MANIFEST_DIR"),
@@ -81,6 +81,7 @@ min_backoff = "100ms"
             ))
             .arg(format!("http://{http}/"))
             .arg(&shot)
+            .args(extra)
             .output()
             .unwrap();
         assert!(
@@ -94,14 +95,20 @@ min_backoff = "100ms"
     let clean = |page: &serde_json::Value| {
         assert_eq!(page["status"], 200);
         assert!(page["csp"].as_str().unwrap().contains("default-src 'none'"));
-        for key in ["console", "page_errors", "failed", "foreign_requests"] {
+        for key in [
+            "console",
+            "page_errors",
+            "failed",
+            "foreign_requests",
+            "dialogs",
+        ] {
             assert_eq!(page[key], serde_json::json!([]), "{key}: {page}");
         }
     };
 
     // Before any event: the page says so, and nothing fails.
     wait_for(minute, "the HTTP server", || http_get(&http, "/healthz"));
-    let page = browse();
+    let page = browse(&[]);
     clean(&page);
     assert_eq!(page["models"], serde_json::json!([]));
     assert!(
@@ -169,14 +176,33 @@ min_backoff = "100ms"
         .map(|f| f["name"].as_str().unwrap().to_owned())
         .collect();
 
-    let page = browse();
+    // A second model whose name is markup, as any producer may send: the
+    // page shows it as text (an injected handler would open a dialog, or
+    // be refused by the CSP with a console error).
+    let hostile = r#"<img src=x onerror="alert(1)">&amp;"#;
+    broker.produce("logs", None, &generated(Scenario::Stable, 2500, hostile, 9));
+    let encoded: String = hostile.bytes().map(|b| format!("%{b:02X}")).collect();
+    wait_for(minute, "a window of the second model", || {
+        let (status, body) = http_get(&http, &format!("/api/v1/models/{encoded}/windows"))?;
+        (status == 200 && body.len() > 2).then_some(())
+    });
+    let page = browse(&["--refresh"]);
     eprintln!("screenshot: {}", shot.display());
     clean(&page);
-    assert!(page["status_line"].as_str().unwrap().starts_with("1 model"));
+    assert_eq!(page["refreshed_same"], true, "{page}");
+    assert!(page["status_line"]
+        .as_str()
+        .unwrap()
+        .starts_with("2 models"));
     let models = page["models"].as_array().unwrap();
-    assert_eq!(models.len(), 1, "{page}");
-    let m = &models[0];
-    assert_eq!(m["model"], MODEL);
+    assert_eq!(models.len(), 2, "{page}");
+    let other = models.iter().find(|m| m["model"] == hostile).unwrap();
+    assert!(
+        other["heading"].as_str().unwrap().starts_with(hostile),
+        "{other}"
+    );
+    assert_eq!(other["windows"], 1);
+    let m = models.iter().find(|m| m["model"] == MODEL).unwrap();
 
     // Versions: v1 the incumbent, v2 the candidate judged against it.
     let versions: Vec<&str> = m["versions"]
