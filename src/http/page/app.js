@@ -365,7 +365,7 @@ function modelSection(m, page, windows, decisions) {
     s.append(el("p", { class: "muted empty", text: "No closed window yet (a baseline is being learned or the first window is open)." }));
   } else {
     s.append(el("h3", { text: "Latest windows" }), latestWindows(windows),
-      el("h3", { text: `Drift per feature, last ${windows.length} windows` }), driftHeatmap(windows),
+      el("h3", { text: `Drift per feature, last ${windows.length} window${windows.length === 1 ? "" : "s"}` }), driftHeatmap(windows),
       el("h3", { text: "Quality trends" }), qualityCharts(windows));
   }
   s.append(el("h3", { text: "Decisions and deliveries" }), decisionsTable(decisions));
