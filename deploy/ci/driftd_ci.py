@@ -170,7 +170,9 @@ def cmd_register(args):
         metadata[key] = value
     body = json.dumps({"version": args.version, "metadata": metadata}).encode()
     path = f"{url}/api/v1/models/{urllib.parse.quote(args.model, safe='')}/candidates"
-    for attempt in range(1, args.attempts + 1):
+    attempts = max(1, args.attempts)
+    problem = ""
+    for attempt in range(1, attempts + 1):
         request = urllib.request.Request(
             path,
             data=body,
@@ -189,7 +191,7 @@ def cmd_register(args):
             problem = f"HTTP {e.code}: {text}"
         except (urllib.error.URLError, OSError) as e:
             problem = str(e)
-        if attempt < args.attempts:
+        if attempt < attempts:
             print(f"driftd: attempt {attempt} failed ({problem}); retrying", file=sys.stderr)
             time.sleep(min(30, 2 ** attempt))
     raise Refused(f"could not reach driftd at {url}: {problem}")
