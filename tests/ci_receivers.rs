@@ -52,12 +52,7 @@ fn bash(dir: &Path, script: &str, env: &BTreeMap<String, String>) -> (bool, Stri
         .envs(env)
         .output()
         .unwrap();
-    let text = format!(
-        "{}{}",
-        String::from_utf8_lossy(&out.stdout),
-        String::from_utf8_lossy(&out.stderr)
-    );
-    (out.status.success(), text)
+    (out.status.success(), common::output_text(&out))
 }
 
 fn dotenv(path: &Path) -> BTreeMap<String, String> {
@@ -239,6 +234,22 @@ fn candidate(http: &str) -> serde_json::Value {
     get_json(http, &format!("/api/v1/models/{MODEL}"))["rules"]["candidate"].clone()
 }
 
+/// The daemon's candidate is `version`, registered by the pipeline at
+/// `pipeline` for the decision `event`.
+fn registered(http: &str, version: &str, event: &str, pipeline: &str) {
+    let c = candidate(http);
+    assert_eq!(c["version"], version, "{c}");
+    assert_eq!(c["metadata"]["driftd_event"], event);
+    assert_eq!(c["metadata"]["pipeline"], pipeline);
+}
+
+fn vars(pairs: &[(&str, &str)]) -> BTreeMap<String, String> {
+    pairs
+        .iter()
+        .map(|(k, v)| (k.to_string(), v.to_string()))
+        .collect()
+}
+
 #[test]
 fn the_example_pipelines_verify_the_signed_event_and_register_the_candidate() {
     let py = common::python(&["check_jsonschema"]);
@@ -253,9 +264,8 @@ fn the_example_pipelines_verify_the_signed_event_and_register_the_candidate() {
             .unwrap();
         assert!(
             out.status.success(),
-            "{file} against {schema}: {}{}",
-            String::from_utf8_lossy(&out.stdout),
-            String::from_utf8_lossy(&out.stderr)
+            "{file} against {schema}: {}",
+            common::output_text(&out)
         );
     }
 
@@ -346,14 +356,11 @@ min_backoff = "100ms"
         })
         .collect();
     assert_eq!(form["DRIFTD_WEBHOOK_ID"], decision);
-    let project: BTreeMap<String, String> = [
+    let project = vars(&[
         ("DRIFTD_WEBHOOK_SECRET", WEBHOOK_SECRET),
         ("DRIFTD_API_TOKEN", API_TOKEN),
         ("DRIFTD_URL", &format!("http://{http}")),
-    ]
-    .into_iter()
-    .map(|(k, v)| (k.to_owned(), v.to_owned()))
-    .collect();
+    ]);
     let work = dir.path().join("ci");
 
     // A changed event, a wrong secret, a stale signature: the pipeline stops
@@ -386,25 +393,21 @@ min_backoff = "100ms"
     let (ran, failed) = run_gitlab(&work, &form, &project, 101);
     assert_eq!(failed, None);
     assert_eq!(ran, ["driftd-verify", "train", "driftd-register"]);
-    let c = candidate(&http);
-    assert_eq!(c["version"], "3.2.0-retrain-101", "{c}");
-    assert_eq!(c["metadata"]["driftd_event"], decision.as_str());
-    assert_eq!(
-        c["metadata"]["pipeline"],
-        "https://gitlab.example.com/acme/captioner/-/pipelines/101"
+    registered(
+        &http,
+        "3.2.0-retrain-101",
+        &decision,
+        "https://gitlab.example.com/acme/captioner/-/pipelines/101",
     );
 
     // GitHub: the repository_dispatch body as sent.
     let dispatch: serde_json::Value = serde_json::from_slice(&github.body).unwrap();
     assert!(dispatch["client_payload"].as_object().unwrap().len() <= 10);
-    let settings: BTreeMap<String, String> = [
+    let settings = vars(&[
         ("secrets.DRIFTD_WEBHOOK_SECRET", WEBHOOK_SECRET),
         ("secrets.DRIFTD_API_TOKEN", API_TOKEN),
         ("vars.DRIFTD_URL", &format!("http://{http}")),
-    ]
-    .into_iter()
-    .map(|(k, v)| (k.to_owned(), v.to_owned()))
-    .collect();
+    ]);
     let mut forged = dispatch.clone();
     let event = forged["client_payload"]["event"]
         .as_str()
@@ -417,12 +420,11 @@ min_backoff = "100ms"
     let (ran, failed) = run_github(&work, &dispatch, &settings, 201);
     assert_eq!(failed, None);
     assert_eq!(ran, ["verify", "train", "step4"]);
-    let c = candidate(&http);
-    assert_eq!(c["version"], "3.2.0-retrain-201", "{c}");
-    assert_eq!(c["metadata"]["driftd_event"], decision.as_str());
-    assert_eq!(
-        c["metadata"]["pipeline"],
-        "https://github.com/acme/captioner/actions/runs/201"
+    registered(
+        &http,
+        "3.2.0-retrain-201",
+        &decision,
+        "https://github.com/acme/captioner/actions/runs/201",
     );
 
     sigterm(&daemon);

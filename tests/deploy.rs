@@ -82,11 +82,7 @@ fn the_manifests_pass_kubernetes_schemas_and_fit_together() {
         .args(core.iter().map(|f| format!("{K8S}/{f}")))
         .output()
         .unwrap();
-    let text = format!(
-        "{}{}",
-        String::from_utf8_lossy(&out.stdout),
-        String::from_utf8_lossy(&out.stderr)
-    );
+    let text = common::output_text(&out);
     assert!(out.status.success(), "{text}");
     for f in &core {
         assert!(

@@ -29,6 +29,15 @@ fn events(scenario: Scenario, n: u64, version: &str, drift_at: u64, start_ms: i6
     lines_of(&spec)
 }
 
+/// A JSON array of strings.
+fn strs(v: &serde_json::Value) -> Vec<&str> {
+    v.as_array()
+        .unwrap()
+        .iter()
+        .map(|s| s.as_str().unwrap())
+        .collect()
+}
+
 #[test]
 fn the_live_page_renders_a_running_daemon_in_headless_chromium() {
     let py = common::python(&["playwright"]);
@@ -205,12 +214,7 @@ min_backoff = "100ms"
     let m = models.iter().find(|m| m["model"] == MODEL).unwrap();
 
     // Versions: v1 the incumbent, v2 the candidate judged against it.
-    let versions: Vec<&str> = m["versions"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|v| v.as_str().unwrap())
-        .collect();
+    let versions = strs(&m["versions"]);
     assert!(
         versions.iter().any(|v| v.starts_with("v1 incumbent")),
         "{versions:?}"
@@ -229,23 +233,13 @@ min_backoff = "100ms"
     // and window, the drifted inputs red from the shift on.
     let shown = windows.len().min(48);
     assert_eq!(m["windows"], shown.min(10) as u64);
-    let mut heat: Vec<String> = m["heatmap_features"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|f| f.as_str().unwrap().to_owned())
-        .collect();
+    let mut heat = strs(&m["heatmap_features"]);
     heat.sort();
-    let mut want = features.clone();
+    let mut want: Vec<&str> = features.iter().map(String::as_str).collect();
     want.sort();
     assert_eq!(heat, want);
     assert_eq!(m["heatmap_cells"], (shown * features.len()) as u64);
-    let red: Vec<&str> = m["heatmap_drift_cells"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|f| f.as_str().unwrap())
-        .collect();
+    let red = strs(&m["heatmap_drift_cells"]);
     let api_red = windows
         .iter()
         .flat_map(|w| w["drift"]["features"].as_array().unwrap())
@@ -268,12 +262,7 @@ min_backoff = "100ms"
     assert_eq!(chart("Domain classifier AUC")["points"], shown as u64);
 
     // Decisions, with the fired retrain delivered to the webhook target.
-    let decisions: Vec<&str> = m["decisions"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|d| d.as_str().unwrap())
-        .collect();
+    let decisions = strs(&m["decisions"]);
     assert!(
         decisions
             .iter()

@@ -210,16 +210,20 @@ pub struct Signed {
 }
 
 impl Signed {
-    fn new(secrets: &[Secret], id: &str, body: &[u8]) -> Option<Self> {
-        if secrets.is_empty() {
-            return None;
-        }
+    /// `body` signed now with every secret (a webhook's headers).
+    fn new(secrets: &[Secret], id: &str, body: &[u8]) -> Self {
         let timestamp = crate::event::wall_clock_ms() / 1000;
-        Some(Self {
+        Self {
             id: id.to_owned(),
             timestamp,
             signature: signature_header(secrets, id, timestamp, body),
-        })
+        }
+    }
+
+    /// As [`Signed::new`] when the target has secrets; GitLab and GitHub
+    /// targets without one send unsigned.
+    fn if_any(secrets: &[Secret], id: &str, body: &[u8]) -> Option<Self> {
+        (!secrets.is_empty()).then(|| Self::new(secrets, id, body))
     }
 }
 
@@ -359,18 +363,15 @@ async fn attempt(
             },
             Auth::Secrets(secrets, first),
         ) => {
-            let ts = crate::event::wall_clock_ms() / 1000;
+            let signed = Signed::new(secrets, &d.decision_id, &body);
             let mut req = client
                 .post(url)
                 .timeout(timeout)
                 .header(reqwest::header::USER_AGENT, user_agent)
                 .header(reqwest::header::CONTENT_TYPE, CONTENT_TYPE)
-                .header("webhook-id", &d.decision_id)
-                .header("webhook-timestamp", ts.to_string())
-                .header(
-                    "webhook-signature",
-                    signature_header(secrets, &d.decision_id, ts, &body),
-                );
+                .header("webhook-id", signed.id)
+                .header("webhook-timestamp", signed.timestamp.to_string())
+                .header("webhook-signature", signed.signature);
             if *hub {
                 req = req.header(
                     "x-hub-signature-256",
@@ -393,7 +394,7 @@ async fn attempt(
                 ("token".to_owned(), token.clone()),
                 ("ref".to_owned(), git_ref.clone()),
             ];
-            let signed = Signed::new(secrets, &d.decision_id, &body);
+            let signed = Signed::if_any(secrets, &d.decision_id, &body);
             form.extend(
                 gitlab_variables(&event, &body, signed.as_ref(), variables)
                     .into_iter()
@@ -422,7 +423,7 @@ async fn attempt(
             },
             Auth::Token(token, secrets),
         ) => {
-            let signed = Signed::new(secrets, &d.decision_id, &body);
+            let signed = Signed::if_any(secrets, &d.decision_id, &body);
             let payload = github_dispatch(&event, &body, event_type.as_deref(), signed.as_ref());
             let req = client
                 .post(format!("{url}/repos/{repository}/dispatches"))
@@ -733,7 +734,7 @@ mod tests {
         assert_eq!(e.event_type, "io.driftd.model.redeploy.requested");
         let sent = e.to_body();
         let secrets = vec![Secret::parse(SECRET).unwrap()];
-        let signed = Signed::new(&secrets, "dec_1", &sent).unwrap();
+        let signed = Signed::new(&secrets, "dec_1", &sent);
         let now = crate::event::wall_clock_ms() / 1000;
         let verifies = |event: &str, s: &Signed| {
             let key = Secret::parse(SECRET).unwrap();

@@ -90,6 +90,20 @@ function heatColor(f) {
   return `rgb(${c[0]},${c[1]},${c[2]})`;
 }
 
+// The optional parts of a window report (null when off or absent).
+function classifierOf(w) {
+  return (w.learned && w.learned.classifier) || null;
+}
+
+function aucOf(w) {
+  const c = classifierOf(w);
+  return c ? c.auc : null;
+}
+
+function predictedOf(w) {
+  return w.estimator ? w.estimator.predicted_mean : null;
+}
+
 function windowLabel(w) {
   return `${w.model_version} #${w.window.index} (${when(w.window.start)} to ${when(w.window.end).slice(11)} UTC)`;
 }
@@ -252,8 +266,8 @@ function versionsTable(m) {
 
 function latestWindows(windows) {
   const newest = windows.slice(-10).reverse();
-  const hasLearned = newest.some((w) => w.learned && w.learned.classifier && isNum(w.learned.classifier.auc));
-  const hasEstimator = newest.some((w) => w.estimator && isNum(w.estimator.predicted_mean));
+  const hasLearned = newest.some((w) => isNum(aucOf(w)));
+  const hasEstimator = newest.some((w) => isNum(predictedOf(w)));
   const rows = newest.map((w) => {
     const ds = w.drift.dataset;
     const drifted = w.drift.features.filter((f) => f.drift).map((f) => f.name);
@@ -267,9 +281,9 @@ function latestWindows(windows) {
       el("td", { class: "num", text: num(w.signals.latency_ms_p90, 0) }),
       el("td", { class: "num", text: pct(w.captions.boilerplate_prefix_rate) }),
       el("td", { class: "num", text: pct(w.captions.empty_rate) }),
-      hasLearned ? el("td", { class: "num" }, num(w.learned && w.learned.classifier ? w.learned.classifier.auc : null, 3),
+      hasLearned ? el("td", { class: "num" }, num(aucOf(w), 3),
         w.learned && w.learned.drift ? badge("drift", "bad") : null) : null,
-      hasEstimator ? el("td", { class: "num", text: num(w.estimator ? w.estimator.predicted_mean : null, 2) }) : null);
+      hasEstimator ? el("td", { class: "num", text: num(predictedOf(w), 2) }) : null);
   });
   return el("div", { class: "scroll" }, el("table", { class: "windows" },
     el("thead", {}, el("tr", {},
@@ -299,14 +313,14 @@ function qualityCharts(windows) {
     lineChart("Serving errors", windows, [{ name: "error rate", values: pick((w) => w.signals.error_rate) }],
       { percent: true, min: 0 }),
   ];
-  if (windows.some((w) => w.estimator && isNum(w.estimator.predicted_mean))) {
+  if (windows.some((w) => isNum(predictedOf(w)))) {
     charts.push(lineChart("Predicted caption quality (estimator)", windows,
-      [{ name: "mean predicted rating", values: pick((w) => w.estimator && w.estimator.predicted_mean) }]));
+      [{ name: "mean predicted rating", values: pick(predictedOf) }]));
   }
-  if (windows.some((w) => w.learned && w.learned.classifier && isNum(w.learned.classifier.auc))) {
-    const t = windows.map((w) => w.learned && w.learned.classifier && w.learned.classifier.threshold).find(isNum);
+  if (windows.some((w) => isNum(aucOf(w)))) {
+    const t = windows.map((w) => (classifierOf(w) || {}).threshold).find(isNum);
     charts.push(lineChart("Domain classifier AUC", windows,
-      [{ name: "AUC", values: pick((w) => w.learned && w.learned.classifier && w.learned.classifier.auc) }],
+      [{ name: "AUC", values: pick(aucOf) }],
       { threshold: t, thresholdName: "drift threshold", atLeast: 0.6 }));
   }
   return el("div", { class: "grid" }, charts);
