@@ -296,7 +296,11 @@ fn main() -> ExitCode {
     match run(cli) {
         Ok(code) => code,
         Err(e) => {
-            eprintln!("driftd: {}", e.message.replace('\n', "\ndriftd: "));
+            // A message may quote input (a column name, a line of a file):
+            // control characters are shown escaped, never sent to the terminal.
+            for line in e.message.split('\n') {
+                eprintln!("driftd: {}", driftd::event::printable(line, 64 * 1024));
+            }
             ExitCode::from(e.code)
         }
     }

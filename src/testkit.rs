@@ -38,3 +38,13 @@ pub fn correlated_rows(rng: &mut XorShift, n: usize, rho: f64) -> Vec<Vec<f64>> 
         })
         .collect()
 }
+
+/// The events `spec` generates, one per element (without line ends).
+pub fn lines(spec: &crate::source::generate::GenerateSpec) -> Vec<Vec<u8>> {
+    let mut out = Vec::new();
+    crate::source::generate::generate(spec, &mut out).expect("writing to a Vec cannot fail");
+    out.split(|&b| b == b'\n')
+        .filter(|l| !l.is_empty())
+        .map(<[u8]>::to_vec)
+        .collect()
+}

@@ -5,18 +5,13 @@
 use driftd::config::Config;
 use driftd::monitor::{Engine, WindowReport};
 use driftd::quality::Vocabulary;
-use driftd::source::generate::{generate, GenerateSpec, Scenario};
+use driftd::source::generate::{GenerateSpec, Scenario};
 
 fn events(scenario: Scenario, n: u64, dims: usize) -> Vec<Vec<u8>> {
     let mut spec = GenerateSpec::new(scenario, n);
     spec.embedding_dims = dims;
     spec.seed = 11;
-    let mut out = Vec::new();
-    generate(&spec, &mut out).unwrap();
-    out.split(|&b| b == b'\n')
-        .filter(|l| !l.is_empty())
-        .map(<[u8]>::to_vec)
-        .collect()
+    driftd::testkit::lines(&spec)
 }
 
 fn config(text: &str) -> Config {
@@ -111,7 +106,7 @@ fn restored_engine_matches_uninterrupted_run() {
 fn unreadable_snapshot_is_a_clear_error() {
     let c = config("");
     let mut e = engine(&c);
-    let err = e.restore(b"not cbor at all").unwrap_err().to_string();
+    let err = e.restore_bytes(b"not cbor at all").unwrap_err().to_string();
     assert!(err.contains("unreadable"), "{err}");
     // A snapshot of another format version is refused by name.
     let mut bytes = Vec::new();
@@ -120,7 +115,7 @@ fn unreadable_snapshot_is_a_clear_error() {
         &mut bytes,
     )
     .unwrap();
-    let err = e.restore(&bytes).unwrap_err().to_string();
+    let err = e.restore_bytes(&bytes).unwrap_err().to_string();
     assert!(err.contains("format 99"), "{err}");
 }
 

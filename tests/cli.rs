@@ -249,6 +249,119 @@ fn bad_input_gets_a_clear_message_and_exit_2() {
 }
 
 #[test]
+fn hostile_offline_input_fails_clearly_or_is_skipped_and_counted() {
+    // Issue 15: each of these aborted a process, used memory without bound
+    // or stopped a command on one line.
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    let ok = write(d, "ok.csv", "a,b\n1,x\n2,y\n3,x\n");
+    // NDJSON nested 2,000 deep (polars recursed until the stack overflowed).
+    let deep = write(
+        d,
+        "deep.ndjson",
+        &format!(
+            "{{\"a\":1}}\n{{\"a\":{}1{}}}\n",
+            "[".repeat(2000),
+            "]".repeat(2000)
+        ),
+    );
+    for cmd in [
+        vec!["report", "--reference", p(&deep), "--current", p(&ok)],
+        vec!["baseline", "--input", p(&deep), "--out", "/dev/null"],
+    ] {
+        let out = driftd(&cmd);
+        let err = stderr(&out);
+        assert_eq!(out.status.code(), Some(2), "{cmd:?}: {err}");
+        assert!(
+            err.contains("deep.ndjson") && err.contains("line 2") && err.contains("nested"),
+            "{err}"
+        );
+    }
+    // A profile whose counts were tampered to wrap around is refused.
+    let profile = d.join("p.json");
+    let values: String = (1..=20).map(|i| format!("{i}\n")).collect();
+    let reference = write(d, "ref.csv", &format!("a\n{values}"));
+    assert!(
+        driftd(&["baseline", "--input", p(&reference), "--out", p(&profile)])
+            .status
+            .success()
+    );
+    let mut v: Value = serde_json::from_str(&std::fs::read_to_string(&profile).unwrap()).unwrap();
+    let bins = v["features"]["a"]["bin_counts"].as_array_mut().unwrap();
+    assert!(bins.len() >= 2);
+    // u64::MAX + 21 wraps to 20, the count.
+    for (i, b) in bins.iter_mut().enumerate() {
+        *b = match i {
+            0 => u64::MAX.into(),
+            1 => 21.into(),
+            _ => 0.into(),
+        };
+    }
+    std::fs::write(&profile, v.to_string()).unwrap();
+    let out = driftd(&[
+        "report",
+        "--baseline",
+        p(&profile),
+        "--current",
+        p(&reference),
+    ]);
+    let err = stderr(&out);
+    assert_eq!(out.status.code(), Some(2), "{err}");
+    assert!(err.contains("bin counts do not add up"), "{err}");
+    // score-captions skips and counts a line that is not UTF-8.
+    let captions = d.join("captions.jsonl");
+    let mut bytes =
+        b"{\"id\":\"1\",\"candidate\":\"a dog\",\"references\":[\"a dog runs\"]}\n".to_vec();
+    bytes.extend(b"{\"id\":\"2\",\"candidate\":\"a \xff\xfe cat\"}\n");
+    bytes.extend(b"{\"id\":\"3\",\"candidate\":\"a cat\",\"references\":[\"a cat sits\"]}\n");
+    std::fs::write(&captions, bytes).unwrap();
+    let out = driftd(&["score-captions", "--input", p(&captions)]);
+    let err = stderr(&out);
+    assert!(out.status.success(), "{err}");
+    assert!(
+        err.contains("line 2") && err.contains("not UTF-8") && err.contains("skipped"),
+        "{err}"
+    );
+}
+
+#[test]
+fn replay_reads_a_long_line_within_the_event_limit() {
+    // Regression (issue 15): a 50 MB line was read whole (244 MB of memory).
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    let logs = common::generate(d, "stable", "3000", &[]);
+    let mut text = std::fs::read_to_string(&logs).unwrap();
+    let long = format!(
+        "{{\"event_id\":\"big\",\"pad\":\"{}\"}}\n",
+        "x".repeat(50_000_000)
+    );
+    text.insert_str(text.find('\n').unwrap() + 1, &long);
+    std::fs::write(&logs, text).unwrap();
+    let dead = d.join("dead.jsonl");
+    let out = Command::new(env!("CARGO_BIN_EXE_driftd"))
+        .args([
+            "replay",
+            "--input",
+            p(&logs),
+            "--format",
+            "json",
+            "--dead-letter",
+            p(&dead),
+        ])
+        .output()
+        .unwrap();
+    let err = stderr(&out);
+    assert!(out.status.success(), "{err}");
+    assert!(err.contains("1 rejected (too_large 1)"), "{err}");
+    let dead = std::fs::read_to_string(&dead).unwrap();
+    let rec: Value = serde_json::from_str(dead.lines().next().unwrap()).unwrap();
+    assert_eq!(rec["reason"], "too_large");
+    assert!(rec["detail"].as_str().unwrap().contains("50000"), "{rec}");
+    // The dead letter keeps the first max_event_bytes, not 50 MB.
+    assert!(dead.len() < 3 << 20, "{} bytes", dead.len());
+}
+
+#[test]
 fn quick_runs_print_nothing_on_stderr_even_with_progress_on() {
     let out = Command::new(env!("CARGO_BIN_EXE_driftd"))
         .args(SAMPLE_ARGS)

@@ -188,13 +188,26 @@ min_backoff = "100ms"
     // A second model whose name is markup, as any producer may send: the
     // page shows it as text (an injected handler would open a dialog, or
     // be refused by the CSP with a console error).
+    // Then names a browser would resolve as a path, or encode, or that
+    // are long or not ASCII (issue 15: a model named `..` blanked the page
+    // for every model): each drawn on its own, under its name.
     let hostile = r#"<img src=x onerror="alert(1)">&amp;"#;
-    broker.produce("logs", None, &generated(Scenario::Stable, 2500, hostile, 9));
-    let encoded: String = hostile.bytes().map(|b| format!("%{b:02X}")).collect();
-    wait_for(minute, "a window of the second model", || {
-        let (status, body) = http_get(&http, &format!("/api/v1/models/{encoded}/windows"))?;
-        (status == 200 && body.len() > 2).then_some(())
-    });
+    let long = format!("{}é", "n".repeat(126));
+    let odd: Vec<&str> = vec![hostile, "..", ".", "%2F", "a/b", &long, "模型-ünïcode"];
+    for (i, name) in odd.iter().enumerate() {
+        broker.produce(
+            "logs",
+            None,
+            &generated(Scenario::Stable, 2500, name, 9 + i as u64),
+        );
+    }
+    for name in &odd {
+        let encoded: String = name.bytes().map(|b| format!("%{b:02X}")).collect();
+        wait_for(minute, &format!("a window of model {name:?}"), || {
+            let (status, body) = http_get(&http, &format!("/api/v1/windows?model={encoded}"))?;
+            (status == 200 && body.len() > 2).then_some(())
+        });
+    }
     let page = browse(&["--refresh"]);
     eprintln!("screenshot: {}", shot.display());
     clean(&page);
@@ -202,15 +215,21 @@ min_backoff = "100ms"
     assert!(page["status_line"]
         .as_str()
         .unwrap()
-        .starts_with("2 models"));
+        .starts_with(&format!("{} models", 1 + odd.len())));
     let models = page["models"].as_array().unwrap();
-    assert_eq!(models.len(), 2, "{page}");
-    let other = models.iter().find(|m| m["model"] == hostile).unwrap();
-    assert!(
-        other["heading"].as_str().unwrap().starts_with(hostile),
-        "{other}"
-    );
-    assert_eq!(other["windows"], 1);
+    assert_eq!(models.len(), 1 + odd.len(), "{page}");
+    for name in &odd {
+        let other = models
+            .iter()
+            .find(|m| m["model"] == *name)
+            .unwrap_or_else(|| panic!("model {name:?} is not on the page: {page}"));
+        assert!(
+            other["heading"].as_str().unwrap().starts_with(name),
+            "{other}"
+        );
+        assert_eq!(other["failed"], false, "{other}");
+        assert_eq!(other["windows"], 1, "{other}");
+    }
     let m = models.iter().find(|m| m["model"] == MODEL).unwrap();
 
     // Versions: v1 the incumbent, v2 the candidate judged against it.

@@ -170,6 +170,10 @@ pub fn event_for(
     ))
 }
 
+/// Longest `Retry-After` honoured, in seconds: a receiver cannot park a
+/// delivery for longer than a day.
+const MAX_RETRY_AFTER_S: u64 = 86_400;
+
 /// Full-jitter exponential backoff: uniform in [0, min(max, min * 2^n)),
 /// never under a `Retry-After`.
 fn backoff_ms(t: &TargetConfig, attempts: u32, retry_after_ms: Option<u64>, rng: &mut u64) -> u64 {
@@ -306,6 +310,15 @@ pub fn gitlab_variables(
     vars
 }
 
+/// The client deliveries use. Redirects are not followed: a 307 or 308 would
+/// send the body, with a GitLab trigger token in it, to whatever host the
+/// answer names.
+fn http_client() -> reqwest::Result<reqwest::Client> {
+    reqwest::Client::builder()
+        .redirect(reqwest::redirect::Policy::none())
+        .build()
+}
+
 async fn send_http(req: reqwest::RequestBuilder) -> Sent {
     match req.send().await {
         Ok(resp) => Sent::Status {
@@ -315,7 +328,7 @@ async fn send_http(req: reqwest::RequestBuilder) -> Sent {
                 .get(reqwest::header::RETRY_AFTER)
                 .and_then(|v| v.to_str().ok())
                 .and_then(|v| v.trim().parse::<u64>().ok())
-                .map(|s| s.saturating_mul(1000)),
+                .map(|s| s.min(MAX_RETRY_AFTER_S).saturating_mul(1000)),
         },
         Err(e) if e.is_connect() || e.is_builder() => Sent::Unsent(error_chain(&e)),
         Err(e) => Sent::Unclear(error_chain(&e)),
@@ -472,8 +485,9 @@ async fn attempt(
             Attempt::Retry {
                 status,
                 error,
-                next_attempt_ms: crate::event::wall_clock_ms()
-                    + backoff_ms(t, d.attempts, retry_after, rng) as i64,
+                next_attempt_ms: crate::event::wall_clock_ms().saturating_add(
+                    i64::try_from(backoff_ms(t, d.attempts, retry_after, rng)).unwrap_or(i64::MAX),
+                ),
             }
         }
     };
@@ -486,6 +500,10 @@ async fn attempt(
             408 | 429 | 500..=599 => {
                 retry(Some(status), format!("HTTP {status}"), retry_after_ms, rng)
             }
+            300..=399 => Attempt::Dead {
+                status: Some(status),
+                error: format!("HTTP {status}: redirects are not followed (set the target's url to where it points)"),
+            },
             _ => Attempt::Dead {
                 status: Some(status),
                 error: format!("HTTP {status}"),
@@ -523,7 +541,7 @@ pub fn run(
             "requests to targets that do not deduplicate were cut off by the last stop; their outcome is unknown (GET /api/v1/deliveries?state=unknown)"
         );
     }
-    let client = reqwest::Client::builder().build()?;
+    let client = http_client()?;
     let mut rng: u64 = 0x9E37_79B9_7F4A_7C15 ^ crate::event::wall_clock_ms() as u64;
     while !stop.load(Ordering::Relaxed) {
         let due = match store.due_deliveries(crate::event::wall_clock_ms(), 64) {
@@ -562,7 +580,7 @@ pub fn run(
             };
             metrics
                 .delivery_attempts
-                .get_or_create(&vec![
+                .get_or_create(&crate::labels![
                     ("target", d.target.clone()),
                     ("outcome", outcome.to_owned()),
                 ])
@@ -719,6 +737,77 @@ mod tests {
             "targets[4].kind: must be webhook, gitlab, github or kafka, got \"sqs\"",
         ] {
             assert!(err.contains(needle), "missing {needle:?} in:\n{err}");
+        }
+    }
+
+    #[test]
+    fn redirects_are_not_followed_and_retry_after_is_capped() {
+        use std::sync::atomic::{AtomicUsize, Ordering};
+        let rt = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .unwrap();
+        let elsewhere = Arc::new(AtomicUsize::new(0));
+        let (redirecting, parking) = rt.block_on(async {
+            let hits = elsewhere.clone();
+            let other = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+            let other_addr = other.local_addr().unwrap();
+            tokio::spawn(async move {
+                let app = axum::Router::new().fallback(move || {
+                    hits.fetch_add(1, Ordering::SeqCst);
+                    async { "got it" }
+                });
+                axum::serve(other, app).await.unwrap();
+            });
+            let first = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+            let first_addr = first.local_addr().unwrap();
+            tokio::spawn(async move {
+                let app = axum::Router::new()
+                    .route(
+                        "/hook",
+                        axum::routing::post(move || async move {
+                            (
+                                axum::http::StatusCode::TEMPORARY_REDIRECT,
+                                [("location", format!("http://{other_addr}/steal"))],
+                            )
+                        }),
+                    )
+                    .route(
+                        "/busy",
+                        axum::routing::post(|| async {
+                            (
+                                axum::http::StatusCode::TOO_MANY_REQUESTS,
+                                [("retry-after", "99999999999999")],
+                            )
+                        }),
+                    );
+                axum::serve(first, app).await.unwrap();
+            });
+            let client = http_client().unwrap();
+            let redirecting = send_http(
+                client
+                    .post(format!("http://{first_addr}/hook"))
+                    .body("token=secret"),
+            )
+            .await;
+            let parking = send_http(client.post(format!("http://{first_addr}/busy"))).await;
+            (redirecting, parking)
+        });
+        assert!(
+            matches!(redirecting, Sent::Status { status: 307, .. }),
+            "the 307 is the answer"
+        );
+        assert_eq!(
+            elsewhere.load(Ordering::SeqCst),
+            0,
+            "nothing went to the other host"
+        );
+        match parking {
+            Sent::Status {
+                status: 429,
+                retry_after_ms,
+            } => assert_eq!(retry_after_ms, Some(MAX_RETRY_AFTER_S * 1000)),
+            _ => panic!("429 expected"),
         }
     }
 

@@ -4,6 +4,7 @@
 use std::collections::HashMap;
 
 use crate::config::FeatureKind;
+use crate::monitor::tracker::{MAX_CATEGORIES, OTHER};
 use crate::sketch::CategoryCounts;
 
 /// All values of one feature in one dataset, ready for exact tests.
@@ -96,7 +97,10 @@ pub struct Collector {
     category_total: u64,
     /// Strings among the categories that parse as numbers (for the mixed-type check).
     numeric_strings: u64,
-    texts: Vec<String>,
+    /// Token counts of text values (the text itself is not kept: learning
+    /// events may carry captions of up to `limits.max_event_bytes`).
+    #[serde(default)]
+    text_lengths: Vec<f64>,
     norms: Vec<f64>,
     missing: u64,
     kind: Option<FeatureKind>,
@@ -115,7 +119,7 @@ impl Collector {
     pub fn len(&self) -> u64 {
         self.numbers.len() as u64
             + self.category_total
-            + self.texts.len() as u64
+            + self.text_lengths.len() as u64
             + self.norms.len() as u64
             + self.missing
     }
@@ -138,7 +142,7 @@ impl Collector {
 
     pub fn push_category(&mut self, s: &str) {
         if self.kind == Some(FeatureKind::Text) {
-            self.texts.push(s.to_owned());
+            self.text_lengths.push(s.split_whitespace().count() as f64);
             return;
         }
         if self.kind == Some(FeatureKind::Numeric) {
@@ -155,12 +159,16 @@ impl Collector {
         self.bump_category(s);
     }
 
+    /// Counted under its name while fewer than [`MAX_CATEGORIES`] are known,
+    /// else under [`OTHER`], as the window trackers count them.
     fn bump_category(&mut self, s: &str) {
         self.category_total += 1;
         if let Some(c) = self.categories.get_mut(s) {
             *c += 1;
-        } else {
+        } else if self.categories.len() < MAX_CATEGORIES {
             self.categories.insert(s.to_owned(), 1);
+        } else {
+            *self.categories.entry(OTHER.to_owned()).or_default() += 1;
         }
     }
 
@@ -175,7 +183,7 @@ impl Collector {
             categories,
             category_total,
             numeric_strings,
-            texts,
+            text_lengths,
             norms,
             missing,
             kind,
@@ -183,7 +191,7 @@ impl Collector {
         let kinds_seen = [
             !numbers.is_empty(),
             category_total > 0,
-            !texts.is_empty(),
+            !text_lengths.is_empty(),
             !norms.is_empty(),
         ]
         .iter()
@@ -193,7 +201,7 @@ impl Collector {
             return Err(format!(
                 "mixed types: {} numbers, {} strings or booleans, {} vectors (set `kind` for this feature in the config)",
                 numbers.len(),
-                category_total + texts.len() as u64,
+                category_total + text_lengths.len() as u64,
                 norms.len()
             ));
         }
@@ -205,11 +213,8 @@ impl Collector {
                 missing,
                 source: FeatureKind::Embedding,
             }
-        } else if !texts.is_empty() || kind == Some(FeatureKind::Text) {
-            let mut values: Vec<f64> = texts
-                .iter()
-                .map(|t| t.split_whitespace().count() as f64)
-                .collect();
+        } else if !text_lengths.is_empty() || kind == Some(FeatureKind::Text) {
+            let mut values = text_lengths;
             values.sort_by(f64::total_cmp);
             FeatureData::Numeric {
                 values,

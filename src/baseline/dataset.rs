@@ -4,7 +4,7 @@
 
 use std::collections::BTreeMap;
 use std::fs::File;
-use std::io::{BufRead, BufReader};
+use std::io::BufReader;
 use std::path::{Path, PathBuf};
 
 use polars::prelude::*;
@@ -143,11 +143,16 @@ fn read_dataset_inner(
             .map_err(read_err)?
             .finish()
             .map_err(read_err)?,
-        Format::Ndjson => JsonReader::new(file)
-            .with_json_format(JsonFormat::JsonLines)
-            .infer_schema_len(None)
-            .finish()
-            .map_err(read_err)?,
+        Format::Ndjson => {
+            // polars recurses once per level of nesting: a deep enough line
+            // overflows the stack and aborts the process.
+            check_nesting(&file, &name)?;
+            JsonReader::new(file)
+                .with_json_format(JsonFormat::JsonLines)
+                .infer_schema_len(None)
+                .finish()
+                .map_err(read_err)?
+        }
     };
     let mut ds = from_frame(&name, path, &df, &mc)?;
     let (capacity, seed) = sample_plan(config, model, path);
@@ -211,24 +216,80 @@ fn frame_sample(df: &DataFrame, mc: &ModelConfig, capacity: usize, seed: u64) ->
     }
 }
 
+/// Deepest nesting of arrays and objects read from NDJSON (a flat table's
+/// rows nest two or three levels).
+const MAX_NESTING: usize = 64;
+
+/// Refuse NDJSON nested deeper than [`MAX_NESTING`], naming the line.
+fn check_nesting(file: &File, name: &str) -> Result<(), DatasetError> {
+    use std::io::{Read as _, Seek as _};
+    let mut f = file.try_clone().map_err(|source| DatasetError::Io {
+        path: name.to_owned(),
+        source,
+    })?;
+    let io = |source| DatasetError::Io {
+        path: name.to_owned(),
+        source,
+    };
+    // The handle shares its offset with the caller's, which may have read.
+    f.rewind().map_err(io)?;
+    let mut reader = BufReader::with_capacity(1 << 16, &mut f);
+    let (mut depth, mut line, mut in_string, mut escaped) = (0usize, 1u64, false, false);
+    let mut chunk = [0u8; 1 << 16];
+    loop {
+        let n = reader.read(&mut chunk).map_err(io)?;
+        if n == 0 {
+            break;
+        }
+        for &b in &chunk[..n] {
+            if in_string {
+                match (escaped, b) {
+                    (true, _) => escaped = false,
+                    (false, b'\\') => escaped = true,
+                    (false, b'"') => in_string = false,
+                    _ => {}
+                }
+                continue;
+            }
+            match b {
+                b'"' => in_string = true,
+                b'[' | b'{' => {
+                    depth += 1;
+                    if depth > MAX_NESTING {
+                        return Err(DatasetError::Read {
+                            path: name.to_owned(),
+                            message: format!(
+                                "line {line}: JSON nested deeper than {MAX_NESTING} levels"
+                            ),
+                        });
+                    }
+                }
+                b']' | b'}' => depth = depth.saturating_sub(1),
+                b'\n' => {
+                    line += 1;
+                    depth = 0;
+                }
+                _ => {}
+            }
+        }
+    }
+    drop(reader);
+    f.rewind().map_err(io)?;
+    Ok(())
+}
+
 /// An NDJSON file holds inference-log events when its first object has the
 /// model field and a features object where the config says they are.
 fn looks_like_events(file: &File, config: &Config, mc: &ModelConfig) -> bool {
     let Ok(f) = file.try_clone() else {
         return false;
     };
-    let mut first = String::new();
-    for line in BufReader::new(f).lines().take(100) {
-        match line {
-            Ok(l) if !l.trim().is_empty() => {
-                first = l;
-                break;
-            }
-            Ok(_) => continue,
-            Err(_) => return false,
-        }
-    }
-    let Ok(v) = serde_json::from_str::<serde_json::Value>(&first) else {
+    let mut lines = crate::source::file::LineSource::new(BufReader::new(f), config.max_event_bytes);
+    let first = match lines.next_line() {
+        Ok(Some(l)) if l.cut_from.is_none() => l.bytes.to_vec(),
+        _ => return false,
+    };
+    let Ok(v) = serde_json::from_slice::<serde_json::Value>(&first) else {
         return false;
     };
     v.pointer(&config.model_pointer)
@@ -249,25 +310,25 @@ fn read_events(path: &Path, config: &Config, model: Option<&str>) -> Result<Data
     let mut rows = 0u64;
     let (capacity, seed) = sample_plan(config, model, path);
     let mut sample = EventSample::new(capacity, seed);
-    let mut reader = BufReader::new(file);
-    let mut buf = Vec::new();
-    let mut line_no = 0usize;
+    let mut lines = crate::source::file::LineSource::new(file, config.max_event_bytes);
     loop {
-        buf.clear();
-        let n = reader
-            .read_until(b'\n', &mut buf)
-            .map_err(|e| DatasetError::Read {
+        let next = lines.next_line().map_err(|e| DatasetError::Read {
+            path: name.clone(),
+            message: e.to_string(),
+        })?;
+        let Some(l) = next else { break };
+        let line_no = l.no as usize;
+        if let Some(len) = l.cut_from {
+            return Err(DatasetError::BadLine {
                 path: name.clone(),
-                message: e.to_string(),
-            })?;
-        if n == 0 {
-            break;
+                line: line_no,
+                message: format!(
+                    "too_large: line is {len} bytes, limit is {} (limits.max_event_bytes)",
+                    config.max_event_bytes
+                ),
+            });
         }
-        line_no += 1;
-        let line = buf.trim_ascii();
-        if line.is_empty() {
-            continue;
-        }
+        let line = l.bytes;
         let event = decoder
             .decode_inference(line)
             .map_err(|r| DatasetError::BadLine {

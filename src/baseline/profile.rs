@@ -165,6 +165,12 @@ impl FeatureProfile {
     }
 
     fn validate(&self) -> Result<(), String> {
+        if self.missing() > MAX_COUNT {
+            return Err(format!(
+                "missing count {} is beyond {MAX_COUNT}",
+                self.missing()
+            ));
+        }
         match self {
             Self::Numeric(p) => {
                 if p.count == 0 {
@@ -177,8 +183,19 @@ impl FeatureProfile {
                         p.edges.len()
                     ));
                 }
-                if p.bin_counts.iter().sum::<u64>() != p.count {
+                if p.count > MAX_COUNT {
+                    return Err(format!("count {} is beyond {MAX_COUNT}", p.count));
+                }
+                let bins = p
+                    .bin_counts
+                    .iter()
+                    .try_fold(0u64, |total, &c| total.checked_add(c));
+                if bins != Some(p.count) {
                     return Err("bin counts do not add up to count".into());
+                }
+                if !(p.mean.is_finite() && p.min.is_finite() && p.max.is_finite() && p.min <= p.max)
+                {
+                    return Err("mean, min and max must be finite numbers with min <= max".into());
                 }
                 if p.edges.windows(2).any(|w| w[0] >= w[1])
                     || p.edges.iter().any(|e| !e.is_finite())
@@ -202,7 +219,12 @@ impl FeatureProfile {
                 Ok(())
             }
             Self::Categorical(p) => {
-                if p.categories.total() != p.count || p.count == 0 {
+                let total = p
+                    .categories
+                    .0
+                    .values()
+                    .try_fold(0u64, |total, &c| total.checked_add(c));
+                if total != Some(p.count) || p.count == 0 || p.count > MAX_COUNT {
                     return Err("category counts do not add up to a positive count".into());
                 }
                 Ok(())
@@ -210,6 +232,10 @@ impl FeatureProfile {
         }
     }
 }
+
+/// Largest count a profile may hold: 2^53, where f64 stops counting exactly
+/// (far beyond any reference dataset).
+const MAX_COUNT: u64 = 1 << 53;
 
 impl Profile {
     /// Build a profile from one or more datasets of the same features.
@@ -247,7 +273,13 @@ impl Profile {
             path: name.clone(),
             source,
         })?;
-        let p: Profile = serde_json::from_str(&text).map_err(|e| ProfileError::Parse {
+        Self::parse(&text, &name)
+    }
+
+    /// A profile from its JSON text; `name` names it in errors.
+    pub fn parse(text: &str, name: &str) -> Result<Self, ProfileError> {
+        let name = name.to_owned();
+        let p: Profile = serde_json::from_str(text).map_err(|e| ProfileError::Parse {
             path: name.clone(),
             message: e.to_string(),
         })?;

@@ -3,12 +3,16 @@
 //! "reference_embeddings"?}` lines.
 
 use std::collections::HashSet;
-use std::io::{BufRead, Write};
+use std::io::Write;
 use std::path::Path;
 
 use serde::Deserialize;
 
 use super::{emit, CliError};
+
+/// Longest line read, in bytes (a caption with its references); longer
+/// lines are skipped and counted.
+const MAX_LINE_BYTES: usize = 4 * 1024 * 1024;
 use crate::quality::{self, CaptionInput, DfSource};
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
@@ -105,15 +109,23 @@ pub fn score_captions(
     let mut inputs = Vec::new();
     let mut seen = HashSet::new();
     let mut skipped = 0usize;
-    for (i, line) in std::io::BufReader::new(file).lines().enumerate() {
-        let line_no = i + 1;
-        let text = line.map_err(|e| {
-            CliError::bad_input(format!("{name}: line {line_no}: cannot read: {e}"))
-        })?;
-        if text.trim().is_empty() {
-            continue;
-        }
-        let parsed = parse_line(&text).and_then(|c| {
+    // A line may be anything: too long or not UTF-8, it is skipped and
+    // counted like any other bad line (an error with --strict).
+    let mut lines = crate::source::file::LineSource::new(file, MAX_LINE_BYTES);
+    loop {
+        let line = lines
+            .next_line()
+            .map_err(|e| CliError::bad_input(format!("{name}: cannot read: {e}")))?;
+        let Some(line) = line else { break };
+        let line_no = line.no;
+        let text = match (line.cut_from, std::str::from_utf8(line.bytes)) {
+            (Some(len), _) => Err(format!(
+                "line is {len} bytes, at most {MAX_LINE_BYTES} are read"
+            )),
+            (None, Ok(t)) => Ok(t),
+            (None, Err(e)) => Err(format!("not UTF-8 text ({e})")),
+        };
+        let parsed = text.and_then(parse_line).and_then(|c| {
             if seen.insert(c.id.clone()) {
                 Ok(c)
             } else {
@@ -127,6 +139,7 @@ pub fn score_captions(
             }
             Err(e) => {
                 skipped += 1;
+                let e = crate::event::printable(&e, 512);
                 let _ = writeln!(stderr, "driftd: {name}: line {line_no}: {e} (skipped)");
             }
         }

@@ -43,12 +43,16 @@ struct FeedbackFeed {
 }
 
 impl FeedbackFeed {
-    fn open(path: &Path, decoder: &crate::event::Decoder) -> Result<Self, CliError> {
+    fn open(
+        path: &Path,
+        decoder: &crate::event::Decoder,
+        max_bytes: usize,
+    ) -> Result<Self, CliError> {
         let file = std::fs::File::open(path)
             .map_err(|e| CliError::bad_input(format!("{}: cannot open: {e}", path.display())))?;
         let mut feed = Self {
             name: path.display().to_string(),
-            lines: LineSource::new(Box::new(file)),
+            lines: LineSource::new(Box::new(file), max_bytes),
             next: None,
             decoder: decoder.clone(),
         };
@@ -58,12 +62,14 @@ impl FeedbackFeed {
 
     fn advance(&mut self) -> Result<(), CliError> {
         self.next = match self.lines.next_line() {
-            Ok(Some((line_no, bytes))) => {
+            // A line cut for length is handed on as it is: the decoder
+            // refuses it (too large or not JSON) and it is counted.
+            Ok(Some(line)) => {
                 let ts = self
                     .decoder
-                    .decode_feedback(bytes)
+                    .decode_feedback(line.bytes)
                     .map_or(i64::MIN, |f| f.timestamp_ms);
-                Some((line_no, bytes.to_vec(), ts))
+                Some((line.no, line.bytes.to_vec(), ts))
             }
             Ok(None) => None,
             Err(e) => {
@@ -111,6 +117,7 @@ pub fn replay(
     let profiles = super::load_profiles(&config)?;
     let vocab = super::load_vocabulary(config.quality.vocabulary.as_deref())?;
     let reader_vocab = vocab.clone();
+    let max_bytes = config.max_event_bytes;
     // With rules configured, every window is also judged: what would have
     // fired, and what was suppressed and why.
     let judging = !config.rules.is_empty()
@@ -136,7 +143,7 @@ pub fn replay(
     let mut engine = Engine::new(config, vocab, profiles);
     engine.join_feedback(args.feedback.is_some());
     let mut feedback = match args.feedback {
-        Some(p) => Some(FeedbackFeed::open(p, engine.decoder())?),
+        Some(p) => Some(FeedbackFeed::open(p, engine.decoder(), max_bytes)?),
         None => None,
     };
     let mut dead = match args.dead_letter {
@@ -166,16 +173,16 @@ pub fn replay(
     let (tx, rx) = std::sync::mpsc::sync_channel::<Result<Vec<Decoded>, String>>(4);
     let reader_thread = std::thread::spawn(move || {
         use rayon::prelude::*;
-        let mut source = LineSource::new(reader);
+        let mut source = LineSource::new(reader, max_bytes);
         loop {
             // Read a batch of lines (cheap), then decode and describe them
             // on rayon's threads: on two cores the reading side was the
             // bottleneck with one decoding thread.
-            let mut lines: Vec<(u64, Vec<u8>)> = Vec::with_capacity(BATCH_LINES);
+            let mut lines: Vec<(u64, Vec<u8>, Option<u64>)> = Vec::with_capacity(BATCH_LINES);
             let mut failed = None;
             while lines.len() < BATCH_LINES {
                 match source.next_line() {
-                    Ok(Some((line_no, bytes))) => lines.push((line_no, bytes.to_vec())),
+                    Ok(Some(line)) => lines.push((line.no, line.bytes.to_vec(), line.cut_from)),
                     Ok(None) => break,
                     Err(e) => {
                         failed = Some(format!("{input_name}: cannot read: {e}"));
@@ -190,13 +197,19 @@ pub fn replay(
             let batch: Vec<Decoded> = lines
                 .into_par_iter()
                 .with_min_len(256)
-                .map(|(line_no, bytes)| {
+                .map(|(line_no, bytes, cut_from)| {
                     // Owned: the events outlive their batch of lines.
-                    let result = decoder.decode_inference(&bytes).map(|e| {
-                        let mut e = e.into_owned();
-                        crate::monitor::engine::prepare(&mut e, &reader_vocab);
-                        e
-                    });
+                    let result = match cut_from {
+                        Some(len) => Err(crate::event::Rejection::new(
+                            crate::event::RejectReason::TooLarge,
+                            format!("line is {len} bytes, limit is {max_bytes} (limits.max_event_bytes)"),
+                        )),
+                        None => decoder.decode_inference(&bytes).map(|e| {
+                            let mut e = e.into_owned();
+                            crate::monitor::engine::prepare(&mut e, &reader_vocab);
+                            e
+                        }),
+                    };
                     // Keep the raw bytes only where the dead-letter file needs them.
                     let raw = if result.is_err() { bytes } else { Vec::new() };
                     Decoded {

@@ -9,7 +9,7 @@ use std::collections::{BTreeMap, BTreeSet};
 use std::fmt;
 use std::path::{Path, PathBuf};
 
-use serde::Serialize;
+use serde::{Deserialize as _, Serialize};
 
 use raw::{RawConfig, RawDrift, RawFeature, RawFields, RawModel};
 
@@ -321,6 +321,10 @@ pub struct KafkaConfig {
     pub topics: Vec<String>,
     pub feedback_topic: Option<String>,
     pub dead_letter_topic: Option<String>,
+    /// Largest dead letter produced, in bytes (payload cut beyond it).
+    pub dead_letter_max_bytes: usize,
+    /// `group.instance.id` (static membership); `None`: dynamic membership.
+    pub instance_id: Option<String>,
     /// librdkafka properties passed through as they are.
     pub options: BTreeMap<String, String>,
 }
@@ -334,16 +338,24 @@ impl Default for KafkaConfig {
             topics: r.topics,
             feedback_topic: r.feedback_topic,
             dead_letter_topic: r.dead_letter_topic,
+            dead_letter_max_bytes: r.dead_letter_max_bytes as usize,
+            instance_id: Some(default_instance_id()),
             options: r.options,
         }
     }
 }
 
+/// Largest `kafka.dead_letter_max_bytes`: 100 MiB, librdkafka's own ceiling
+/// on a message (`message.max.bytes` tops out at 1,000,000,000) is far beyond
+/// any broker's configured limit.
+pub const MAX_DEAD_LETTER_BYTES: u64 = 100 * 1024 * 1024;
+
 /// librdkafka properties driftd sets itself: its delivery guarantee rests on
 /// them, so `kafka.options` may not change them.
-pub const RESERVED_KAFKA_OPTIONS: [&str; 5] = [
+pub const RESERVED_KAFKA_OPTIONS: [&str; 6] = [
     "bootstrap.servers",
     "group.id",
+    "group.instance.id",
     "enable.auto.commit",
     "enable.auto.offset.store",
     "auto.offset.reset",
@@ -355,6 +367,8 @@ pub struct DaemonConfig {
     pub http_listen: String,
     /// Environment variable with the API's bearer token.
     pub api_token_env: String,
+    /// Environment variable with the read endpoints' bearer token.
+    pub read_token_env: String,
     pub state_dir: PathBuf,
     pub checkpoint_interval_ms: u64,
     pub checkpoint_events: u64,
@@ -371,6 +385,7 @@ impl Default for DaemonConfig {
         Self {
             http_listen: raw::RawHttp::default().listen,
             api_token_env: raw::RawHttp::default().api_token_env,
+            read_token_env: raw::RawHttp::default().read_token_env,
             state_dir: PathBuf::from(&s.dir),
             checkpoint_interval_ms: ms(&s.checkpoint_interval),
             checkpoint_events: s.checkpoint_events,
@@ -384,10 +399,11 @@ impl Default for DaemonConfig {
 
 /// Environment variables that override the config file for `driftd run`
 /// (the usual knobs of a container deployment), with the key each replaces.
-pub const ENV_OVERRIDES: [(&str, &str); 5] = [
+pub const ENV_OVERRIDES: [(&str, &str); 6] = [
     ("DRIFTD_KAFKA_BROKERS", "kafka.brokers"),
     ("DRIFTD_KAFKA_TOPIC", "kafka.topics"),
     ("DRIFTD_KAFKA_GROUP", "kafka.group_id"),
+    ("DRIFTD_KAFKA_INSTANCE_ID", "kafka.instance_id"),
     ("DRIFTD_HTTP_LISTEN", "http.listen"),
     ("DRIFTD_STATE_DIR", "state.dir"),
 ];
@@ -398,6 +414,7 @@ pub struct FeedbackConfig {
     pub ttl_ms: i64,
     pub max_pending: usize,
     pub max_scored_per_window: usize,
+    pub max_pending_bytes: usize,
 }
 
 impl Default for FeedbackConfig {
@@ -407,6 +424,7 @@ impl Default for FeedbackConfig {
             ttl_ms: parse_duration_ms(&r.ttl).expect("valid default"),
             max_pending: r.max_pending as usize,
             max_scored_per_window: r.max_scored_per_window as usize,
+            max_pending_bytes: r.max_pending_bytes as usize,
         }
     }
 }
@@ -420,6 +438,10 @@ pub struct Config {
     pub max_models: usize,
     /// Most features tracked per model version.
     pub max_features: usize,
+    /// `limits.max_versions_per_model`.
+    pub max_versions_per_model: usize,
+    /// `limits.max_state_bytes`.
+    pub max_state_bytes: usize,
     pub kafka: KafkaConfig,
     pub daemon: DaemonConfig,
     pub quality: QualityConfig,
@@ -549,6 +571,8 @@ impl Default for Config {
             max_event_bytes: raw::RawLimits::default().max_event_bytes as usize,
             max_models: raw::RawLimits::default().max_models as usize,
             max_features: raw::RawLimits::default().max_features as usize,
+            max_versions_per_model: raw::RawLimits::default().max_versions_per_model as usize,
+            max_state_bytes: raw::RawLimits::default().max_state_bytes as usize,
             kafka: KafkaConfig::default(),
             daemon: DaemonConfig::default(),
             feedback: FeedbackConfig::default(),
@@ -581,6 +605,9 @@ impl Config {
         }
         if let Some(v) = get("DRIFTD_KAFKA_GROUP") {
             self.kafka.group_id = v;
+        }
+        if let Some(v) = get("DRIFTD_KAFKA_INSTANCE_ID") {
+            self.kafka.instance_id = Some(v.trim().to_owned());
         }
         if let Some(v) = get("DRIFTD_HTTP_LISTEN") {
             self.daemon.http_listen = v;
@@ -626,7 +653,7 @@ impl Config {
             source_name: source_name.to_owned(),
             problems,
         };
-        let text = vars::interpolate(text, env).map_err(|errs| {
+        let interpolated = vars::interpolate(text, env).map_err(|errs| {
             fail(
                 errs.into_iter()
                     .map(|e| {
@@ -639,23 +666,58 @@ impl Config {
                     .collect(),
             )
         })?;
+        let text = &interpolated.text;
+        // No message may quote what came from the environment (secrets do).
+        let clean = |mut problems: Vec<ConfigProblem>| {
+            for p in &mut problems {
+                p.message = vars::redact(&p.message, &interpolated.values);
+                p.path = vars::redact(&p.path, &interpolated.values);
+            }
+            fail(problems)
+        };
+        let table: toml::Table = match toml::from_str(text) {
+            Ok(t) => t,
+            Err(e) => return Err(clean(vec![toml_problem(text, &e)])),
+        };
+        // A section that does not deserialize is reported and left out, so
+        // the rest is still read and validated: every problem at once.
+        let mut problems = Vec::new();
+        let mut kept = toml::Table::new();
+        for (key, value) in table {
+            let mut one = toml::Table::new();
+            one.insert(key.clone(), value.clone());
+            match RawConfig::deserialize(toml::Value::Table(one)) {
+                Ok(_) => {
+                    kept.insert(key, value);
+                }
+                Err(e) => problems.push(ConfigProblem {
+                    path: key,
+                    message: without_values(e.message().trim()),
+                }),
+            }
+        }
         let mut unknown = Vec::new();
-        let de =
-            toml::Deserializer::parse(&text).map_err(|e| fail(vec![toml_problem(&text, &e)]))?;
-        let raw: RawConfig = serde_ignored::deserialize(de, |path| unknown.push(path.to_string()))
-            .map_err(|e| fail(vec![toml_problem(&text, &e)]))?;
-        let mut problems: Vec<ConfigProblem> = unknown
-            .into_iter()
-            .map(|path| ConfigProblem {
-                path,
-                message: "unknown key".into(),
-            })
-            .collect();
+        let raw: RawConfig = match serde_ignored::deserialize(toml::Value::Table(kept), |path| {
+            unknown.push(path.to_string())
+        }) {
+            Ok(raw) => raw,
+            Err(e) => {
+                problems.push(ConfigProblem {
+                    path: "toml".into(),
+                    message: without_values(e.message().trim()),
+                });
+                return Err(clean(problems));
+            }
+        };
+        problems.extend(unknown.into_iter().map(|path| ConfigProblem {
+            path,
+            message: "unknown key".into(),
+        }));
         let config = validate(raw, base, &mut problems);
         if problems.is_empty() {
             Ok(config)
         } else {
-            Err(fail(problems))
+            Err(clean(problems))
         }
     }
 
@@ -682,8 +744,19 @@ impl Config {
         check("estimator", old.estimator == new.estimator);
         check(
             "limits",
-            (old.max_event_bytes, old.max_models, old.max_features)
-                == (new.max_event_bytes, new.max_models, new.max_features),
+            (
+                old.max_event_bytes,
+                old.max_models,
+                old.max_features,
+                old.max_versions_per_model,
+                old.max_state_bytes,
+            ) == (
+                new.max_event_bytes,
+                new.max_models,
+                new.max_features,
+                new.max_versions_per_model,
+                new.max_state_bytes,
+            ),
         );
         // Models: everything but the drift decision (methods, thresholds, the
         // dataset drift share) shapes the trackers. A section that only sets
@@ -723,6 +796,78 @@ impl Config {
     }
 }
 
+/// A serde message without the value it found: `invalid type: string
+/// "hunter2", expected a boolean` becomes `invalid type: a string, expected a
+/// boolean` (the key may hold a secret).
+fn without_values(message: &str) -> String {
+    let mut out = String::with_capacity(message.len());
+    let mut rest = message;
+    loop {
+        let next = [
+            ("string \"", '"', "a string"),
+            ("integer `", '`', "an integer"),
+            ("floating point `", '`', "a float"),
+            ("boolean `", '`', "a boolean"),
+            ("character `", '`', "a character"),
+        ]
+        .iter()
+        .filter_map(|(open, close, word)| rest.find(open).map(|i| (i, *open, *close, *word)))
+        .min_by_key(|(i, ..)| *i);
+        let Some((i, open, close, word)) = next else {
+            out.push_str(rest);
+            return out;
+        };
+        out.push_str(&rest[..i]);
+        out.push_str(word);
+        let body = &rest[i + open.len()..];
+        // The closing quote is the first one not escaped by a backslash.
+        let mut end = None;
+        let mut escaped = false;
+        for (j, c) in body.char_indices() {
+            if escaped {
+                escaped = false;
+            } else if c == '\\' {
+                escaped = true;
+            } else if c == close {
+                end = Some(j);
+                break;
+            }
+        }
+        match end {
+            Some(j) => rest = &body[j + 1..],
+            None => return out,
+        }
+    }
+}
+
+/// `driftd-` and the host name (the kernel's; `HOSTNAME` is a shell variable,
+/// not always exported): the same on every start of the same host or pod.
+fn default_instance_id() -> String {
+    let host = std::fs::read_to_string("/proc/sys/kernel/hostname")
+        .ok()
+        .map(|h| h.trim().to_owned())
+        .filter(|h| !h.is_empty())
+        .unwrap_or_else(|| "localhost".into());
+    format!("driftd-{host}")
+}
+
+/// Whether an http(s) URL names a loopback host (`localhost`, 127.0.0.0/8,
+/// `[::1]`): a request to it does not leave the machine.
+fn is_loopback_url(url: &str) -> bool {
+    let rest = url.split_once("://").map_or(url, |(_, r)| r);
+    let authority = rest.split(['/', '?', '#']).next().unwrap_or_default();
+    let host_port = authority.rsplit_once('@').map_or(authority, |(_, h)| h);
+    let host = if let Some(v6) = host_port.strip_prefix('[') {
+        v6.split(']').next().unwrap_or_default()
+    } else {
+        host_port.split(':').next().unwrap_or_default()
+    };
+    host.eq_ignore_ascii_case("localhost")
+        || host
+            .parse::<std::net::IpAddr>()
+            .is_ok_and(|ip| ip.is_loopback())
+}
+
 fn toml_problem(text: &str, e: &toml::de::Error) -> ConfigProblem {
     let location = match e.span() {
         Some(span) => {
@@ -733,7 +878,7 @@ fn toml_problem(text: &str, e: &toml::de::Error) -> ConfigProblem {
     };
     ConfigProblem {
         path: location,
-        message: e.message().trim().to_owned(),
+        message: without_values(e.message().trim()),
     }
 }
 
@@ -748,6 +893,17 @@ fn validate(raw: RawConfig, base: &Path, problems: &mut Vec<ConfigProblem>) -> C
         );
     }
     check_pointer("routing.model", &raw.routing.model, &mut problem);
+    // A dead letter carries its headers beside the payload; below 4 KiB the
+    // payload would be all but gone. Kafka's own limits stop near 2 GiB.
+    if !(4096..=MAX_DEAD_LETTER_BYTES).contains(&raw.kafka.dead_letter_max_bytes) {
+        problem(
+            "kafka.dead_letter_max_bytes".into(),
+            format!(
+                "must be from 4096 to {MAX_DEAD_LETTER_BYTES}, got {}",
+                raw.kafka.dead_letter_max_bytes
+            ),
+        );
+    }
 
     let d = &raw.drift;
     for (key, v) in [
@@ -816,7 +972,16 @@ fn validate(raw: RawConfig, base: &Path, problems: &mut Vec<ConfigProblem>) -> C
     let w = &raw.windows;
     let windows = match w.kind.as_str() {
         "time" => {
+            // A year: beyond it a window is no longer a window.
+            const MAX_WINDOW_MS: i64 = 366 * 86_400_000;
             let mut dur = |key: &str, v: &str| match parse_duration_ms(v) {
+                Ok(ms) if ms > MAX_WINDOW_MS => {
+                    problem(
+                        format!("windows.{key}"),
+                        format!("must be at most 366d, got {v:?}"),
+                    );
+                    1
+                }
                 Ok(ms) if ms > 0 || key == "allowed_lateness" => ms,
                 Ok(ms) => {
                     problem(
@@ -857,11 +1022,70 @@ fn validate(raw: RawConfig, base: &Path, problems: &mut Vec<ConfigProblem>) -> C
     for (key, v) in [
         ("limits.max_models", raw.limits.max_models),
         ("limits.max_features", raw.limits.max_features),
+        (
+            "limits.max_versions_per_model",
+            raw.limits.max_versions_per_model,
+        ),
         ("state.checkpoint_events", raw.state.checkpoint_events),
         ("state.window_history", raw.state.window_history),
     ] {
         if v == 0 {
             problem(key.into(), "must be greater than 0, got 0".into());
+        }
+    }
+    // Upper bounds: each of these sizes memory, a loop or a stored table; a
+    // value beyond them is a typo, not a setting.
+    for (key, v, max) in [
+        (
+            "limits.max_event_bytes",
+            raw.limits.max_event_bytes,
+            100 << 20,
+        ),
+        ("limits.max_models", raw.limits.max_models, 10_000),
+        ("limits.max_features", raw.limits.max_features, 10_000),
+        (
+            "limits.max_versions_per_model",
+            raw.limits.max_versions_per_model,
+            10_000,
+        ),
+        // Half of SQLite's largest value (1e9 bytes): one version's state
+        // is one value in the store.
+        (
+            "limits.max_state_bytes",
+            raw.limits.max_state_bytes,
+            512 << 20,
+        ),
+        (
+            "feedback.max_pending_bytes",
+            raw.feedback.max_pending_bytes,
+            512 << 20,
+        ),
+        (
+            "baseline.learn_events",
+            raw.baseline.learn_events,
+            1_000_000,
+        ),
+        (
+            "state.checkpoint_events",
+            raw.state.checkpoint_events,
+            1_000_000_000,
+        ),
+        ("state.window_history", raw.state.window_history, 10_000_000),
+        (
+            "state.decision_history",
+            raw.state.decision_history,
+            1_000_000_000,
+        ),
+        ("feedback.max_pending", raw.feedback.max_pending, 10_000_000),
+        (
+            "feedback.max_scored_per_window",
+            raw.feedback.max_scored_per_window,
+            100_000,
+        ),
+        ("windows.events", raw.windows.events, 1_000_000_000),
+    ] {
+        if v > max {
+            problem(key.into(), format!("must be at most {max}, got {v}"));
         }
     }
     let k = &raw.kafka;
@@ -937,6 +1161,7 @@ fn validate(raw: RawConfig, base: &Path, problems: &mut Vec<ConfigProblem>) -> C
     let daemon = DaemonConfig {
         http_listen: raw.http.listen.clone(),
         api_token_env: raw.http.api_token_env.clone(),
+        read_token_env: raw.http.read_token_env.clone(),
         // Relative to the working directory, like a service's data dir.
         state_dir: PathBuf::from(&st.dir),
         checkpoint_interval_ms,
@@ -979,12 +1204,20 @@ fn validate(raw: RawConfig, base: &Path, problems: &mut Vec<ConfigProblem>) -> C
         max_event_bytes: raw.limits.max_event_bytes as usize,
         max_models: raw.limits.max_models.max(1) as usize,
         max_features: raw.limits.max_features.max(1) as usize,
+        max_versions_per_model: raw.limits.max_versions_per_model.max(1) as usize,
+        max_state_bytes: raw.limits.max_state_bytes as usize,
         kafka: KafkaConfig {
             brokers: raw.kafka.brokers,
             group_id: raw.kafka.group_id,
             topics: raw.kafka.topics,
             feedback_topic: raw.kafka.feedback_topic,
             dead_letter_topic: raw.kafka.dead_letter_topic,
+            dead_letter_max_bytes: raw.kafka.dead_letter_max_bytes as usize,
+            instance_id: match raw.kafka.instance_id.as_deref().map(str::trim) {
+                Some("") => None,
+                Some(id) => Some(id.to_owned()),
+                None => Some(default_instance_id()),
+            },
             options: raw.kafka.options,
         },
         daemon,
@@ -992,6 +1225,7 @@ fn validate(raw: RawConfig, base: &Path, problems: &mut Vec<ConfigProblem>) -> C
             ttl_ms: feedback_ttl_ms,
             max_pending: raw.feedback.max_pending.max(1) as usize,
             max_scored_per_window: raw.feedback.max_scored_per_window.max(1) as usize,
+            max_pending_bytes: raw.feedback.max_pending_bytes as usize,
         },
         quality,
         windows,
@@ -1193,15 +1427,32 @@ fn validate_targets(
                 )
             })
         };
+        // Printed without any user:password@ part it may hold.
+        let shown = |v: &str| match (v.find("://"), v.find('@')) {
+            (Some(s), Some(at)) if at > s => format!("{}://...@{}", &v[..s], &v[at + 1..]),
+            _ => v.to_owned(),
+        };
         let url_of = |key: &str, v: Option<String>, problem: &mut dyn FnMut(String, String)| {
             let v = v.unwrap_or_default();
             if !(v.starts_with("http://") || v.starts_with("https://")) {
                 problem(
                     format!("{path}.{key}"),
-                    format!("must be an http:// or https:// URL, got {v:?}"),
+                    format!("must be an http:// or https:// URL, got {:?}", shown(&v)),
                 );
             }
             v
+        };
+        // GitLab and GitHub targets send a token with every request.
+        let tls_for_token = |v: &str, problem: &mut dyn FnMut(String, String)| {
+            if v.starts_with("http://") && !t.allow_http && !is_loopback_url(v) {
+                problem(
+                    format!("{path}.url"),
+                    format!(
+                        "sends a token, so it must be https://, got {:?} (allow_http = true allows http:// for a test receiver)",
+                        shown(v)
+                    ),
+                );
+            }
         };
         let kind = match t.kind.as_str() {
             "webhook" => Some(TargetKind::Webhook {
@@ -1214,9 +1465,11 @@ fn validate_targets(
                 github_signature: t.github_signature,
             }),
             "gitlab" => Some(TargetKind::Gitlab {
-                url: url_of("url", t.url.clone(), problem)
-                    .trim_end_matches('/')
-                    .to_owned(),
+                url: {
+                    let url = url_of("url", t.url.clone(), problem);
+                    tls_for_token(&url, problem);
+                    url.trim_end_matches('/').to_owned()
+                },
                 project: need(
                     "project",
                     &t.project,
@@ -1247,6 +1500,7 @@ fn validate_targets(
                     .url
                     .clone()
                     .unwrap_or_else(|| "https://api.github.com".into());
+                tls_for_token(&url, problem);
                 Some(TargetKind::Github {
                     url: url_of("url", Some(url), problem)
                         .trim_end_matches('/')
@@ -1837,6 +2091,79 @@ mod tests {
         .unwrap();
         assert_eq!(c.drift.dataset_drift_share, 0.3);
         assert_eq!(c.drift.psi_threshold, 0.25);
+    }
+
+    #[test]
+    fn a_value_from_the_environment_is_one_value_and_never_printed() {
+        // Regression (issue 15): a secret holding `"` and a newline added
+        // [limits] keys; a type error printed the secret.
+        let env = |k: &str| match k {
+            "EVIL" => Some("x\"\n[limits]\nmax_event_bytes = 1\n#".to_owned()),
+            "SECRET" => Some("hunter2-secret".to_owned()),
+            _ => None,
+        };
+        let c = Config::from_toml("[kafka]\nbrokers = \"${EVIL}\"\n", "t", &env).unwrap();
+        assert_eq!(c.kafka.brokers, "x\"\n[limits]\nmax_event_bytes = 1\n#");
+        assert_eq!(c.max_event_bytes, Config::default().max_event_bytes);
+        for text in [
+            // A type error on a key holding the secret.
+            "[actions]\ndry_run = \"${SECRET}\"\n",
+            // A validation problem quoting the value.
+            "[kafka]\ngroup_id = \"g\"\ntopics = [\"${SECRET}\", \"\"]\n",
+            // The value outside quotes.
+            "[drift]\npsi_threshold = ${SECRET}\n",
+        ] {
+            let err = Config::from_toml(text, "t", &env).unwrap_err();
+            let all: String = err.problems.iter().map(|p| p.to_string() + "\n").collect();
+            assert!(!all.is_empty());
+            assert!(!all.contains("hunter2"), "{text}: {all}");
+        }
+        // A literal secret in the file is not printed by a type error either.
+        let err =
+            Config::from_toml("[actions]\ndry_run = \"hunter3\"\n", "t", &no_env).unwrap_err();
+        assert!(!err.problems[0].message.contains("hunter3"), "{err:?}");
+    }
+
+    #[test]
+    fn absurd_values_and_cron_that_never_fires_are_refused_with_the_rest() {
+        let got = problems(
+            "[baseline]\nlearn_events = 9223372036854775807\n\
+             [limits]\nmax_event_bytes = 9223372036854775807\n\
+             [windows]\nsize = \"400d\"\n\
+             [actions]\ndry_run = \"yes\"\n\
+             [drift]\npsi_threshold = -1\n\
+             [[schedules]]\nname = \"never\"\nmodel = \"m\"\ncron = \"0 0 0 31 2 *\"\naction = \"report\"\n",
+        );
+        let has = |key: &str, what: &str| got.iter().any(|p| p.contains(key) && p.contains(what));
+        assert!(has("baseline.learn_events", "at most"), "{got:?}");
+        assert!(has("limits.max_event_bytes", "at most"), "{got:?}");
+        assert!(has("windows.size", "at most 366d"), "{got:?}");
+        assert!(has("never fires", ""), "{got:?}");
+        // The type error in [actions] does not hide the others.
+        assert!(has("actions", "invalid type"), "{got:?}");
+        assert!(has("drift.psi_threshold", "greater than 0"), "{got:?}");
+    }
+
+    #[test]
+    fn token_targets_need_https_except_on_loopback() {
+        let target = |url: &str, allow: bool| {
+            problems(&format!(
+                "[[targets]]\nname = \"t\"\nkind = \"gitlab\"\nurl = \"{url}\"\nproject = \"1\"\nref = \"main\"\ntoken_env = \"T\"\nallow_http = {allow}\n"
+            ))
+            .into_iter()
+            .filter(|p| p.contains("https"))
+            .count()
+        };
+        assert_eq!(target("http://ci.example.com", false), 1);
+        assert_eq!(target("http://user:pw@ci.example.com", false), 1);
+        assert_eq!(target("http://ci.example.com", true), 0);
+        assert_eq!(target("https://ci.example.com", false), 0);
+        assert_eq!(target("http://127.0.0.1:8080", false), 0);
+        assert_eq!(target("http://[::1]:8080", false), 0);
+        assert_eq!(target("http://localhost", false), 0);
+        // A URL's password is not printed.
+        let got = problems("[[targets]]\nname = \"t\"\nkind = \"webhook\"\nurl = \"ftp://u:pw@h\"\nsecret_env = \"S\"\n");
+        assert!(got.iter().all(|p| !p.contains("pw")), "{got:?}");
     }
 
     #[test]

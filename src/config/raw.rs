@@ -195,6 +195,11 @@ pub struct RawTarget {
     pub topic: Option<String>,
     /// kafka: brokers, when not `[kafka]`'s.
     pub brokers: Option<String>,
+    /// gitlab, github: allow an http:// URL to a host other than loopback.
+    /// These targets send a token with every request, so they need https://
+    /// unless this is set (for a test receiver).
+    #[serde(default)]
+    pub allow_http: bool,
     /// Per-request timeout.
     #[serde(default = "ten_seconds")]
     pub timeout: String,
@@ -298,6 +303,9 @@ pub struct RawFeedback {
     pub max_pending: u64,
     /// Most joined captions scored with BLEU, ROUGE-L and CIDEr-D per window.
     pub max_scored_per_window: u64,
+    /// Bytes the inference events waiting for feedback may hold (their
+    /// captions, at most 2 KiB each, and ids); the oldest are dropped first.
+    pub max_pending_bytes: u64,
 }
 
 impl Default for RawFeedback {
@@ -306,6 +314,7 @@ impl Default for RawFeedback {
             ttl: "1h".into(),
             max_pending: 100_000,
             max_scored_per_window: 2_000,
+            max_pending_bytes: 64 * 1024 * 1024,
         }
     }
 }
@@ -324,6 +333,16 @@ pub struct RawKafka {
     /// Topic that receives every rejected event with its reason; rejected
     /// events are only counted and logged when unset.
     pub dead_letter_topic: Option<String>,
+    /// Static group membership (librdkafka `group.instance.id`): a restarted
+    /// driftd with the same id takes its partitions back at once instead of
+    /// waiting for the group to time the old process out. Unique per replica
+    /// (the pod name of a StatefulSet, say). Unset: `driftd-` and the host
+    /// name; empty: none (dynamic membership).
+    pub instance_id: Option<String>,
+    /// Largest dead letter, in bytes: a rejected event's bytes beyond it are
+    /// cut (header `driftd-truncated` gives the original length), so one
+    /// refused by the broker's own limit never blocks the partition.
+    pub dead_letter_max_bytes: u64,
     /// Any other librdkafka property, passed through as is (TLS, SASL, ...).
     pub options: BTreeMap<String, String>,
 }
@@ -336,6 +355,9 @@ impl Default for RawKafka {
             topics: vec!["inference-logs".into()],
             feedback_topic: None,
             dead_letter_topic: Some("driftd-dead-letter".into()),
+            instance_id: None,
+            // Kafka's and librdkafka's default record size limit.
+            dead_letter_max_bytes: 1_000_000,
             options: BTreeMap::new(),
         }
     }
@@ -349,6 +371,10 @@ pub struct RawHttp {
     /// Environment variable holding the bearer token of the API's write and
     /// delivery endpoints; unset: those endpoints answer 403.
     pub api_token_env: String,
+    /// Environment variable holding a bearer token that the read endpoints
+    /// (`/api/v1/...`) then require; unset or empty: they are open, as
+    /// `/metrics`, `/healthz` and `/readyz` always are.
+    pub read_token_env: String,
 }
 
 impl Default for RawHttp {
@@ -356,6 +382,7 @@ impl Default for RawHttp {
         Self {
             listen: "127.0.0.1:9898".into(),
             api_token_env: "DRIFTD_API_TOKEN".into(),
+            read_token_env: "DRIFTD_API_READ_TOKEN".into(),
         }
     }
 }
@@ -471,6 +498,18 @@ pub struct RawLimits {
     pub max_models: u64,
     /// Most features tracked per model version; further keys are ignored.
     pub max_features: u64,
+    /// Most versions tracked per model. A new version beyond it replaces
+    /// the version seen least recently that is neither incumbent, candidate
+    /// nor previous (its open windows close early; its history stays);
+    /// when every version holds a role, the event is rejected as
+    /// `too_many_versions`.
+    pub max_versions_per_model: u64,
+    /// Bytes the whole window state may take (as checkpointed). Beyond it,
+    /// driftd sheds, in this order: feedback waiting for its join (oldest
+    /// first), joined captions waiting to be scored, the learned checks'
+    /// samples of open windows, then whole idle versions (as above); each
+    /// counted in driftd_state_shed_total.
+    pub max_state_bytes: u64,
 }
 
 impl Default for RawLimits {
@@ -480,6 +519,8 @@ impl Default for RawLimits {
             max_event_bytes: 1024 * 1024,
             max_models: 64,
             max_features: 256,
+            max_versions_per_model: 16,
+            max_state_bytes: 256 * 1024 * 1024,
         }
     }
 }

@@ -53,6 +53,9 @@ const CONFIG_WATCH_INTERVAL: Duration = Duration::from_secs(1);
 /// Longest wait between a window closing and the checkpoint that publishes it.
 const WINDOW_PUBLISH_DELAY: Duration = Duration::from_secs(1);
 
+/// Wait after a failed checkpoint before the next try.
+const CHECKPOINT_RETRY: Duration = Duration::from_secs(1);
+
 /// How long one poll waits; bounds the latency of shutdown and the clock.
 const POLL_TIMEOUT: Duration = Duration::from_millis(100);
 
@@ -116,11 +119,8 @@ pub fn run(
     tracing::info!(%local, "HTTP server listening");
     {
         let app = crate::http::router(shared.clone());
-        rt.spawn(async move {
-            if let Err(e) = axum::serve(listener, app).await {
-                tracing::error!(error = %e, "HTTP server stopped");
-            }
-        });
+        // The runtime's shutdown at exit ends it.
+        rt.spawn(crate::http::serve(listener, app, std::future::pending()));
     }
 
     let mut store = Store::open(&config.daemon.state_dir)?;
@@ -131,6 +131,9 @@ pub fn run(
     let learned = {
         let m = metrics.clone();
         worker::Worker::start("driftd-learned", move |mut w: WindowReport| {
+            // The reference metrics first (cheap but unbounded by the
+            // learned checks' settings), then the learned checks.
+            w.run_scoring();
             if let Some(job) = w.learned_job.take() {
                 let started = Instant::now();
                 match std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| job.run())) {
@@ -157,7 +160,24 @@ pub fn run(
     }
     let mut offsets = Offsets::new();
     if let Some(cp) = store.load()? {
-        engine.restore(&cp.engine).with_context(|| {
+        let restored = if cp.engine_versions.is_empty() {
+            // A checkpoint of the format before parts, or an empty engine.
+            engine.restore_bytes(&cp.engine)
+        } else {
+            engine.restore(&crate::monitor::engine::Snapshot {
+                core: cp.engine.clone(),
+                versions: cp
+                    .engine_versions
+                    .iter()
+                    .map(|(m, v, s)| crate::monitor::engine::VersionPart {
+                        model: m.clone(),
+                        version: v.clone(),
+                        state: s.clone(),
+                    })
+                    .collect(),
+            })
+        };
+        restored.with_context(|| {
             format!(
                 "restoring the checkpoint in {} (move the state directory away to start afresh)",
                 store.path().display()
@@ -211,12 +231,19 @@ pub fn run(
             let _ = shared.api_token.set(token.trim().to_owned());
         }
     }
+    if let Ok(token) = std::env::var(&config.daemon.read_token_env) {
+        if !token.trim().is_empty() {
+            let _ = shared.read_token.set(token.trim().to_owned());
+        }
+    }
     shared.store_open.store(true, Ordering::Relaxed);
     let mut source =
         KafkaSource::new(&config.kafka, metrics.clone()).context("creating the Kafka consumer")?;
     tracing::info!(brokers = %config.kafka.brokers, group = %config.kafka.group_id,
         topics = ?config.kafka.topics, "consuming");
 
+    // The metrics count what happens in this process, from here on.
+    let counted_at_start = engine.counters.clone();
     let mut d = Daemon {
         config: config.clone(),
         config_path: opts.config_path.clone(),
@@ -231,9 +258,11 @@ pub fn run(
         pending_decisions: Vec::new(),
         since_checkpoint: 0,
         last_checkpoint: Instant::now(),
+        checkpoint_retry_at: Instant::now(),
         metrics: &metrics,
         shared: &shared,
         seen: BTreeMap::new(),
+        counted: counted_at_start,
         started: Instant::now(),
     };
     let mut last_event = Instant::now();
@@ -274,11 +303,17 @@ pub fn run(
         let due = d.since_checkpoint >= config.daemon.checkpoint_events
             || (d.dirty && since >= checkpoint_every)
             || (!d.pending.is_empty() && since >= WINDOW_PUBLISH_DELAY.min(checkpoint_every));
-        if due && (d.learned.in_flight() == 0 || since >= 2 * checkpoint_every) {
+        if due
+            && (d.learned.in_flight() == 0 || since >= 2 * checkpoint_every)
+            && Instant::now() >= d.checkpoint_retry_at
+        {
             d.checkpoint(&mut source, &mut store, CommitMode::Async);
         }
         if last_tick.elapsed() >= Duration::from_secs(1) {
             last_tick = Instant::now();
+            let assignment = source.check_assignment().map(str::to_owned);
+            publish_kafka_health(&shared, &source, assignment);
+            d.count_engine();
             d.run_schedules(&store);
             d.publish_status();
         }
@@ -328,6 +363,32 @@ pub fn run(
     Ok(())
 }
 
+/// The dead-letter topic's state (and later other Kafka problems that do
+/// not stop consumption) for `/readyz`.
+fn publish_kafka_health(shared: &Shared, source: &KafkaSource, assignment: Option<String>) {
+    use crate::source::kafka::TopicState;
+    let mut health = crate::http::KafkaHealth::default();
+    health.problems.extend(assignment);
+    if let Some((topic, state)) = source.dead_letter_topic() {
+        health.dead_letter_topic = Some(topic.to_owned());
+        health.dead_letter_topic_state = Some(match state {
+            TopicState::Unknown => "unknown",
+            TopicState::Present => "present",
+            TopicState::Missing => "missing",
+        });
+        if state == TopicState::Missing {
+            health.problems.push(format!(
+                "the dead-letter topic {topic:?} does not exist: rejected events are counted and logged, not kept"
+            ));
+        }
+    }
+    if let Ok(mut k) = shared.kafka.write() {
+        if *k != health {
+            *k = health;
+        }
+    }
+}
+
 async fn wait_for_signal() {
     #[cfg(unix)]
     {
@@ -370,10 +431,14 @@ struct Daemon<'a> {
     pending_decisions: Vec<StoredDecision>,
     since_checkpoint: u64,
     last_checkpoint: Instant,
+    /// No periodic checkpoint before this (one failed just before).
+    checkpoint_retry_at: Instant,
     metrics: &'a Metrics,
     shared: &'a Shared,
     /// Per model: events seen at the last status tick, and when that changed.
     seen: BTreeMap<String, (u64, Instant)>,
+    /// The engine's counters as the metrics last took them.
+    counted: crate::monitor::engine::Counters,
     started: Instant,
 }
 
@@ -493,14 +558,14 @@ impl Daemon<'_> {
                 };
                 self.metrics
                     .feedback
-                    .get_or_create(&vec![("outcome", outcome.to_owned())])
+                    .get_or_create(&crate::labels![("outcome", outcome.to_owned())])
                     .inc();
             }
             Outcome::Accepted(ws) => {
                 self.metrics.events_consumed.inc();
                 for w in ws {
                     // Behind a window at the worker, a window waits its turn.
-                    if w.learned_job.is_none() && self.learned.in_flight() == 0 {
+                    if !w.has_deferred() && self.learned.in_flight() == 0 {
                         self.decide(w);
                     } else {
                         self.learned.submit(w);
@@ -517,25 +582,23 @@ impl Daemon<'_> {
                     self.metrics.feedback_consumed.inc();
                     self.metrics
                         .feedback
-                        .get_or_create(&vec![("outcome", "rejected".to_owned())])
+                        .get_or_create(&crate::labels![("outcome", "rejected".to_owned())])
                         .inc();
                 } else {
                     self.metrics.events_consumed.inc();
                     self.metrics
                         .events_rejected
-                        .get_or_create(&vec![("reason", reason.to_owned())])
+                        .get_or_create(&crate::labels![("reason", reason.to_owned())])
                         .inc();
                 }
-                source
-                    .dead_letter(&DeadLetter {
-                        topic,
-                        partition,
-                        offset,
-                        reason,
-                        detail: &detail,
-                        payload: &payload,
-                    })
-                    .context("writing to the dead-letter topic")?;
+                source.dead_letter(&DeadLetter {
+                    topic,
+                    partition,
+                    offset,
+                    reason,
+                    detail: &detail,
+                    payload: &payload,
+                });
             }
         }
         self.metrics
@@ -551,8 +614,11 @@ impl Daemon<'_> {
     /// stores it.
     fn decide(&mut self, w: WindowReport) {
         for d in self.decider.decide(&w) {
-            self.pending_decisions
-                .push(stored_decision(&d, &self.config.targets));
+            self.pending_decisions.push(stored_decision(
+                &d,
+                &self.config.targets,
+                &self.config.kafka.group_id,
+            ));
         }
         self.pending.push(w);
     }
@@ -589,11 +655,22 @@ impl Daemon<'_> {
         let started = Instant::now();
         // Dead letters first: once the offsets move past an event, its dead
         // letter must be on the broker.
-        if let Err(e) = source.flush(Duration::from_secs(10)) {
-            tracing::error!(error = %e, "dead-letter flush failed; checkpoint postponed");
+        // A periodic checkpoint waits briefly and is tried again a second
+        // later (the consumer goes on meanwhile); the final one waits longer.
+        let wait = match mode {
+            CommitMode::Sync => Duration::from_secs(10),
+            CommitMode::Async => Duration::from_secs(1),
+        };
+        if let Err(e) = source.flush(wait) {
+            tracing::warn!(error = %e, "dead letters not yet acknowledged by the broker; checkpoint postponed");
+            self.checkpoint_retry_at = Instant::now() + CHECKPOINT_RETRY;
             return false;
         }
         let snapshot = self.engine.snapshot();
+        // Versions evicted to keep within the state budget closed windows.
+        for w in self.engine.take_evicted() {
+            self.decide(w);
+        }
         let windows: Vec<StoredWindow> = self
             .pending
             .iter()
@@ -633,14 +710,21 @@ impl Daemon<'_> {
             decider_state: Some(&decider_state),
             keep: self.config.daemon.decision_history,
         };
-        if let Err(e) = store.checkpoint_with(
-            &snapshot,
+        let parts: Vec<(&str, &str, &[u8])> = snapshot
+            .versions
+            .iter()
+            .map(|p| (p.model.as_str(), p.version.as_str(), p.state.as_slice()))
+            .collect();
+        if let Err(e) = store.checkpoint_parts(
+            (&snapshot.core, &parts),
             &offsets,
             &windows,
             batch,
             self.config.daemon.window_history,
         ) {
+            self.metrics.checkpoint_failures.inc();
             tracing::error!(error = %e, "checkpoint failed; retrying later");
+            self.checkpoint_retry_at = Instant::now() + CHECKPOINT_RETRY;
             return false;
         }
         self.metrics.checkpoints.inc();
@@ -656,7 +740,7 @@ impl Daemon<'_> {
             };
             self.metrics
                 .decisions
-                .get_or_create(&vec![
+                .get_or_create(&crate::labels![
                     ("model", d.model.clone()),
                     ("rule", d.rule.clone()),
                     ("action", d.action.clone()),
@@ -692,6 +776,31 @@ impl Daemon<'_> {
         true
     }
 
+    /// Bring the counters of what the engine kept short, shed, held back or
+    /// evicted up to the engine's own.
+    fn count_engine(&mut self) {
+        let now = &self.engine.counters;
+        let was = &self.counted;
+        crate::metrics::count_up(
+            &self.metrics.truncated,
+            &now.truncated.items(),
+            &was.truncated.items(),
+        );
+        crate::metrics::count_up(
+            &self.metrics.state_shed,
+            &now.shed.items(),
+            &was.shed.items(),
+        );
+        self.metrics
+            .future_events
+            .inc_by(now.future_events.saturating_sub(was.future_events));
+        let evicted = |c: &crate::monitor::engine::Counters| c.versions_evicted + c.shed.versions;
+        self.metrics
+            .versions_evicted
+            .inc_by(evicted(now).saturating_sub(evicted(was)));
+        self.counted = now.clone();
+    }
+
     /// Refresh the model status for the API and the per-model gauges.
     fn publish_status(&mut self) {
         let now = Instant::now();
@@ -713,7 +822,7 @@ impl Daemon<'_> {
             }
             let since = now.duration_since(entry.1);
             let silent = since >= silence;
-            let labels = vec![("model", model.clone())];
+            let labels = crate::labels![("model", model.clone())];
             self.metrics
                 .silent
                 .get_or_create(&labels)
@@ -731,7 +840,7 @@ impl Daemon<'_> {
             for v in &versions {
                 self.metrics
                     .baseline_ready
-                    .get_or_create(&vec![
+                    .get_or_create(&crate::labels![
                         ("model", model.clone()),
                         ("model_version", v.model_version.clone()),
                     ])
@@ -836,8 +945,11 @@ impl Daemon<'_> {
                 (s.action == crate::rules::Action::Report).then(|| latest_windows(store, &s.model));
             let d = self.decider.scheduled_decision(&s, at, newest, report);
             tracing::info!(schedule = %s.name, model = %s.model, outcome = %d.outcome.describe(), "scheduled run");
-            self.pending_decisions
-                .push(stored_decision(&d, &self.config.targets));
+            self.pending_decisions.push(stored_decision(
+                &d,
+                &self.config.targets,
+                &self.config.kafka.group_id,
+            ));
         }
     }
 
@@ -876,7 +988,7 @@ impl Daemon<'_> {
         if outcome != crate::rules::Registered::Unchanged {
             self.metrics
                 .candidates_registered
-                .get_or_create(&vec![("model", model.to_owned())])
+                .get_or_create(&crate::labels![("model", model.to_owned())])
                 .inc();
             tracing::info!(model, version, ?outcome, "candidate registered");
         }
@@ -898,7 +1010,7 @@ impl Daemon<'_> {
         let outcome = if result.is_ok() { "applied" } else { "invalid" };
         self.metrics
             .config_reloads
-            .get_or_create(&vec![("outcome", outcome.to_owned())])
+            .get_or_create(&crate::labels![("outcome", outcome.to_owned())])
             .inc();
         match &result {
             Ok(v) => {
@@ -972,12 +1084,11 @@ impl Daemon<'_> {
             now.push((v.clone(), "previous"));
         }
         let labels = |(v, role): &(String, &'static str)| {
-            vec![
-                ("model", model.to_owned()),
-                ("model_version", v.clone()),
-                ("role", (*role).to_owned()),
-            ]
+            crate::labels![("model", model), ("model_version", v), ("role", *role)]
         };
+        // Versions with a role are never evicted from the engine.
+        self.engine
+            .protect(model, now.iter().map(|(v, _)| v.clone()).collect());
         let before = self.roles.insert(model.to_owned(), now.clone());
         for old in before.unwrap_or_default() {
             if !now.contains(&old) {
@@ -992,7 +1103,7 @@ impl Daemon<'_> {
         }
         self.metrics
             .candidate_windows
-            .get_or_create(&vec![("model", model.to_owned())])
+            .get_or_create(&crate::labels![("model", model.to_owned())])
             .set(
                 life.candidate
                     .as_ref()
@@ -1040,16 +1151,19 @@ fn wall_seconds() -> f64 {
     crate::event::wall_clock_ms() as f64 / 1000.0
 }
 
-/// A decision as the store keeps it. The id is derived from the model,
-/// version, window and rule, so judging a window again after a crash stores
-/// nothing new; it becomes the webhook and CloudEvents id.
+/// A decision as the store keeps it. The id is derived from the deployment
+/// (the consumer group), model, version, window and rule, so judging a
+/// window again after a crash stores nothing new, while staging and
+/// production (two groups) never share an id; it becomes the webhook and
+/// CloudEvents id, by which receivers deduplicate.
 fn stored_decision(
     d: &crate::rules::Decision,
     targets: &[crate::config::TargetConfig],
+    namespace: &str,
 ) -> StoredDecision {
     use sha2::Digest;
     let key = format!(
-        "{}\u{0}{}\u{0}{}\u{0}{}",
+        "{namespace}\u{0}{}\u{0}{}\u{0}{}\u{0}{}",
         d.model, d.model_version, d.window_index, d.rule
     );
     let digest = sha2::Sha256::digest(key.as_bytes());
@@ -1078,5 +1192,43 @@ fn stored_decision(
         delivery,
         decision_json: serde_json::to_string(d).expect("decisions serialize"),
         targets,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn decision_ids_differ_by_deployment_and_stay_stable() {
+        // Regression (issue 15): staging and production made the same ids,
+        // so a receiver deduplicating by webhook-id dropped real decisions.
+        let d = crate::rules::Decision {
+            rule: "drift".into(),
+            action: crate::rules::Action::Retrain,
+            model: "m".into(),
+            model_version: "1".into(),
+            window_index: 7,
+            window_end: "2026-11-24T00:05:00Z".into(),
+            samples: 1000,
+            outcome: crate::rules::Outcome::Fired,
+            consecutive: 1,
+            evidence: Vec::new(),
+            reason: "drifted".into(),
+            versions: None,
+            report: None,
+        };
+        let staging = stored_decision(&d, &[], "driftd-staging");
+        let production = stored_decision(&d, &[], "driftd-production");
+        assert_ne!(staging.id, production.id);
+        // The same deployment judging the same window again (after a crash,
+        // a restart) makes the same id: stored once, deduplicated by receivers.
+        assert_eq!(stored_decision(&d, &[], "driftd-staging").id, staging.id);
+        let mut other = d.clone();
+        other.window_index = 8;
+        assert_ne!(
+            stored_decision(&other, &[], "driftd-staging").id,
+            staging.id
+        );
     }
 }

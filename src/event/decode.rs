@@ -139,10 +139,51 @@ impl Decoder {
                 None => Some(&self.default_model),
             };
             if let Some(e) = super::fast::decode(bytes, eligible) {
-                return Ok(e);
+                return self.checked(e);
             }
         }
         self.decode_inference_general(bytes)
+    }
+
+    /// The event if its names and categorical values are fit to become
+    /// metric labels, log fields and page text ([`super::check_name`],
+    /// [`super::MAX_CATEGORY_BYTES`]); else why not.
+    fn checked<'a>(&self, e: InferenceEvent<'a>) -> Result<InferenceEvent<'a>, Rejection> {
+        super::check_name("the model name", &e.model)?;
+        if let Some(v) = &e.model_version {
+            super::check_name("the model version", v)?;
+        }
+        for (name, value) in &e.features {
+            super::check_name("a feature name", name)?;
+            if let FeatureValue::Category(s) = value {
+                let long = s.len() > super::MAX_CATEGORY_BYTES;
+                if (long || s.chars().any(super::needs_escape)) && !self.is_text(&e.model, name) {
+                    return Err(Rejection::new(
+                        RejectReason::InvalidValue,
+                        if long {
+                            format!(
+                                "feature {name:?} has a categorical value of {} bytes, at most {} are allowed (kind = \"text\" compares long text by its length)",
+                                s.len(),
+                                super::MAX_CATEGORY_BYTES
+                            )
+                        } else {
+                            format!("feature {name:?} has a categorical value with a control character: {}",
+                                super::printable(s, 64))
+                        },
+                    ));
+                }
+            }
+        }
+        for (name, _) in &e.embeddings {
+            super::check_name("an embedding name", name)?;
+        }
+        Ok(e)
+    }
+
+    /// Whether the model's feature `name` is configured as text.
+    fn is_text(&self, model: &str, name: &str) -> bool {
+        let mc = self.config.models.get(model).unwrap_or(&self.default_model);
+        mc.features.get(name).and_then(|f| f.kind) == Some(FeatureKind::Text)
     }
 
     /// The general decoder: any configured layout, every rejection reason.
@@ -150,6 +191,11 @@ impl Decoder {
         &self,
         bytes: &[u8],
     ) -> Result<InferenceEvent<'static>, Rejection> {
+        self.decode_general_unchecked(bytes)
+            .and_then(|e| self.checked(e))
+    }
+
+    fn decode_general_unchecked(&self, bytes: &[u8]) -> Result<InferenceEvent<'static>, Rejection> {
         let root = self.parse(bytes)?;
         let model = required_str(&root, &self.model_pointer, "model")?.to_owned();
         // Borrowed, not cloned: this runs for every event.
@@ -245,6 +291,12 @@ impl Decoder {
             Some(Value::Number(n)) => Some(finite(n.as_f64(), "rating")?),
             Some(other) => return Err(wrong_type("rating", "a number", other)),
         };
+        if let Some(r) = rating.filter(|r| r.abs() > super::MAX_ABS_RATING) {
+            return Err(Rejection::new(
+                RejectReason::InvalidValue,
+                format!("rating {r} is outside -{0} to {0}", super::MAX_ABS_RATING),
+            ));
+        }
         if references.is_empty() && rating.is_none() {
             return Err(Rejection::new(
                 RejectReason::MissingField,
@@ -567,6 +619,62 @@ mod tests {
     }
 
     #[test]
+    fn names_and_values_that_would_break_output_are_refused() {
+        // Regression (issue 15): names became metric labels, log fields and
+        // page text unchecked.
+        let long = "n".repeat(129);
+        let cases: &[(String, RejectReason)] = &[
+            (format!(r#"{{"event_id":"e","timestamp":1,"model":"{long}"}}"#), RejectReason::InvalidName),
+            (r#"{"event_id":"e","timestamp":1,"model":"evil\"} 1\ndriftd_injected_total{forged=\"yes"}"#.to_owned(), RejectReason::InvalidName),
+            (r#"{"event_id":"e","timestamp":1,"model":"m","model_version":"1\u0000"}"#.to_owned(), RejectReason::InvalidName),
+            (r#"{"event_id":"e","timestamp":1,"model":"m\u202e"}"#.to_owned(), RejectReason::InvalidName),
+            (format!(r#"{{"event_id":"e","timestamp":1,"model":"m","features":{{"{long}":1}}}}"#), RejectReason::InvalidName),
+            (r#"{"event_id":"e","timestamp":1,"model":"m","features":{"a\tb":1}}"#.to_owned(), RejectReason::InvalidName),
+            (r#"{"event_id":"e","timestamp":1,"model":"m","embeddings":{"x\ny":[1]}}"#.to_owned(), RejectReason::InvalidName),
+            (r#"{"event_id":"e","timestamp":1,"model":"m","features":{"src":"a\u001b[31m"}}"#.to_owned(), RejectReason::InvalidValue),
+            (format!(r#"{{"event_id":"e","timestamp":1,"model":"m","features":{{"src":"{}"}}}}"#, "v".repeat(1025)), RejectReason::InvalidValue),
+        ];
+        let d = decoder();
+        for (input, reason) in cases {
+            let err = d.decode_inference(input.as_bytes()).unwrap_err();
+            assert_eq!(err.reason, *reason, "{input}: {err}");
+            // The detail itself stays printable and short.
+            assert!(
+                !err.detail.chars().any(crate::event::needs_escape),
+                "{err:?}"
+            );
+            assert!(err.detail.len() < 700);
+        }
+        // What stays allowed: markup, dots, slashes, non-ASCII, 128 bytes,
+        // and long text in a feature configured as text.
+        let ok = [
+            r#"{"event_id":"e","timestamp":1,"model":"<img src=x onerror=alert(1)>&amp;"}"#
+                .to_owned(),
+            r#"{"event_id":"e","timestamp":1,"model":".."}"#.to_owned(),
+            r#"{"event_id":"e","timestamp":1,"model":"a/b%2F"}"#.to_owned(),
+            r#"{"event_id":"e","timestamp":1,"model":"模型-ü"}"#.to_owned(),
+            format!(
+                r#"{{"event_id":"e","timestamp":1,"model":"{}"}}"#,
+                "n".repeat(128)
+            ),
+        ];
+        for input in ok {
+            assert!(d.decode_inference(input.as_bytes()).is_ok(), "{input}");
+        }
+        let cfg = Config::from_toml(
+            "[models.m.features.caption]\nkind = \"text\"\npath = \"/c\"\n",
+            "t",
+            &|_| None,
+        )
+        .unwrap();
+        let text = format!(
+            r#"{{"event_id":"e","timestamp":1,"model":"m","c":"{}\nmore"}}"#,
+            "word ".repeat(1000)
+        );
+        assert!(Decoder::new(&cfg).decode_inference(text.as_bytes()).is_ok());
+    }
+
+    #[test]
     fn configured_pointers_and_exclusions() {
         let toml = r#"
             [routing]
@@ -620,7 +728,7 @@ mod tests {
         #[test]
         fn fast_path_agrees_with_the_general_decoder(
             id in proptest::sample::select(vec!["\"e1\"", "42", "-3", "\"\"", "1.5", "null", "\"a\\u00e9\""]),
-            ts in proptest::sample::select(vec!["1795482123456", "\"2026-11-24T01:02:03.456Z\"", "\"noon\"", "1.5", "null", "18446744073709551615"]),
+            ts in proptest::sample::select(vec!["1795482123456", "\"2026-11-24T01:02:03.456Z\"", "\"noon\"", "1.5", "null", "18446744073709551615", "9223372036854775807", "-9223372036854775808", "253402300800000", "-62167219200001"]),
             model in proptest::sample::select(vec!["\"m\"", "\"\"", "7", "\"alt\\ntext\""]),
             version in proptest::sample::select(vec!["", ",\"model_version\":\"1\"", ",\"model_version\":null", ",\"model_version\":2"]),
             feats in proptest::sample::select(vec![

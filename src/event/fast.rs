@@ -541,6 +541,10 @@ pub fn decode<'a, 'c>(
         Scalar::Num(Num::I64(n)) => n,
         _ => return None,
     };
+    // Out of range: the general decoder says why.
+    if !(super::timestamp::MIN_MS..=super::timestamp::MAX_MS).contains(&timestamp_ms) {
+        return None;
+    }
     let model_version = match f.model_version {
         None | Some(Scalar::Null) => None,
         Some(Scalar::Str(s)) => Some(Cow::Borrowed(s)),

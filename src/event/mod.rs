@@ -50,10 +50,20 @@ pub enum RejectReason {
     NonFinite,
     /// A new model beyond `limits.max_models`.
     TooManyModels,
+    /// A new version of a model whose `limits.max_versions_per_model`
+    /// versions all hold a role in the training loop.
+    TooManyVersions,
+    /// A model name, version, feature or embedding name longer than
+    /// [`MAX_NAME_BYTES`] or holding control characters: names become metric
+    /// labels, log fields and page text, so they are refused, not mangled.
+    InvalidName,
+    /// A categorical value longer than [`MAX_CATEGORY_BYTES`] or holding
+    /// control characters, or a feedback rating outside `feedback.rating_range`.
+    InvalidValue,
 }
 
 impl RejectReason {
-    pub const ALL: [RejectReason; 7] = [
+    pub const ALL: [RejectReason; 10] = [
         Self::TooLarge,
         Self::InvalidJson,
         Self::MissingField,
@@ -61,6 +71,9 @@ impl RejectReason {
         Self::BadTimestamp,
         Self::NonFinite,
         Self::TooManyModels,
+        Self::TooManyVersions,
+        Self::InvalidName,
+        Self::InvalidValue,
     ];
 
     pub fn as_str(self) -> &'static str {
@@ -72,6 +85,9 @@ impl RejectReason {
             Self::BadTimestamp => "bad_timestamp",
             Self::NonFinite => "non_finite",
             Self::TooManyModels => "too_many_models",
+            Self::TooManyVersions => "too_many_versions",
+            Self::InvalidName => "invalid_name",
+            Self::InvalidValue => "invalid_value",
         }
     }
 }
@@ -91,10 +107,85 @@ pub struct Rejection {
 }
 
 impl Rejection {
+    /// The detail is bounded ([`MAX_DETAIL_BYTES`]) and printable
+    /// ([`printable`]): it quotes hostile input back into a Kafka header, a
+    /// log line and a dead-letter file.
     pub(crate) fn new(reason: RejectReason, detail: impl Into<String>) -> Self {
         Self {
             reason,
-            detail: detail.into(),
+            detail: printable(&detail.into(), MAX_DETAIL_BYTES),
         }
     }
+}
+
+/// Longest rejection detail kept, in bytes (before the note of what was cut).
+pub const MAX_DETAIL_BYTES: usize = 512;
+
+/// Longest model name, model version, feature or embedding name, in bytes.
+pub const MAX_NAME_BYTES: usize = 128;
+
+/// Largest feedback rating, in absolute value: ratings are scores on a
+/// human scale (1 to 5, 0 to 100); far beyond that a sum of ratings loses
+/// its precision, and at 1e308 overflows.
+pub const MAX_ABS_RATING: f64 = 1e9;
+
+/// Longest categorical value, in bytes. Text features (compared on their
+/// token count) may be longer.
+pub const MAX_CATEGORY_BYTES: usize = 1024;
+
+/// `s` with control characters escaped (`\n`, `\u{1b}`, as Rust's
+/// `escape_debug` writes them; everything else kept) and cut at a character
+/// boundary after `max` bytes, saying how long it was: safe for a log line,
+/// a header or a terminal whatever it held.
+pub fn printable(s: &str, max: usize) -> String {
+    let clean = !s.chars().any(needs_escape);
+    if clean && s.len() <= max {
+        return s.to_owned();
+    }
+    let mut out = String::with_capacity(s.len().min(max) + 32);
+    for c in s.chars() {
+        if out.len() >= max {
+            out.push_str(&format!("... ({} bytes in all)", s.len()));
+            return out;
+        }
+        if needs_escape(c) {
+            out.extend(c.escape_default());
+        } else {
+            out.push(c);
+        }
+    }
+    out
+}
+
+/// Characters escaped by [`printable`] and refused in names: controls (C0,
+/// DEL, C1), the line and paragraph separators (line breaks to JavaScript and
+/// some log viewers), and the bidirectional overrides (which reorder the text
+/// shown around them).
+pub fn needs_escape(c: char) -> bool {
+    c.is_control()
+        || matches!(c, '\u{2028}' | '\u{2029}' | '\u{202a}'..='\u{202e}' | '\u{2066}'..='\u{2069}')
+}
+
+/// Why `name` cannot be a model, version, feature or embedding name, if it cannot.
+pub fn check_name(what: &str, name: &str) -> Result<(), Rejection> {
+    if name.len() > MAX_NAME_BYTES {
+        return Err(Rejection::new(
+            RejectReason::InvalidName,
+            format!(
+                "{what} is {} bytes, at most {MAX_NAME_BYTES} are allowed: {}",
+                name.len(),
+                printable(name, 64)
+            ),
+        ));
+    }
+    if name.chars().any(needs_escape) {
+        return Err(Rejection::new(
+            RejectReason::InvalidName,
+            format!(
+                "{what} holds a control character: {}",
+                printable(name, MAX_NAME_BYTES)
+            ),
+        ));
+    }
+    Ok(())
 }

@@ -4,19 +4,32 @@ use serde_json::Value;
 use time::format_description::well_known::Rfc3339;
 use time::OffsetDateTime;
 
-/// Epoch milliseconds of an RFC 3339 timestamp.
+/// Earliest event time accepted, epoch milliseconds: 0000-01-01T00:00:00Z,
+/// where RFC 3339 begins. Every event time lies within
+/// [`MIN_MS`]..=[`MAX_MS`], so window arithmetic on it cannot overflow.
+pub const MIN_MS: i64 = -62_167_219_200_000;
+/// Latest event time accepted: 9999-12-31T23:59:59.999Z, where RFC 3339 ends.
+pub const MAX_MS: i64 = 253_402_300_799_999;
+
 /// Now, wall clock, in epoch milliseconds.
 pub fn wall_clock_ms() -> i64 {
     (OffsetDateTime::now_utc().unix_timestamp_nanos() / 1_000_000) as i64
 }
 
+/// Epoch milliseconds of an RFC 3339 timestamp.
 pub fn parse_timestamp_str(s: &str) -> Result<i64, String> {
     if let Some(ms) = utc_millis(s.as_bytes()) {
         return Ok(ms);
     }
+    // The text is quoted back bounded: it may be anything an attacker sent.
     OffsetDateTime::parse(s, &Rfc3339)
-        .map(|t| (t.unix_timestamp_nanos() / 1_000_000) as i64)
-        .map_err(|e| format!("timestamp {s:?} is not RFC 3339 ({e})"))
+        .map(|t| ((t.unix_timestamp_nanos() / 1_000_000) as i64).clamp(MIN_MS, MAX_MS))
+        .map_err(|e| {
+            format!(
+                "timestamp {} is not RFC 3339 ({e})",
+                super::printable(&format!("{s:?}"), 64)
+            )
+        })
 }
 
 /// The common shape, `YYYY-MM-DDTHH:MM:SS.mmmZ`, read directly (the
@@ -69,7 +82,10 @@ pub fn parse_timestamp(v: &Value) -> Result<i64, String> {
     match v {
         Value::String(s) => parse_timestamp_str(s),
         Value::Number(n) => match n.as_i64() {
-            Some(ms) => Ok(ms),
+            Some(ms) if (MIN_MS..=MAX_MS).contains(&ms) => Ok(ms),
+            Some(ms) => Err(format!(
+                "timestamp {ms} is outside the years 0000 to 9999 in epoch milliseconds"
+            )),
             None => Err(format!(
                 "timestamp {n} is not an integer number of epoch milliseconds"
             )),
@@ -139,6 +155,13 @@ mod tests {
             ),
             (json!(1_795_482_123_456i64), Ok(1_795_482_123_456)),
             (json!("yesterday"), Err("not RFC 3339")),
+            (json!(i64::MAX), Err("outside the years 0000 to 9999")),
+            (json!(i64::MIN), Err("outside the years 0000 to 9999")),
+            (json!(MAX_MS), Ok(MAX_MS)),
+            (json!(MIN_MS), Ok(MIN_MS)),
+            (json!(MAX_MS + 1), Err("outside")),
+            (json!("9999-12-31T23:59:59.999Z"), Ok(MAX_MS)),
+            (json!("0000-01-01T00:00:00Z"), Ok(MIN_MS)),
             (json!(1.5), Err("not an integer")),
             (json!(true), Err("got a boolean")),
         ];

@@ -14,6 +14,9 @@ use axum::{Json, Router};
 use serde::Serialize;
 
 mod page;
+mod serve;
+
+pub use serve::{serve, MAX_CONNECTIONS};
 
 use crate::metrics::Metrics;
 use crate::store::{DeliveryTarget, Store};
@@ -28,8 +31,26 @@ pub struct Shared {
     pub state_dir: PathBuf,
     /// Bearer token of the write endpoints; unset: they answer 403.
     pub api_token: std::sync::OnceLock<String>,
+    /// Bearer token the read endpoints (`/api/...`) require, when set (the
+    /// write token is accepted too). `/metrics`, `/healthz`, `/readyz` and
+    /// the page itself never need one.
+    pub read_token: std::sync::OnceLock<String>,
     /// Requests the consumer thread must carry out (it owns the rules).
     pub commands: std::sync::OnceLock<std::sync::mpsc::Sender<Command>>,
+    /// What the consumer knows of its Kafka side beyond the assignment.
+    pub kafka: RwLock<KafkaHealth>,
+}
+
+/// The Kafka side's problems that do not stop consumption, for `/readyz`.
+#[derive(Debug, Clone, Default, PartialEq, Serialize)]
+pub struct KafkaHealth {
+    /// The dead-letter topic, if one is configured.
+    pub dead_letter_topic: Option<String>,
+    /// `present`, `missing` (rejected events are counted and logged only) or
+    /// `unknown` (the broker has not said yet).
+    pub dead_letter_topic_state: Option<&'static str>,
+    /// What is wrong, in words, one line each.
+    pub problems: Vec<String>,
 }
 
 /// A request for the consumer thread, answered on `reply`.
@@ -57,7 +78,9 @@ impl Shared {
             partitions_assigned: AtomicUsize::new(0),
             state_dir,
             api_token: std::sync::OnceLock::new(),
+            read_token: std::sync::OnceLock::new(),
             commands: std::sync::OnceLock::new(),
+            kafka: RwLock::new(KafkaHealth::default()),
         }
     }
 }
@@ -129,7 +152,25 @@ pub struct CandidateStatus {
 /// Most windows one API call returns.
 pub const MAX_WINDOWS_LIMIT: usize = 1000;
 
+/// Largest request body (a candidate registration is the largest one).
+pub const MAX_BODY_BYTES: usize = 64 * 1024;
+
 pub fn router(shared: Arc<Shared>) -> Router {
+    // Reads of the store and the status: behind the read token when one is set.
+    let reads = Router::new()
+        .route("/api/v1/models", get(models))
+        .route("/api/v1/models/{model}/windows", get(windows))
+        .route("/api/v1/decisions", get(decisions))
+        .route("/api/v1/models/{model}", get(model))
+        // The same two with the name as a query parameter: a name such as
+        // `..` or `a/b` cannot be a path segment (browsers resolve dot
+        // segments, `%2e%2e` included, before sending).
+        .route("/api/v1/model", get(model_by_query))
+        .route("/api/v1/windows", get(windows_by_query))
+        .route_layer(axum::middleware::from_fn_with_state(
+            shared.clone(),
+            require_read_token,
+        ));
     Router::new()
         .route("/", get(page::index))
         .route("/ui/app.js", get(page::script))
@@ -137,10 +178,7 @@ pub fn router(shared: Arc<Shared>) -> Router {
         .route("/metrics", get(metrics))
         .route("/healthz", get(|| async { "ok\n" }))
         .route("/readyz", get(readyz))
-        .route("/api/v1/models", get(models))
-        .route("/api/v1/models/{model}/windows", get(windows))
-        .route("/api/v1/decisions", get(decisions))
-        .route("/api/v1/models/{model}", get(model))
+        .merge(reads)
         .route(
             "/api/v1/models/{model}/candidates",
             axum::routing::post(register_candidate),
@@ -152,7 +190,47 @@ pub fn router(shared: Arc<Shared>) -> Router {
             axum::routing::post(retry_delivery),
         )
         .fallback(|| async { error(StatusCode::NOT_FOUND, "no such endpoint".into()) })
+        .layer(axum::extract::DefaultBodyLimit::max(MAX_BODY_BYTES))
         .with_state(shared)
+}
+
+/// With a read token configured, the read endpoints need it (or the write
+/// token) as a bearer token.
+async fn require_read_token(
+    State(s): State<Arc<Shared>>,
+    req: axum::extract::Request,
+    next: axum::middleware::Next,
+) -> Response {
+    if let Some(read) = s.read_token.get() {
+        let given = bearer(req.headers());
+        let write = s.api_token.get().map(String::as_str);
+        if !(same_secret(given, read) || write.is_some_and(|w| same_secret(given, w))) {
+            return error(
+                StatusCode::UNAUTHORIZED,
+                "a valid bearer token is required (http.read_token_env)".into(),
+            );
+        }
+    }
+    next.run(req).await
+}
+
+/// The request's bearer token, or "".
+fn bearer(headers: &HeaderMap) -> &str {
+    headers
+        .get(header::AUTHORIZATION)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.strip_prefix("Bearer "))
+        .unwrap_or_default()
+}
+
+/// Constant time: the comparison does not tell how much of it matched.
+fn same_secret(given: &str, token: &str) -> bool {
+    given.len() == token.len()
+        && given
+            .bytes()
+            .zip(token.bytes())
+            .fold(0u8, |acc, (a, b)| acc | (a ^ b))
+            == 0
 }
 
 fn error(code: StatusCode, message: String) -> Response {
@@ -190,11 +268,15 @@ async fn readyz(State(s): State<Arc<Shared>>) -> Response {
     let store = s.store_open.load(Ordering::Relaxed);
     let partitions = s.partitions_assigned.load(Ordering::Relaxed);
     let ready = config && store && partitions > 0;
+    let kafka = s.kafka.read().map(|k| k.clone()).unwrap_or_default();
     let body = serde_json::json!({
         "ready": ready,
         "config_loaded": config,
         "state_store_open": store,
         "partitions_assigned": partitions,
+        "dead_letter_topic": kafka.dead_letter_topic,
+        "dead_letter_topic_state": kafka.dead_letter_topic_state,
+        "problems": kafka.problems,
     });
     let code = if ready {
         StatusCode::OK
@@ -220,6 +302,40 @@ fn limit(q: &std::collections::HashMap<String, String>, default: usize) -> Resul
                 "limit must be an integer from 1 to {MAX_WINDOWS_LIMIT}, got {v:?}"
             )),
         },
+    }
+}
+
+/// The `model` query parameter, if given.
+fn model_param(q: &std::collections::HashMap<String, String>) -> Option<String> {
+    q.get("model").cloned()
+}
+
+fn no_model_param() -> Response {
+    error(
+        StatusCode::BAD_REQUEST,
+        "the model query parameter is required".into(),
+    )
+}
+
+/// `GET /api/v1/windows?model=M&limit=N`: as `/api/v1/models/{model}/windows`.
+async fn windows_by_query(
+    state: State<Arc<Shared>>,
+    Query(q): Query<std::collections::HashMap<String, String>>,
+) -> Response {
+    match model_param(&q) {
+        Some(model) => windows(state, Path(model), Query(q)).await,
+        None => no_model_param(),
+    }
+}
+
+/// `GET /api/v1/model?model=M`: as `/api/v1/models/{model}`.
+async fn model_by_query(
+    state: State<Arc<Shared>>,
+    Query(q): Query<std::collections::HashMap<String, String>>,
+) -> Response {
+    match model_param(&q) {
+        Some(m) => model(state, Path(m)).await,
+        None => no_model_param(),
     }
 }
 
@@ -325,19 +441,7 @@ fn unauthorized(s: &Shared, headers: &axum::http::HeaderMap) -> Option<Response>
             "no API token is configured (http.api_token_env)".into(),
         ));
     };
-    let given = headers
-        .get(header::AUTHORIZATION)
-        .and_then(|v| v.to_str().ok())
-        .and_then(|v| v.strip_prefix("Bearer "))
-        .unwrap_or_default();
-    // Constant time: the comparison does not tell how much of it matched.
-    let same = given.len() == token.len()
-        && given
-            .bytes()
-            .zip(token.bytes())
-            .fold(0u8, |acc, (a, b)| acc | (a ^ b))
-            == 0;
-    (!same).then(|| {
+    (!same_secret(bearer(headers), token)).then(|| {
         error(
             StatusCode::UNAUTHORIZED,
             "a valid bearer token is required".into(),
@@ -450,11 +554,21 @@ async fn register_candidate(
     State(s): State<Arc<Shared>>,
     headers: axum::http::HeaderMap,
     Path(model): Path<String>,
-    body: axum::body::Bytes,
+    body: axum::body::Body,
 ) -> Response {
+    // The token first: an unauthenticated body is never read.
     if let Some(r) = unauthorized(&s, &headers) {
         return r;
     }
+    let body = match axum::body::to_bytes(body, MAX_BODY_BYTES).await {
+        Ok(b) => b,
+        Err(_) => {
+            return error(
+                StatusCode::PAYLOAD_TOO_LARGE,
+                format!("the body must be at most {MAX_BODY_BYTES} bytes"),
+            )
+        }
+    };
     let v: serde_json::Value = match serde_json::from_slice(&body) {
         Ok(v) => v,
         Err(e) => {

@@ -18,7 +18,68 @@ use crate::event::RejectReason;
 use crate::monitor::evaluate::Tests;
 use crate::monitor::WindowReport;
 
-type Labels = Vec<(&'static str, String)>;
+type Labels = Vec<(&'static str, LabelValue)>;
+
+/// A label value, escaped as the text formats require when it is written
+/// (`\\`, `\"` and `\n`; prometheus-client writes values verbatim). Model,
+/// version and feature names come from events: unescaped, a `"` would end the
+/// value early and a newline would start a forged sample.
+#[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct LabelValue(String);
+
+impl LabelValue {
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+}
+
+impl From<String> for LabelValue {
+    fn from(s: String) -> Self {
+        Self(s)
+    }
+}
+
+impl From<&str> for LabelValue {
+    fn from(s: &str) -> Self {
+        Self(s.to_owned())
+    }
+}
+
+impl From<&String> for LabelValue {
+    fn from(s: &String) -> Self {
+        Self(s.clone())
+    }
+}
+
+impl prometheus_client::encoding::EncodeLabelValue for LabelValue {
+    fn encode(
+        &self,
+        encoder: &mut prometheus_client::encoding::LabelValueEncoder,
+    ) -> Result<(), std::fmt::Error> {
+        use std::fmt::Write as _;
+        let s = self.0.as_str();
+        let mut rest = s;
+        while let Some(i) = rest.find(['\\', '"', '\n']) {
+            encoder.write_str(&rest[..i])?;
+            encoder.write_str(match rest.as_bytes()[i] {
+                b'\\' => "\\\\",
+                b'"' => "\\\"",
+                _ => "\\n",
+            })?;
+            rest = &rest[i + 1..];
+        }
+        encoder.write_str(rest)
+    }
+}
+
+/// A metric's label set: `labels![("model", name), ("feature", f)]`, each
+/// value turned into an escaped [`LabelValue`].
+#[macro_export]
+macro_rules! labels {
+    ($(($k:expr, $v:expr)),* $(,)?) => {
+        vec![$(($k, $crate::metrics::LabelValue::from($v))),*]
+    };
+}
 type FGauge = Gauge<f64, AtomicU64>;
 
 /// The metric set of one daemon.
@@ -28,7 +89,7 @@ pub struct Metrics {
     pub events_rejected: Family<Labels, Counter>,
     pub events_skipped_replayed: Counter,
     pub dead_letters: Counter,
-    pub dead_letter_failures: Counter,
+    pub dead_letter_failures: Family<Labels, Counter>,
     pub feedback_consumed: Counter,
     pub feedback: Family<Labels, Counter>,
     pub windows_closed: Family<Labels, Counter>,
@@ -72,6 +133,12 @@ pub struct Metrics {
     pub checkpoints: Counter,
     pub kafka_errors: Family<Labels, Counter>,
     pub partitions_assigned: FGauge,
+    pub kafka_rejoins: Counter,
+    pub checkpoint_failures: Counter,
+    pub truncated: Family<Labels, Counter>,
+    pub state_shed: Family<Labels, Counter>,
+    pub future_events: Counter,
+    pub versions_evicted: Counter,
 }
 
 impl Default for Metrics {
@@ -87,7 +154,10 @@ impl Metrics {
         // (promtool check metrics, older Prometheus) rejects the info type.
         let build: Family<Labels, FGauge> = Family::default();
         build
-            .get_or_create(&vec![("version", env!("CARGO_PKG_VERSION").to_owned())])
+            .get_or_create(&crate::labels![(
+                "version",
+                env!("CARGO_PKG_VERSION").to_owned()
+            )])
             .set(1.0);
         r.register("build_info", "driftd build information (always 1)", build);
         macro_rules! reg {
@@ -105,7 +175,7 @@ impl Metrics {
         // Every reason is present from the start, so rate() works at once.
         for reason in RejectReason::ALL {
             events_rejected
-                .get_or_create(&vec![("reason", reason.as_str().to_owned())])
+                .get_or_create(&crate::labels![("reason", reason.as_str().to_owned())])
                 .inc_by(0);
         }
         Self {
@@ -127,8 +197,8 @@ impl Metrics {
             ),
             dead_letter_failures: reg!(
                 "dead_letter_failures",
-                "Dead letters the broker did not accept (see the log for why)",
-                Counter::default()
+                "Dead letters not written, by reason: unknown_topic, too_large, not_authorized, timeout, queue_full, other (the events stay counted as rejected)",
+                Family::default()
             ),
             feedback_consumed: reg!(
                 "feedback_consumed",
@@ -142,7 +212,7 @@ impl Metrics {
                     Family::default()
                 );
                 for o in ["joined", "late", "unmatched", "rejected"] {
-                    f.get_or_create(&vec![("outcome", o.to_owned())]).inc_by(0);
+                    f.get_or_create(&crate::labels![("outcome", o.to_owned())]).inc_by(0);
                 }
                 f
             },
@@ -351,6 +421,48 @@ impl Metrics {
                 "Partitions currently assigned to this consumer",
                 FGauge::default()
             ),
+            checkpoint_failures: reg!(
+                "checkpoint_failures",
+                "Checkpoints that could not be written (disk full, say; see the log); the last one written holds and offsets wait",
+                Counter::default()
+            ),
+            kafka_rejoins: reg!(
+                "kafka_group_rejoins",
+                "Times the consumer left and rejoined its group after its assignment stayed empty while the topics had partitions",
+                Counter::default()
+            ),
+            truncated: {
+                let f: Family<Labels, Counter> = reg!(
+                    "state_truncations",
+                    "Items kept shorter than they came, by item: event_id (hashed beyond 128 bytes), caption, reference (2 KiB each, 16 references)",
+                    Family::default()
+                );
+                for item in ["event_id", "caption", "reference"] {
+                    f.get_or_create(&crate::labels![("item", item)]).inc_by(0);
+                }
+                f
+            },
+            state_shed: {
+                let f: Family<Labels, Counter> = reg!(
+                    "state_shed",
+                    "State dropped to stay within limits.max_state_bytes, by item: pending_feedback, scored_caption, learned_sample, version",
+                    Family::default()
+                );
+                for item in ["pending_feedback", "scored_caption", "learned_sample", "version"] {
+                    f.get_or_create(&crate::labels![("item", item)]).inc_by(0);
+                }
+                f
+            },
+            future_events: reg!(
+                "events_future",
+                "Events stamped far ahead of their model version's clock, counted in a window and not tracked (ten in a row move the clock)",
+                Counter::default()
+            ),
+            versions_evicted: reg!(
+                "model_versions_evicted",
+                "Model versions dropped for a newer one beyond limits.max_versions_per_model, or to keep within limits.max_state_bytes (their stored history stays)",
+                Counter::default()
+            ),
             registry: r,
         }
     }
@@ -404,7 +516,7 @@ impl Metrics {
 
     /// Set the gauges of a model from its newest closed window.
     pub fn record_window(&self, w: &WindowReport) {
-        let model = || vec![("model", w.model.clone())];
+        let model = || crate::labels![("model", w.model.clone())];
         self.windows_closed.get_or_create(&model()).inc();
         self.window_events
             .get_or_create(&model())
@@ -416,7 +528,7 @@ impl Metrics {
         }
         for f in &w.drift.features {
             let fl = |test: &str| {
-                vec![
+                crate::labels![
                     ("model", w.model.clone()),
                     ("feature", f.name.clone()),
                     ("test", test.to_owned()),
@@ -426,7 +538,7 @@ impl Metrics {
                 self.drift_score.get_or_create(&fl(test)).set(value);
             }
             self.feature_drift
-                .get_or_create(&vec![
+                .get_or_create(&crate::labels![
                     ("model", w.model.clone()),
                     ("feature", f.name.clone()),
                 ])
@@ -469,7 +581,7 @@ impl Metrics {
         }
         for (metric, v) in quality {
             self.caption_quality
-                .get_or_create(&vec![
+                .get_or_create(&crate::labels![
                     ("model", w.model.clone()),
                     ("metric", metric.to_owned()),
                 ])
@@ -478,7 +590,7 @@ impl Metrics {
         if let Some(e) = &w.estimator {
             if let Some(p) = e.predicted_mean {
                 self.caption_quality
-                    .get_or_create(&vec![
+                    .get_or_create(&crate::labels![
                         ("model", w.model.clone()),
                         ("metric", "predicted_mean".to_owned()),
                     ])
@@ -500,7 +612,7 @@ impl Metrics {
             for t in &e.trained {
                 let outcome = if t.accepted { "accepted" } else { "rejected" };
                 self.estimator_trainings
-                    .get_or_create(&vec![
+                    .get_or_create(&crate::labels![
                         ("model", w.model.clone()),
                         ("outcome", outcome.to_owned()),
                     ])
@@ -531,7 +643,7 @@ impl Metrics {
                 }
                 for (stat, v) in stats {
                     self.learned_embedding
-                        .get_or_create(&vec![
+                        .get_or_create(&crate::labels![
                             ("model", w.model.clone()),
                             ("embedding", name.clone()),
                             ("statistic", stat.to_owned()),
@@ -553,9 +665,28 @@ impl Metrics {
             if let Some(v) = v {
                 self.latency
                     // Not `quantile`: that label belongs to summaries.
-                    .get_or_create(&vec![("model", w.model.clone()), ("percentile", q.into())])
+                    .get_or_create(&crate::labels![
+                        ("model", w.model.clone()),
+                        ("percentile", q)
+                    ])
                     .set(v / 1000.0);
             }
+        }
+    }
+}
+
+/// Bring a counter family labelled by `item` up from the counts `was` to the
+/// counts `now` (both in the same item order).
+pub fn count_up(
+    family: &Family<Labels, Counter>,
+    now: &[(&'static str, u64)],
+    was: &[(&'static str, u64)],
+) {
+    for ((item, n), (_, before)) in now.iter().zip(was) {
+        if n > before {
+            family
+                .get_or_create(&crate::labels![("item", *item)])
+                .inc_by(n - before);
         }
     }
 }
@@ -576,5 +707,37 @@ fn test_values(t: &Tests) -> Vec<(&'static str, f64)> {
             ("psi", c.psi.value),
             ("jensen_shannon", c.jensen_shannon.distance),
         ],
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn hostile_label_values_cannot_forge_a_series() {
+        // Regression (issue 15): a model name ending a label value and
+        // starting a line injected a series.
+        let m = Metrics::new();
+        let evil = "evil\"} 1\ndriftd_injected_total{forged=\"yes";
+        m.silent
+            .get_or_create(&crate::labels![("model", evil)])
+            .set(1.0);
+        m.silent
+            .get_or_create(&crate::labels![("model", "back\\slash")])
+            .set(0.0);
+        for text in [m.render_text(), m.render_openmetrics()] {
+            assert!(
+                !text.lines().any(|l| l.starts_with("driftd_injected")),
+                "{text}"
+            );
+            assert!(
+                text.contains(
+                    r#"driftd_model_silent{model="evil\"} 1\ndriftd_injected_total{forged=\"yes"}"#
+                ),
+                "{text}"
+            );
+            assert!(text.contains(r#"model="back\\slash""#), "{text}");
+        }
     }
 }

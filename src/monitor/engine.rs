@@ -8,6 +8,8 @@ use std::collections::BTreeMap;
 use rustc_hash::FxHashMap;
 use serde::{Deserialize, Serialize};
 
+use super::bounds::{self, Shed, Truncations};
+use super::clock::{self, Admit, EventClock};
 use super::evaluate::{decide, DriftReport};
 use super::tracker::{CaptionTracker, CaptionWindow, FeatureTracker, SignalTracker, SignalWindow};
 use crate::baseline::{Collector, FeatureProfile, Profile};
@@ -53,6 +55,51 @@ pub struct WindowReport {
     /// ([`Engine::defer_learned`]); [`WindowReport::run_learned`] runs them.
     #[serde(skip)]
     pub learned_job: Option<Box<LearnedJob>>,
+    /// The joined captions' reference metrics still to compute, deferred
+    /// with the learned checks; [`WindowReport::run_deferred`] runs both.
+    #[serde(skip)]
+    pub scoring_job: Option<Box<ScoringJob>>,
+}
+
+/// Scoring a window's joined captions against their references, as
+/// pycocoevalcap does over that set.
+#[derive(Debug, Clone)]
+pub struct ScoringJob {
+    captions: Vec<(String, Vec<String>)>,
+    vocab: std::sync::Arc<Vocabulary>,
+    document_frequencies: Option<std::sync::Arc<str>>,
+}
+
+impl PartialEq for ScoringJob {
+    fn eq(&self, other: &Self) -> bool {
+        self.captions == other.captions && self.document_frequencies == other.document_frequencies
+    }
+}
+
+impl ScoringJob {
+    pub fn run(self) -> Option<crate::quality::ReferenceScores> {
+        let inputs: Vec<crate::quality::CaptionInput> = self
+            .captions
+            .into_iter()
+            .enumerate()
+            .map(
+                |(i, (candidate, references))| crate::quality::CaptionInput {
+                    id: i.to_string(),
+                    candidate,
+                    references,
+                    ..Default::default()
+                },
+            )
+            .collect();
+        let df = match &self.document_frequencies {
+            Some(j) => crate::quality::DfSource::Frozen(j),
+            None => crate::quality::DfSource::ScoredSet,
+        };
+        // The frozen table was checked when it was set.
+        crate::quality::score_set(&inputs, &self.vocab, df)
+            .ok()
+            .map(|s| s.corpus.reference)
+    }
 }
 
 /// The caption-quality estimator in a window.
@@ -81,6 +128,25 @@ impl WindowReport {
             self.learned = Some(job.run());
         }
     }
+
+    /// Run the deferred reference metrics, if any, filling
+    /// `captions.references`.
+    pub fn run_scoring(&mut self) {
+        if let Some(job) = self.scoring_job.take() {
+            self.captions.references = job.run();
+        }
+    }
+
+    /// Run everything deferred.
+    pub fn run_deferred(&mut self) {
+        self.run_scoring();
+        self.run_learned();
+    }
+
+    /// Whether work is still to run ([`WindowReport::run_deferred`]).
+    pub fn has_deferred(&self) -> bool {
+        self.learned_job.is_some() || self.scoring_job.is_some()
+    }
 }
 
 /// Counters over the engine's life.
@@ -92,11 +158,23 @@ pub struct Counters {
     pub learned: u64,
     pub windows: u64,
     pub late_events: u64,
+    /// Events held back by a version's clock (stamped far ahead of it).
+    #[serde(default)]
+    pub future_events: u64,
     pub feedback_events: u64,
     pub feedback_joined: u64,
     pub feedback_late: u64,
     pub feedback_unmatched: u64,
     pub feedback_rejected: u64,
+    /// Items kept shorter than they came.
+    #[serde(default)]
+    pub truncated: Truncations,
+    /// State dropped to stay within `limits.max_state_bytes`.
+    #[serde(default)]
+    pub shed: Shed,
+    /// Versions replaced by newer ones beyond `limits.max_versions_per_model`.
+    #[serde(default)]
+    pub versions_evicted: u64,
 }
 
 #[derive(Serialize, Deserialize)]
@@ -198,8 +276,17 @@ struct VersionState {
     /// Start of the newest window already closed: earlier events are late.
     closed_through_ms: i64,
     late_pending: u64,
+    /// The event-time clock whose watermark closes time windows.
+    #[serde(default)]
+    clock: EventClock,
+    /// Events held back by the clock since the last window closed.
+    #[serde(default)]
+    future_pending: u64,
     /// Events routed to this version (learning ones included).
     seen: u64,
+    /// The engine's event sequence number at this version's last event.
+    #[serde(default)]
+    last_seq: u64,
     /// Event time of the newest of them.
     newest_ms: i64,
     /// Inference events awaiting feedback, oldest first: (event time, id).
@@ -231,12 +318,15 @@ pub struct VersionStatus {
 }
 
 /// Version of the snapshot layout; bumped when it changes incompatibly.
-const SNAPSHOT_FORMAT: u32 = 1;
+/// Format 1 held every version in one value; format 2 holds one part per
+/// version beside the rest. Format 1 is still read.
+const SNAPSHOT_FORMAT: u32 = 2;
 
+/// What the core part of a snapshot holds (format 2): everything but the
+/// versions.
 #[derive(Serialize)]
-struct SnapshotRef<'a> {
+struct CoreRef<'a> {
     format: u32,
-    states: Vec<&'a VersionState>,
     counters: &'a Counters,
     pending: &'a FxHashMap<String, Pending>,
     expired: &'a std::collections::VecDeque<String>,
@@ -244,7 +334,8 @@ struct SnapshotRef<'a> {
 }
 
 #[derive(Deserialize)]
-struct SnapshotOwned {
+struct CoreOwned {
+    #[serde(default)]
     states: Vec<VersionState>,
     counters: Counters,
     #[serde(default)]
@@ -253,6 +344,49 @@ struct SnapshotOwned {
     expired: std::collections::VecDeque<String>,
     #[serde(default)]
     estimators: BTreeMap<String, Estimator>,
+}
+
+/// The engine's state for a checkpoint, in parts: one per model version (its
+/// baseline, open windows and clock) and the rest. No part holds more than
+/// `limits.max_state_bytes`, far below the store's largest value.
+#[derive(Debug, Clone, PartialEq, Default)]
+pub struct Snapshot {
+    pub core: Vec<u8>,
+    pub versions: Vec<VersionPart>,
+}
+
+/// One model version's part of a [`Snapshot`].
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct VersionPart {
+    pub model: String,
+    pub version: String,
+    pub state: Vec<u8>,
+}
+
+impl Snapshot {
+    /// All parts as one value (for tests and single-file copies).
+    pub fn to_bytes(&self) -> Vec<u8> {
+        let mut out = Vec::new();
+        ciborium::into_writer(&(&self.core, &self.versions), &mut out)
+            .expect("writing to a Vec cannot fail");
+        out
+    }
+
+    /// The parts of [`Snapshot::to_bytes`].
+    pub fn from_bytes(bytes: &[u8]) -> Result<Self, SnapshotError> {
+        let (core, versions): (Vec<u8>, Vec<VersionPart>) =
+            ciborium::from_reader(bytes).map_err(|e| SnapshotError::Decode(e.to_string()))?;
+        Ok(Self { core, versions })
+    }
+
+    /// Bytes in all parts.
+    pub fn len(&self) -> usize {
+        self.core.len() + self.versions.iter().map(|v| v.state.len()).sum::<usize>()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
 }
 
 /// A checkpointed engine state that cannot be restored.
@@ -268,7 +402,7 @@ pub enum SnapshotError {
 pub struct Engine {
     config: Config,
     decoder: Decoder,
-    vocab: Vocabulary,
+    vocab: std::sync::Arc<Vocabulary>,
     profiles: BTreeMap<String, Profile>,
     states: BTreeMap<(String, String), VersionState>,
     pub counters: Counters,
@@ -278,7 +412,7 @@ pub struct Engine {
     expired: std::collections::VecDeque<String>,
     expired_set: rustc_hash::FxHashSet<String>,
     /// Frozen CIDEr-D document frequencies (JSON), if configured.
-    document_frequencies: Option<String>,
+    document_frequencies: Option<std::sync::Arc<str>>,
     /// The last event's (model, version), kept to route the next one
     /// without allocating.
     hot_key: Option<(String, String)>,
@@ -291,6 +425,24 @@ pub struct Engine {
     estimators: BTreeMap<String, Estimator>,
     /// Some model has the estimator on (else no caption is predicted).
     estimating: bool,
+    /// Bytes held by `pending` (as [`pending_cost`] counts them).
+    pending_bytes: usize,
+    /// Versions with state, per model: routing an event asks this, never
+    /// the states themselves (a model may have thousands of versions).
+    versions_of: FxHashMap<String, usize>,
+    /// Versions per model that hold a role in the training loop (incumbent,
+    /// candidate, previous): never evicted.
+    protected: FxHashMap<String, Vec<String>>,
+    /// Events routed so far: a version's last one tells how idle it is.
+    seq: u64,
+    /// Windows closed early by an eviction, handed out with the next result.
+    evicted: Vec<WindowReport>,
+}
+
+/// Bytes an inference event waiting for feedback holds: its strings and
+/// the map's and queue's share of it.
+fn pending_cost(id: &str, p: &Pending) -> usize {
+    2 * id.len() + p.caption.len() + p.model.len() + p.version.len() + 128
 }
 
 /// Epoch milliseconds as RFC 3339 (UTC).
@@ -327,7 +479,7 @@ impl Engine {
         Self {
             config,
             decoder,
-            vocab,
+            vocab: std::sync::Arc::new(vocab),
             profiles,
             states: BTreeMap::new(),
             counters: Counters::default(),
@@ -340,6 +492,21 @@ impl Engine {
             defer_learned: false,
             estimators: BTreeMap::new(),
             estimating,
+            pending_bytes: 0,
+            versions_of: FxHashMap::default(),
+            protected: FxHashMap::default(),
+            seq: 0,
+            evicted: Vec::new(),
+        }
+    }
+
+    /// The versions of `model` holding a role in the training loop; they
+    /// are never evicted to make room for a new version.
+    pub fn protect(&mut self, model: &str, versions: Vec<String>) {
+        if versions.is_empty() {
+            self.protected.remove(model);
+        } else {
+            self.protected.insert(model.to_owned(), versions);
         }
     }
 
@@ -361,7 +528,7 @@ impl Engine {
     /// window's own references.
     pub fn set_document_frequencies(&mut self, json: String) -> Result<(), String> {
         crate::quality::score_set(&[], &self.vocab, crate::quality::DfSource::Frozen(&json))?;
-        self.document_frequencies = Some(json);
+        self.document_frequencies = Some(json.into());
         Ok(())
     }
 
@@ -376,8 +543,9 @@ impl Engine {
             }
         };
         self.counters.feedback_events += 1;
-        let Some(p) = self.pending.remove(&fb.event_id) else {
-            return Ok(if self.expired_set.contains(&fb.event_id) {
+        let id = bounds::storage_id(&fb.event_id);
+        let Some(p) = self.pending.remove(id.as_ref()) else {
+            return Ok(if self.expired_set.contains(id.as_ref()) {
                 self.counters.feedback_late += 1;
                 FeedbackOutcome::Late
             } else {
@@ -385,8 +553,22 @@ impl Engine {
                 FeedbackOutcome::Unmatched
             });
         };
+        self.pending_bytes = self
+            .pending_bytes
+            .saturating_sub(pending_cost(id.as_ref(), &p));
         self.counters.feedback_joined += 1;
         let max_scored = self.config.feedback.max_scored_per_window;
+        let mut references = fb.references;
+        if references.len() > bounds::MAX_REFERENCES {
+            self.counters.truncated.references +=
+                (references.len() - bounds::MAX_REFERENCES) as u64;
+            references.truncate(bounds::MAX_REFERENCES);
+        }
+        for r in &mut references {
+            if bounds::cut_text(r) {
+                self.counters.truncated.references += 1;
+            }
+        }
         let Pending {
             model,
             version,
@@ -424,10 +606,10 @@ impl Engine {
             if let Some(r) = rating {
                 t.rating.push(r);
             }
-            if !fb.references.is_empty() {
+            if !references.is_empty() {
                 t.with_references += 1;
                 if t.scored.len() < max_scored {
-                    t.scored.push((caption, fb.references));
+                    t.scored.push((caption, references));
                 }
             }
         }
@@ -447,28 +629,41 @@ impl Engine {
         let Some(state) = self.states.get_mut(key) else {
             return;
         };
+        let id = match bounds::storage_id(&id) {
+            std::borrow::Cow::Borrowed(_) => id,
+            std::borrow::Cow::Owned(short) => {
+                self.counters.truncated.event_ids += 1;
+                short
+            }
+        };
         if self.pending.contains_key(&id) {
             return;
         }
+        let mut caption = caption;
+        if bounds::cut_text(&mut caption) {
+            self.counters.truncated.captions += 1;
+        }
+        let p = Pending {
+            model: key.0.clone(),
+            version: key.1.clone(),
+            caption,
+            clip,
+            confidence,
+        };
+        self.pending_bytes += pending_cost(&id, &p);
         state.awaiting.push_back((ts, id.clone()));
-        self.pending.insert(
-            id,
-            Pending {
-                model: key.0.clone(),
-                version: key.1.clone(),
-                caption,
-                clip,
-                confidence,
-            },
-        );
+        self.pending.insert(id, p);
         let horizon = state.newest_ms.saturating_sub(fc.ttl_ms);
         while let Some((front_ts, _)) = state.awaiting.front() {
-            let over = state.awaiting.len() > fc.max_pending || self.pending.len() > fc.max_pending;
+            let over = state.awaiting.len() > fc.max_pending
+                || self.pending.len() > fc.max_pending
+                || self.pending_bytes > fc.max_pending_bytes;
             if !(over || *front_ts < horizon) {
                 break;
             }
             let (_, old) = state.awaiting.pop_front().expect("front exists");
-            if self.pending.remove(&old).is_some() {
+            if let Some(gone) = self.pending.remove(&old) {
+                self.pending_bytes = self.pending_bytes.saturating_sub(pending_cost(&old, &gone));
                 if self.expired.len() >= EXPIRED_MEMORY {
                     if let Some(gone) = self.expired.pop_front() {
                         self.expired_set.remove(&gone);
@@ -502,7 +697,15 @@ impl Engine {
         self.counters.events += 1;
         let decoded = decoded.and_then(|e| self.admit(e));
         match decoded {
-            Ok(e) => Ok(self.observe(e)),
+            Ok(e) => {
+                let mut closed = self.observe(e);
+                if !self.evicted.is_empty() {
+                    let mut early = std::mem::take(&mut self.evicted);
+                    early.append(&mut closed);
+                    closed = early;
+                }
+                Ok(closed)
+            }
             Err(r) => {
                 *self
                     .counters
@@ -515,26 +718,101 @@ impl Engine {
     }
 
     /// Refuse an event of a new model once `limits.max_models` models are
-    /// tracked: memory and metric labels stay bounded.
-    fn admit<'a>(&self, e: InferenceEvent<'a>) -> Result<InferenceEvent<'a>, Rejection> {
-        let known = |m: &str| self.states.keys().any(|(k, _)| k == m);
-        if self.states.len() < self.config.max_models || known(&e.model) {
+    /// tracked: memory and metric labels stay bounded. A new version beyond
+    /// `limits.max_versions_per_model` takes the place of the model's
+    /// version seen least recently that holds no role; with none to replace,
+    /// the event is refused. Constant time whatever the number of versions.
+    fn admit<'a>(&mut self, e: InferenceEvent<'a>) -> Result<InferenceEvent<'a>, Rejection> {
+        let version = e.model_version.as_deref().unwrap_or(UNVERSIONED);
+        let hot = self
+            .hot_key
+            .as_ref()
+            .is_some_and(|k| k.0 == e.model && k.1 == version);
+        if hot {
             return Ok(e);
         }
-        let models: std::collections::BTreeSet<&str> =
-            self.states.keys().map(|(m, _)| m.as_str()).collect();
-        if models.len() < self.config.max_models {
+        let Some(&versions) = self.versions_of.get(e.model.as_ref()) else {
+            if self.versions_of.len() < self.config.max_models {
+                return Ok(e);
+            }
+            return Err(Rejection::new(
+                RejectReason::TooManyModels,
+                format!(
+                    "model {:?} would be model {} of at most {} (limits.max_models)",
+                    e.model,
+                    self.versions_of.len() + 1,
+                    self.config.max_models
+                ),
+            ));
+        };
+        let cap = self.config.max_versions_per_model;
+        if versions < cap
+            || self
+                .states
+                .contains_key(&(e.model.to_string(), version.to_owned()))
+        {
             return Ok(e);
         }
-        Err(Rejection::new(
-            RejectReason::TooManyModels,
-            format!(
-                "model {:?} would be model {} of at most {} (limits.max_models)",
-                e.model,
-                models.len() + 1,
-                self.config.max_models
-            ),
-        ))
+        match self.idlest_unprotected(&e.model) {
+            Some(v) => {
+                let key = (e.model.to_string(), v);
+                tracing::info!(model = %key.0, evicted = %key.1, new = %version,
+                    "version cap reached: the version seen least recently gives way (limits.max_versions_per_model)");
+                self.counters.versions_evicted += 1;
+                let reports = self.evict(&key);
+                self.evicted.extend(reports);
+                Ok(e)
+            }
+            None => Err(Rejection::new(
+                RejectReason::TooManyVersions,
+                format!(
+                    "model {:?} has {versions} versions (limits.max_versions_per_model), each an incumbent, candidate or previous version; version {:?} is refused",
+                    e.model, version
+                ),
+            )),
+        }
+    }
+
+    /// The version of `model` seen least recently that holds no role.
+    fn idlest_unprotected(&self, model: &str) -> Option<String> {
+        let protected = self.protected.get(model);
+        self.states
+            .range((model.to_owned(), String::new())..)
+            .take_while(|((m, _), _)| m == model)
+            .filter(|((_, v), _)| !protected.is_some_and(|p| p.contains(v)))
+            .min_by_key(|(_, s)| s.last_seq)
+            .map(|((_, v), _)| v.clone())
+    }
+
+    /// Drop a version's state, closing its open windows (reported as they
+    /// stand). Its stored history is the store's and stays.
+    fn evict(&mut self, key: &(String, String)) -> Vec<WindowReport> {
+        let Some(state) = self.states.get_mut(key) else {
+            return Vec::new();
+        };
+        let windows: Vec<Window> = std::mem::take(&mut state.open).into_values().collect();
+        let model = key.0.clone();
+        let reports: Vec<WindowReport> = windows
+            .into_iter()
+            .map(|w| self.report(key, &model, w))
+            .collect();
+        if let Some(state) = self.states.remove(key) {
+            for (_, id) in state.awaiting {
+                if let Some(p) = self.pending.remove(&id) {
+                    self.pending_bytes = self.pending_bytes.saturating_sub(pending_cost(&id, &p));
+                }
+            }
+        }
+        if let Some(n) = self.versions_of.get_mut(&key.0) {
+            *n -= 1;
+            if *n == 0 {
+                self.versions_of.remove(&key.0);
+            }
+        }
+        if self.hot_key.as_ref() == Some(key) {
+            self.hot_key = None;
+        }
+        reports
     }
 
     /// Count a rejection found before decoding (e.g. by the source).
@@ -590,6 +868,7 @@ impl Engine {
                     events: 0,
                 },
             };
+            *self.versions_of.entry(key.0.clone()).or_default() += 1;
             self.states.insert(
                 key.clone(),
                 VersionState {
@@ -601,7 +880,10 @@ impl Engine {
                     max_event_ms: i64::MIN,
                     closed_through_ms: i64::MIN,
                     late_pending: 0,
+                    clock: EventClock::default(),
+                    future_pending: 0,
                     seen: 0,
+                    last_seq: 0,
                     newest_ms: i64::MIN,
                     awaiting: Default::default(),
                     carry: FeedbackTracker::default(),
@@ -610,9 +892,17 @@ impl Engine {
             );
         }
         let learn_events = self.config.learn_events;
+        let window_spec = self.config.windows;
+        let tolerance = match window_spec {
+            WindowSpec::Time { size_ms, .. } => clock::tolerance_ms(size_ms),
+            WindowSpec::Count { .. } => clock::MIN_TOLERANCE_MS,
+        };
         let state = self.states.get_mut(key).expect("inserted above");
         state.seen += 1;
-        state.newest_ms = state.newest_ms.max(event.timestamp_ms);
+        self.seq += 1;
+        state.last_seq = self.seq;
+        let admitted = state.clock.admit(event.timestamp_ms, tolerance);
+        state.newest_ms = state.clock.newest().unwrap_or(i64::MIN);
         if let Baseline::Learning { collectors, events } = &mut state.baseline {
             if let Some(r) = &mut state.reference {
                 r.observe(&event);
@@ -663,11 +953,16 @@ impl Engine {
             }
             return Vec::new();
         }
-        let window_spec = self.config.windows;
         let ts = event.timestamp_ms;
+        if let (Admit::Ahead, WindowSpec::Time { .. }) = (admitted, window_spec) {
+            // Held back: counted in the window open now, never tracked.
+            state.future_pending += 1;
+            self.counters.future_events += 1;
+            return Vec::new();
+        }
         // Which window the event belongs to, or late.
         let start = match window_spec {
-            WindowSpec::Time { size_ms, .. } => ts.div_euclid(size_ms) * size_ms,
+            WindowSpec::Time { size_ms, .. } => ts.div_euclid(size_ms).saturating_mul(size_ms),
             WindowSpec::Count { .. } => state.open.keys().next().copied().unwrap_or(ts),
         };
         let mut closed = Vec::new();
@@ -693,7 +988,7 @@ impl Engine {
                     index: *next_index,
                     start_ms: start,
                     end_ms: match window_spec {
-                        WindowSpec::Time { size_ms, .. } => start + size_ms,
+                        WindowSpec::Time { size_ms, .. } => start.saturating_add(size_ms),
                         WindowSpec::Count { .. } => ts,
                     },
                     features: features
@@ -728,12 +1023,32 @@ impl Engine {
             }
         }
         state.max_event_ms = state.max_event_ms.max(ts);
-        if let WindowSpec::Time {
-            allowed_lateness_ms,
-            ..
-        } = window_spec
+        if let (
+            WindowSpec::Time {
+                allowed_lateness_ms,
+                ..
+            },
+            Some(now),
+        ) = (window_spec, state.clock.now())
         {
-            let watermark = state.max_event_ms.saturating_sub(allowed_lateness_ms);
+            if admitted == Admit::Settled {
+                // Windows opened by the first events before the clock was
+                // set, far ahead of where it now stands, were premature:
+                // their events are counted as held back.
+                let limit = now.saturating_add(tolerance);
+                let premature: Vec<i64> = state
+                    .open
+                    .range(limit.saturating_add(1)..)
+                    .map(|(&s, _)| s)
+                    .collect();
+                for s in premature {
+                    if let Some(w) = state.open.remove(&s) {
+                        state.future_pending += w.signals.events;
+                        self.counters.future_events += w.signals.events;
+                    }
+                }
+            }
+            let watermark = now.saturating_sub(allowed_lateness_ms);
             let due: Vec<i64> = state
                 .open
                 .iter()
@@ -760,8 +1075,11 @@ impl Engine {
     }
 
     fn report(&mut self, key: &(String, String), model: &str, mut w: Window) -> WindowReport {
+        // Kept here: the window's captions move into the scoring job below.
+        let scored_captions = std::mem::take(&mut w.feedback.scored);
         let state = self.states.get_mut(key).expect("state exists");
         w.signals.late_events += std::mem::take(&mut state.late_pending);
+        w.signals.future_events += std::mem::take(&mut state.future_pending);
         let (features, source) = match &state.baseline {
             Baseline::Ready { features, source } => (features, *source),
             Baseline::Learning { .. } => {
@@ -843,44 +1161,50 @@ impl Engine {
                 end: rfc3339(w.end_ms),
             },
             baseline: source.as_str(),
-            drift: DriftReport::new(reports, mc.dataset_drift_share),
+            drift: {
+                let mut d = DriftReport::new(reports, mc.dataset_drift_share);
+                // The largest `min_samples` of the rules that read drift
+                // verdicts for this model (none: every window is judged).
+                let min_samples = self
+                    .config
+                    .rules
+                    .iter()
+                    .filter(|r| r.model.as_deref().is_none_or(|m| m == model))
+                    .filter(|r| r.when.reads_drift())
+                    .map(|r| r.min_samples)
+                    .max()
+                    .unwrap_or(0);
+                d.dataset.require(w.signals.events, min_samples);
+                d
+            },
             captions: {
                 let mut c = w.captions.report();
                 let f = &w.feedback;
                 c.feedback_joined = f.joined;
                 c.rating_mean = (f.rating.count > 0).then_some(f.rating.mean);
-                c.references_scored = f.scored.len() as u64;
-                c.references_unscored = f.with_references - f.scored.len() as u64;
-                if !f.scored.is_empty() {
-                    let inputs: Vec<crate::quality::CaptionInput> = f
-                        .scored
-                        .iter()
-                        .enumerate()
-                        .map(|(i, (cand, refs))| crate::quality::CaptionInput {
-                            id: i.to_string(),
-                            candidate: cand.clone(),
-                            references: refs.clone(),
-                            ..Default::default()
-                        })
-                        .collect();
-                    let df = match &self.document_frequencies {
-                        Some(j) => crate::quality::DfSource::Frozen(j),
-                        None => crate::quality::DfSource::ScoredSet,
-                    };
-                    // The frozen table was checked when it was set.
-                    if let Ok(scores) = crate::quality::score_set(&inputs, &self.vocab, df) {
-                        c.references = Some(scores.corpus.reference);
-                    }
-                }
+                c.references_scored = scored_captions.len() as u64;
+                c.references_unscored = f
+                    .with_references
+                    .saturating_sub(scored_captions.len() as u64);
                 c
             },
             signals: w.signals.report(),
             learned: None,
             estimator,
             learned_job,
+            // BLEU, ROUGE-L and CIDEr-D of the joined captions: up to
+            // `feedback.max_scored_per_window` of them, so off the
+            // consumer's thread when the learned checks are.
+            scoring_job: (!scored_captions.is_empty()).then(|| {
+                Box::new(ScoringJob {
+                    captions: scored_captions,
+                    vocab: self.vocab.clone(),
+                    document_frequencies: self.document_frequencies.clone(),
+                })
+            }),
         };
         if !self.defer_learned {
-            report.run_learned();
+            report.run_deferred();
         }
         report
     }
@@ -901,50 +1225,209 @@ impl Engine {
     }
 
     /// The engine's whole state (open windows, baselines, learning buffers,
-    /// counters) as bytes, for a checkpoint. Restoring it with
-    /// [`Engine::restore`] and feeding the same events gives the same windows
-    /// as if the engine had never stopped. CBOR keeps every `f64` bit for bit
-    /// (NaN and infinities included), which JSON cannot.
-    pub fn snapshot(&self) -> Vec<u8> {
-        let snap = SnapshotRef {
+    /// counters) for a checkpoint. Restoring it with [`Engine::restore`] and
+    /// feeding the same events gives the same windows as if the engine had
+    /// never stopped. CBOR keeps every `f64` bit for bit (NaN and infinities
+    /// included), which JSON cannot. When the state is beyond
+    /// `limits.max_state_bytes`, state is shed first (see [`Shed`]).
+    pub fn snapshot(&mut self) -> Snapshot {
+        let mut snap = self.encode();
+        let budget = self.config.max_state_bytes;
+        // What is shed is measured in memory, the budget in encoded bytes:
+        // shed with a margin, and again while it is not enough.
+        for _ in 0..8 {
+            if snap.len() <= budget {
+                break;
+            }
+            self.shed(snap.len() - budget + budget / 16, &snap);
+            snap = self.encode();
+        }
+        snap
+    }
+
+    fn encode(&self) -> Snapshot {
+        let core = CoreRef {
             format: SNAPSHOT_FORMAT,
-            states: self.states.values().collect(),
             counters: &self.counters,
             pending: &self.pending,
             expired: &self.expired,
             estimators: &self.estimators,
         };
-        let mut out = Vec::with_capacity(64 * 1024);
-        ciborium::into_writer(&snap, &mut out).expect("writing to a Vec cannot fail");
-        out
+        let mut out = Vec::with_capacity(16 * 1024);
+        ciborium::into_writer(&core, &mut out).expect("writing to a Vec cannot fail");
+        let versions = self
+            .states
+            .values()
+            .map(|st| {
+                let mut state = Vec::with_capacity(16 * 1024);
+                ciborium::into_writer(st, &mut state).expect("writing to a Vec cannot fail");
+                VersionPart {
+                    model: st.model.clone(),
+                    version: st.version.clone(),
+                    state,
+                }
+            })
+            .collect();
+        Snapshot {
+            core: out,
+            versions,
+        }
+    }
+
+    /// Drop state worth `excess` bytes, in the order [`Shed`] lists.
+    fn shed(&mut self, excess: usize, snap: &Snapshot) {
+        tracing::warn!(
+            state_bytes = snap.len(),
+            budget = self.config.max_state_bytes,
+            "the window state is beyond limits.max_state_bytes; shedding"
+        );
+        let mut freed = 0usize;
+        // Feedback waiting for its join, oldest first in each version.
+        let keys: Vec<(String, String)> = self.states.keys().cloned().collect();
+        'pending: for key in &keys {
+            while let Some((_, id)) = self
+                .states
+                .get_mut(key)
+                .and_then(|s| s.awaiting.pop_front())
+            {
+                if let Some(p) = self.pending.remove(&id) {
+                    freed += pending_cost(&id, &p);
+                    self.pending_bytes = self.pending_bytes.saturating_sub(pending_cost(&id, &p));
+                    self.counters.shed.pending_feedback += 1;
+                }
+                if freed >= excess {
+                    break 'pending;
+                }
+            }
+        }
+        if freed >= excess {
+            return;
+        }
+        // Joined captions waiting to be scored, then the learned samples.
+        for st in self.states.values_mut() {
+            for t in st
+                .open
+                .values_mut()
+                .map(|w| &mut w.feedback)
+                .chain([&mut st.carry])
+            {
+                let n = t.scored.len();
+                freed += t
+                    .scored
+                    .iter()
+                    .map(|(c, r)| c.len() + r.iter().map(String::len).sum::<usize>())
+                    .sum::<usize>();
+                self.counters.shed.scored_captions += n as u64;
+                t.scored.clear();
+            }
+        }
+        if freed >= excess {
+            return;
+        }
+        for st in self.states.values_mut() {
+            for w in st.open.values_mut() {
+                if w.sample.take().is_some() {
+                    self.counters.shed.learned_samples += 1;
+                }
+            }
+        }
+        // Whole versions, the idlest first, never one with a role.
+        let mut sizes: Vec<(u64, (String, String), usize)> = snap
+            .versions
+            .iter()
+            .filter_map(|p| {
+                let key = (p.model.clone(), p.version.clone());
+                let st = self.states.get(&key)?;
+                let protected = self
+                    .protected
+                    .get(&p.model)
+                    .is_some_and(|v| v.contains(&p.version));
+                (!protected).then_some((st.last_seq, key, p.state.len()))
+            })
+            .collect();
+        sizes.sort_by_key(|(seq, ..)| *seq);
+        let total: usize = self.encode().len();
+        let budget = self.config.max_state_bytes;
+        let mut now = total;
+        for (_, key, size) in sizes {
+            if now <= budget {
+                break;
+            }
+            let reports = self.evict(&key);
+            self.evicted.extend(reports);
+            self.counters.shed.versions += 1;
+            now = now.saturating_sub(size);
+        }
+    }
+
+    /// Windows closed early by versions shed from the state since the last
+    /// call (they come out of [`Engine::process`] otherwise).
+    pub fn take_evicted(&mut self) -> Vec<WindowReport> {
+        std::mem::take(&mut self.evicted)
     }
 
     /// Replace the engine's state with a [`Engine::snapshot`].
-    pub fn restore(&mut self, bytes: &[u8]) -> Result<(), SnapshotError> {
+    pub fn restore(&mut self, snap: &Snapshot) -> Result<(), SnapshotError> {
         // The format first: a snapshot of another layout is refused by name
         // rather than with whatever field it lacks.
         #[derive(Deserialize)]
         struct Head {
             format: u32,
         }
-        let head: Head =
-            ciborium::from_reader(bytes).map_err(|e| SnapshotError::Decode(e.to_string()))?;
-        if head.format != SNAPSHOT_FORMAT {
+        let head: Head = ciborium::from_reader(snap.core.as_slice())
+            .map_err(|e| SnapshotError::Decode(e.to_string()))?;
+        if head.format != SNAPSHOT_FORMAT && head.format != 1 {
             return Err(SnapshotError::Format(head.format));
         }
-        let snap: SnapshotOwned =
-            ciborium::from_reader(bytes).map_err(|e| SnapshotError::Decode(e.to_string()))?;
-        self.states = snap
-            .states
+        let core: CoreOwned = ciborium::from_reader(snap.core.as_slice())
+            .map_err(|e| SnapshotError::Decode(e.to_string()))?;
+        let mut states = core.states;
+        for part in &snap.versions {
+            let st: VersionState = ciborium::from_reader(part.state.as_slice()).map_err(|e| {
+                SnapshotError::Decode(format!(
+                    "version {:?} of model {:?}: {e}",
+                    part.version, part.model
+                ))
+            })?;
+            states.push(st);
+        }
+        self.states = states
             .into_iter()
             .map(|s| ((s.model.clone(), s.version.clone()), s))
             .collect();
-        self.counters = snap.counters;
-        self.pending = snap.pending;
-        self.expired_set = snap.expired.iter().cloned().collect();
-        self.expired = snap.expired;
-        self.estimators = snap.estimators;
+        self.versions_of.clear();
+        for (m, _) in self.states.keys() {
+            *self.versions_of.entry(m.clone()).or_default() += 1;
+        }
+        self.seq = self.states.values().map(|s| s.last_seq).max().unwrap_or(0);
+        self.counters = core.counters;
+        self.pending_bytes = core.pending.iter().map(|(id, p)| pending_cost(id, p)).sum();
+        self.pending = core.pending;
+        self.expired_set = core.expired.iter().cloned().collect();
+        self.expired = core.expired;
+        self.estimators = core.estimators;
+        self.hot_key = None;
         Ok(())
+    }
+
+    /// [`Engine::restore`] from a format-1 snapshot (one value) or the
+    /// bytes of [`Snapshot::to_bytes`].
+    pub fn restore_bytes(&mut self, bytes: &[u8]) -> Result<(), SnapshotError> {
+        #[derive(Deserialize)]
+        struct Head {
+            format: u32,
+        }
+        // A format-1 value is the core itself.
+        if let Ok(head) = ciborium::from_reader::<Head, _>(bytes) {
+            if head.format != 1 {
+                return Err(SnapshotError::Format(head.format));
+            }
+            return self.restore(&Snapshot {
+                core: bytes.to_vec(),
+                versions: Vec::new(),
+            });
+        }
+        self.restore(&Snapshot::from_bytes(bytes)?)
     }
 
     /// Every model version with state, in (model, version) order.

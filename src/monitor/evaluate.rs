@@ -66,6 +66,32 @@ pub struct DatasetVerdict {
     pub total: usize,
     pub share: f64,
     pub drift: bool,
+    /// The window held fewer events than the `min_samples` of the model's
+    /// drift rules: `drift` is false whatever the share (a window of a few
+    /// events says little), and this says so. Absent otherwise.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub too_few_events: Option<TooFewEvents>,
+}
+
+/// Why a window's dataset verdict was withheld.
+#[derive(Debug, Clone, Copy, PartialEq, Serialize)]
+pub struct TooFewEvents {
+    pub events: u64,
+    pub min_samples: u64,
+}
+
+impl DatasetVerdict {
+    /// Withhold the verdict of a window of `events` when it is below
+    /// `min_samples`.
+    pub fn require(&mut self, events: u64, min_samples: u64) {
+        if events < min_samples {
+            self.drift = false;
+            self.too_few_events = Some(TooFewEvents {
+                events,
+                min_samples,
+            });
+        }
+    }
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize)]
@@ -184,6 +210,7 @@ impl DriftReport {
             total,
             share,
             drift: total > 0 && share >= dataset_drift_share,
+            too_few_events: None,
         };
         Self { features, dataset }
     }
@@ -480,7 +507,8 @@ mod tests {
                 drifted: 0,
                 total: 1,
                 share: 0.0,
-                drift: false
+                drift: false,
+                too_few_events: None,
             }
         );
     }

@@ -3,6 +3,8 @@
 //! per-model-version windows of bounded [`tracker`]s over a stream and
 //! evaluates each closed window with the same decision.
 
+pub mod bounds;
+pub mod clock;
 pub mod engine;
 pub mod evaluate;
 pub mod tracker;

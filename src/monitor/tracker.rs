@@ -116,34 +116,10 @@ impl FeatureTracker {
                 FeatureProfile::Categorical(p),
             ) => match v {
                 FeatureValue::Null => *missing += 1,
-                FeatureValue::Category(s) => {
-                    let s: &str = s;
-                    // One lookup for a category seen before in the window;
-                    // for the usual handful of categories a scan with a short
-                    // comparison beats the tree's search (a libc memcmp per
-                    // node key).
-                    let seen = if counts.0.len() <= 16 {
-                        counts
-                            .0
-                            .iter_mut()
-                            .find(|(k, _)| crate::event::eq_short(k, s))
-                            .map(|(_, c)| c)
-                    } else {
-                        counts.0.get_mut(s)
-                    };
-                    if let Some(c) = seen {
-                        *c += 1;
-                    } else {
-                        let room = counts.0.len() < MAX_CATEGORIES;
-                        let key = if room || p.categories.0.contains_key(s) {
-                            s
-                        } else {
-                            OTHER
-                        };
-                        counts.add(key, 1);
-                    }
-                }
-                FeatureValue::Number(x) => counts.add(&format!("{x}"), 1),
+                FeatureValue::Category(s) => count_category(counts, &p.categories, s),
+                // A number in a categorical feature counts under its text,
+                // within the same cap as any category.
+                FeatureValue::Number(x) => count_category(counts, &p.categories, &format!("{x}")),
                 FeatureValue::Vector(_) => {
                     *mismatched += 1;
                     *missing += 1;
@@ -153,7 +129,38 @@ impl FeatureTracker {
             _ => {}
         }
     }
+}
 
+/// Count one value of a categorical feature: under its own name while fewer
+/// than [`MAX_CATEGORIES`] are known (or the baseline knows it), else under
+/// [`OTHER`].
+fn count_category(counts: &mut CategoryCounts, baseline: &CategoryCounts, s: &str) {
+    // One lookup for a category seen before in the window; for the usual
+    // handful of categories a scan with a short comparison beats the tree's
+    // search (a libc memcmp per node key).
+    let seen = if counts.0.len() <= 16 {
+        counts
+            .0
+            .iter_mut()
+            .find(|(k, _)| crate::event::eq_short(k, s))
+            .map(|(_, c)| c)
+    } else {
+        counts.0.get_mut(s)
+    };
+    if let Some(c) = seen {
+        *c += 1;
+    } else {
+        let room = counts.0.len() < MAX_CATEGORIES;
+        let key = if room || baseline.0.contains_key(s) {
+            s
+        } else {
+            OTHER
+        };
+        counts.add(key, 1);
+    }
+}
+
+impl FeatureTracker {
     /// Heap bytes held (sketch items, bins, category names and counts): the
     /// state the 32 KiB per-feature budget is about.
     pub fn memory_bytes(&self) -> usize {
@@ -416,6 +423,10 @@ pub struct SignalTracker {
     pub empty_captions: u64,
     pub latency: Kll,
     pub late_events: u64,
+    /// Events stamped far ahead of the version's clock, held back
+    /// (`monitor::clock`).
+    #[serde(default)]
+    pub future_events: u64,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize)]
@@ -434,6 +445,10 @@ pub struct SignalWindow {
     /// Events that arrived after their window had closed (counted here, in the
     /// window open when they arrived).
     pub late_events: u64,
+    /// Events stamped far ahead of the model version's clock, counted here
+    /// and not tracked (a few such events cannot close windows early; ten in
+    /// a row, as when traffic resumes after a gap, move the clock).
+    pub future_events: u64,
 }
 
 impl SignalTracker {
@@ -455,6 +470,7 @@ impl SignalTracker {
             latency_ms_p90: self.latency.quantile(0.9),
             latency_ms_p99: self.latency.quantile(0.99),
             late_events: self.late_events,
+            future_events: self.future_events,
         }
     }
 }

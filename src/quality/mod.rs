@@ -109,6 +109,24 @@ pub struct SetScores {
     pub df_json: String,
 }
 
+/// Tokens of a caption or reference that the reference metrics read: ROUGE-L
+/// costs the product of two lengths, so a caption of 40,000 tokens took
+/// seconds. Captions are tens of tokens (COCO's average about ten), far below
+/// this; descriptors (token counts, vocabulary) read every token.
+pub const MAX_SCORED_TOKENS: usize = 128;
+
+/// The first [`MAX_SCORED_TOKENS`] tokens of tokenized text.
+fn capped(tokens: String) -> String {
+    match tokens.split(' ').nth(MAX_SCORED_TOKENS) {
+        None => tokens,
+        Some(_) => tokens
+            .split(' ')
+            .take(MAX_SCORED_TOKENS)
+            .collect::<Vec<_>>()
+            .join(" "),
+    }
+}
+
 /// Score a set of captions.
 pub fn score_set(
     inputs: &[CaptionInput],
@@ -129,11 +147,13 @@ pub fn score_set(
         .map(|i| {
             i.references
                 .iter()
-                .map(|r| tokenize(r).into_owned())
+                .map(|r| capped(tokenize(r).into_owned()))
                 .collect()
         })
         .collect();
-    let cand_counts: Vec<NgramCounts> = candidates
+    // What the reference metrics read of each candidate.
+    let scored: Vec<String> = candidates.iter().map(|c| capped(c.clone())).collect();
+    let cand_counts: Vec<NgramCounts> = scored
         .iter()
         .map(|c| NgramCounts::new(&interner.ids(c)))
         .collect();
@@ -169,7 +189,7 @@ pub fn score_set(
             b = Some(bleu::item_bleu(&s));
             bleu_stats.push(s);
             let refs: Vec<&str> = references[i].iter().map(String::as_str).collect();
-            let r = rouge::rouge_l(&candidates[i], &refs);
+            let r = rouge::rouge_l(&scored[i], &refs);
             rouges.push(r);
             rl = Some(r);
             let c = cider::cider_d(&cand_counts[i], &ref_counts[i], &df);

@@ -436,6 +436,21 @@ pub struct Evidence {
 }
 
 impl Condition {
+    /// Whether any comparison reads the window's drift verdicts
+    /// (`dataset_drift`, `drift_share`, `drifted_features`, `feature.*`).
+    pub fn reads_drift(&self) -> bool {
+        match self {
+            Self::Compare { metric, .. } => match metric {
+                Metric::Window { name, .. } => {
+                    matches!(*name, "dataset_drift" | "drift_share" | "drifted_features")
+                }
+                Metric::Feature { .. } => true,
+                Metric::Embedding { .. } => false,
+            },
+            Self::All(cs) | Self::Any(cs) => cs.iter().any(Condition::reads_drift),
+        }
+    }
+
     /// Whether the condition holds, with every comparison's evidence.
     pub fn eval(&self, r: &WindowReport, evidence: &mut Vec<Evidence>) -> bool {
         match self {
@@ -1120,7 +1135,14 @@ pub fn parse_cron(expr: &str) -> Result<cron::Schedule, String> {
             "must have 6 or 7 fields (sec min hour day-of-month month day-of-week [year]), got {fields} in {expr:?}"
         ));
     }
-    cron::Schedule::from_str(expr).map_err(|e| format!("invalid cron expression {expr:?}: {e}"))
+    let schedule = cron::Schedule::from_str(expr)
+        .map_err(|e| format!("invalid cron expression {expr:?}: {e}"))?;
+    // `0 0 0 31 2 *` (the 31st of February) or a year gone by parse, and
+    // never come.
+    if schedule.upcoming(chrono::Utc).next().is_none() {
+        return Err(format!("cron expression {expr:?} never fires"));
+    }
+    Ok(schedule)
 }
 
 /// [`Decider`] state for a checkpoint.

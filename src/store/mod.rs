@@ -18,7 +18,11 @@ use rusqlite::{params, Connection, OpenFlags, OptionalExtension};
 /// File name of the store inside the state directory.
 pub const FILE_NAME: &str = "driftd.sqlite";
 /// Schema version, kept in SQLite's `user_version`.
-const SCHEMA_VERSION: i64 = 5;
+const SCHEMA_VERSION: i64 = 7;
+
+/// A window report's end (`$.window.end`, RFC 3339) as epoch milliseconds,
+/// in SQL: the windows are listed by it through an index.
+const WINDOW_END_MS: &str = "CAST(ROUND((julianday(json_extract(report, '$.window.end')) - 2440587.5) * 86400000.0) AS INTEGER)";
 
 /// Next offset to consume, by (topic, partition).
 pub type Offsets = BTreeMap<(String, i32), i64>;
@@ -43,11 +47,17 @@ pub enum StoreError {
     Schema { path: PathBuf, found: i64 },
 }
 
+/// One model version's part of the engine state: (model, version, bytes).
+pub type VersionState<'a> = (&'a str, &'a str, &'a [u8]);
+
 /// What the last checkpoint holds.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Checkpoint {
-    /// [`crate::monitor::Engine::snapshot`] bytes.
+    /// The core part of a [`crate::monitor::engine::Snapshot`] (or a whole
+    /// snapshot of the format before parts).
     pub engine: Vec<u8>,
+    /// Its parts per model version: (model, version, state).
+    pub engine_versions: Vec<(String, String, Vec<u8>)>,
     pub offsets: Offsets,
     /// Checkpoints written so far (1 for the first).
     pub sequence: u64,
@@ -347,6 +357,41 @@ impl Store {
                      COMMIT;",
                 )
                 .map_err(|e| self.err(e))?;
+                self.init()
+            }
+            5 => {
+                // Version 6: windows carry their end time as a column with
+                // indexes, so the newest are found without reading them all.
+                c.execute_batch(&format!(
+                    "BEGIN;
+                     ALTER TABLE windows ADD COLUMN window_end_ms INTEGER NOT NULL DEFAULT 0;
+                     UPDATE windows SET window_end_ms = {WINDOW_END_MS};
+                     CREATE INDEX IF NOT EXISTS windows_newest
+                         ON windows (window_end_ms DESC, window_index DESC);
+                     CREATE INDEX IF NOT EXISTS windows_newest_by_model
+                         ON windows (model, window_end_ms DESC, window_index DESC);
+                     PRAGMA user_version = 6;
+                     COMMIT;"
+                ))
+                .map_err(|e| self.err(e))?;
+                self.init()
+            }
+            6 => {
+                // Version 7: the engine's state in parts, one row per model
+                // version beside the `engine` row (the rest), so no single
+                // value grows with the number of versions.
+                c.execute_batch(
+                    "BEGIN;
+                     CREATE TABLE IF NOT EXISTS engine_versions (
+                         model TEXT NOT NULL,
+                         model_version TEXT NOT NULL,
+                         state BLOB NOT NULL,
+                         PRIMARY KEY (model, model_version)
+                     );
+                     PRAGMA user_version = 7;
+                     COMMIT;",
+                )
+                .map_err(|e| self.err(e))?;
                 Ok(())
             }
             SCHEMA_VERSION => Ok(()),
@@ -369,8 +414,18 @@ impl Store {
         let Some((sequence, engine)) = row else {
             return Ok(None);
         };
+        let mut stmt = self
+            .conn
+            .prepare("SELECT model, model_version, state FROM engine_versions")
+            .map_err(|e| self.err(e))?;
+        let engine_versions = stmt
+            .query_map([], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)))
+            .map_err(|e| self.err(e))?
+            .collect::<Result<Vec<_>, _>>()
+            .map_err(|e| self.err(e))?;
         Ok(Some(Checkpoint {
             engine,
+            engine_versions,
             offsets: self.offsets()?,
             sequence,
         }))
@@ -413,6 +468,20 @@ impl Store {
         decisions: DecisionBatch<'_>,
         history: u64,
     ) -> Result<u64, StoreError> {
+        self.checkpoint_parts((engine, &[]), offsets, windows, decisions, history)
+    }
+
+    /// [`Store::checkpoint_with`] of an engine state in parts: the core and
+    /// one (model, version, state) per model version. The stored parts are
+    /// replaced by these.
+    pub fn checkpoint_parts(
+        &mut self,
+        (engine, versions): (&[u8], &[VersionState<'_>]),
+        offsets: &Offsets,
+        windows: &[StoredWindow],
+        decisions: DecisionBatch<'_>,
+        history: u64,
+    ) -> Result<u64, StoreError> {
         let path = self.path.clone();
         let err = |cause| StoreError::Sqlite {
             path: path.clone(),
@@ -434,6 +503,17 @@ impl Store {
             params![sequence, engine, now],
         )
         .map_err(err)?;
+        tx.execute("DELETE FROM engine_versions", []).map_err(err)?;
+        {
+            let mut part = tx
+                .prepare_cached(
+                    "INSERT INTO engine_versions (model, model_version, state) VALUES (?1, ?2, ?3)",
+                )
+                .map_err(err)?;
+            for (model, version, state) in versions {
+                part.execute(params![model, version, state]).map_err(err)?;
+            }
+        }
         {
             let mut up = tx
                 .prepare_cached(
@@ -445,10 +525,10 @@ impl Store {
                 up.execute(params![topic, partition, next]).map_err(err)?;
             }
             let mut ins = tx
-                .prepare_cached(
-                    "INSERT OR REPLACE INTO windows (model, model_version, window_index, report)
-                     VALUES (?1, ?2, ?3, ?4)",
-                )
+                .prepare_cached(&format!(
+                    "INSERT OR REPLACE INTO windows (model, model_version, window_index, report, window_end_ms)
+                     SELECT ?1, ?2, ?3, report, {WINDOW_END_MS} FROM (SELECT ?4 AS report)"
+                ))
                 .map_err(err)?;
             let mut prune = tx
                 .prepare_cached(
@@ -546,19 +626,39 @@ impl Store {
         model: Option<&str>,
         limit: usize,
     ) -> Result<Vec<StoredWindow>, StoreError> {
-        let mut stmt = self
-            .conn
-            .prepare_cached(
-                "SELECT model, model_version, window_index, report FROM windows
-                 WHERE ?1 IS NULL OR model = ?1
-                 ORDER BY json_extract(report, '$.window.end') DESC, window_index DESC
-                 LIMIT ?2",
-            )
-            .map_err(|e| self.err(e))?;
-        let rows = stmt
-            .query_map(params![model, limit as i64], window_row)
-            .map_err(|e| self.err(e))?;
-        rows.collect::<Result<Vec<_>, _>>().map_err(|e| self.err(e))
+        // Two statements, so each is answered from its index.
+        let rows = match model {
+            Some(m) => {
+                let mut stmt = self
+                    .conn
+                    .prepare_cached(
+                        "SELECT model, model_version, window_index, report FROM windows
+                         WHERE model = ?1
+                         ORDER BY window_end_ms DESC, window_index DESC
+                         LIMIT ?2",
+                    )
+                    .map_err(|e| self.err(e))?;
+                let rows = stmt
+                    .query_map(params![m, limit as i64], window_row)
+                    .map_err(|e| self.err(e))?;
+                rows.collect::<Result<Vec<_>, _>>()
+            }
+            None => {
+                let mut stmt = self
+                    .conn
+                    .prepare_cached(
+                        "SELECT model, model_version, window_index, report FROM windows
+                         ORDER BY window_end_ms DESC, window_index DESC
+                         LIMIT ?1",
+                    )
+                    .map_err(|e| self.err(e))?;
+                let rows = stmt
+                    .query_map(params![limit as i64], window_row)
+                    .map_err(|e| self.err(e))?;
+                rows.collect::<Result<Vec<_>, _>>()
+            }
+        };
+        rows.map_err(|e| self.err(e))
     }
 
     /// Deliveries due at `now_ms` (oldest first), skipping disabled targets.
@@ -1192,6 +1292,49 @@ mod tests {
         assert_eq!(s.retry_dead("d000").unwrap(), 1);
         assert_eq!(s.due_deliveries(i64::MAX, 10).unwrap().len(), 1);
         assert_eq!(s.pending_deliveries().unwrap().0, 1);
+    }
+
+    #[test]
+    fn the_newest_windows_are_read_through_an_index() {
+        // Regression (issue 15): each request sorted every row by
+        // json_extract.
+        let dir = tempfile::tempdir().unwrap();
+        let mut s = Store::open(dir.path()).unwrap();
+        let ws: Vec<StoredWindow> = (0..50)
+            .map(|i| w(if i % 2 == 0 { "m" } else { "n" }, i))
+            .collect();
+        s.checkpoint(b"e", &Offsets::new(), &ws, 1000).unwrap();
+        for (sql, model) in [
+            (
+                "WHERE model = 'm' ORDER BY window_end_ms DESC, window_index DESC LIMIT 5",
+                Some("m"),
+            ),
+            (
+                "ORDER BY window_end_ms DESC, window_index DESC LIMIT 5",
+                None,
+            ),
+        ] {
+            let plan: Vec<String> = s
+                .conn
+                .prepare(&format!(
+                    "EXPLAIN QUERY PLAN SELECT model, model_version, window_index, report FROM windows {sql}"
+                ))
+                .unwrap()
+                .query_map([], |r| r.get::<_, String>(3))
+                .unwrap()
+                .collect::<Result<_, _>>()
+                .unwrap();
+            let plan = plan.join("; ");
+            assert!(plan.contains("USING INDEX windows_newest"), "{plan}");
+            assert!(!plan.contains("TEMP B-TREE"), "{plan}");
+            // Newest first, as before.
+            let got = s.windows(model, 3).unwrap();
+            let want: Vec<u64> = match model {
+                Some(_) => vec![48, 46, 44],
+                None => vec![49, 48, 47],
+            };
+            assert_eq!(got.iter().map(|w| w.index).collect::<Vec<_>>(), want);
+        }
     }
 
     #[test]

@@ -68,6 +68,7 @@ def main() -> None:
                 "section.model",
                 """sections => sections.map(s => ({
                     model: s.dataset.model,
+                    failed: s.dataset.failed === 'true',
                     heading: s.querySelector('h2').innerText,
                     versions: [...s.querySelectorAll('table.versions tbody tr')]
                         .map(r => r.innerText.replace(/\\s+/g, ' ').trim()),

@@ -99,3 +99,41 @@ pub fn python(modules: &[&str]) -> PathBuf {
     );
     py
 }
+
+/// The daemon's HTTP server alone (no consumer behind it), on a free
+/// loopback port, with `write_token` and an optional read token; the
+/// runtime and the state directory live as long as the caller keeps them.
+pub fn http_server(
+    write_token: &str,
+    read_token: Option<&str>,
+) -> (
+    std::net::SocketAddr,
+    tokio::runtime::Runtime,
+    tempfile::TempDir,
+) {
+    use std::sync::Arc;
+    let dir = tempfile::tempdir().unwrap();
+    let shared = Arc::new(driftd::http::Shared::new(
+        Arc::new(driftd::metrics::Metrics::new()),
+        dir.path().to_owned(),
+    ));
+    let _ = shared.api_token.set(write_token.into());
+    if let Some(t) = read_token {
+        let _ = shared.read_token.set(t.into());
+    }
+    let rt = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+        .unwrap();
+    let listener = rt
+        .block_on(tokio::net::TcpListener::bind("127.0.0.1:0"))
+        .unwrap();
+    let addr = listener.local_addr().unwrap();
+    rt.spawn(driftd::http::serve(
+        listener,
+        driftd::http::router(shared),
+        std::future::pending(),
+    ));
+    (addr, rt, dir)
+}

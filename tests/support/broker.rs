@@ -37,6 +37,14 @@ pub struct Broker {
     pub addr: String,
     log: PathBuf,
     _dir: tempfile::TempDir,
+    /// How it was started (for [`Broker::start_again`]).
+    args: Vec<String>,
+}
+
+/// tansu reads a relative SQLite URL from its working directory, the
+/// broker's own.
+fn broker_cwd(log: &Path) -> &Path {
+    log.parent().unwrap()
 }
 
 /// A loopback port no other caller in this process gets. Ports come from
@@ -95,20 +103,84 @@ impl Broker {
         let url = format!("tcp://{addr}");
         let advertised_url = advertised.map_or(url.clone(), |p| format!("tcp://127.0.0.1:{p}"));
         let log = dir.path().join("tansu.log");
-        let out = std::fs::File::create(&log).unwrap();
-        let child = Command::new(tansu())
-            .args(["broker", "--listener-url", &url])
-            .args(["--advertised-listener-url", &advertised_url])
-            .args(["--storage-engine", "memory://tansu/"])
+        let args: Vec<String> = [
+            "broker",
+            "--listener-url",
+            &url,
+            "--advertised-listener-url",
+            &advertised_url,
+            "--storage-engine",
+            "memory://tansu/",
+        ]
+        .iter()
+        .map(|s| s.to_string())
+        .collect();
+        Self::spawn_with(dir, addr, log, args)
+    }
+
+    /// A broker on SQLite storage in its own directory: stopped and started
+    /// again ([`Broker::stop`], [`Broker::start_again`]), it keeps its topics,
+    /// records and groups.
+    pub fn start_sqlite() -> Self {
+        let dir = tempfile::tempdir().unwrap();
+        let addr = format!("127.0.0.1:{}", free_port());
+        let url = format!("tcp://{addr}");
+        let db = "sqlite://tansu.db".to_owned();
+        let log = dir.path().join("tansu.log");
+        let args: Vec<String> = [
+            "broker",
+            "--listener-url",
+            &url,
+            "--advertised-listener-url",
+            &url,
+            "--storage-engine",
+            &db,
+        ]
+        .iter()
+        .map(|s| s.to_string())
+        .collect();
+        Self::spawn_with(dir, addr, log, args)
+    }
+
+    /// Kill the broker and wait until its port is free.
+    pub fn stop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+        let deadline = Instant::now() + Duration::from_secs(10);
+        while TcpStream::connect(&self.addr).is_ok() && Instant::now() < deadline {
+            std::thread::sleep(Duration::from_millis(50));
+        }
+    }
+
+    /// Start a stopped broker again, as it was started.
+    pub fn start_again(&mut self) {
+        self.child = Self::spawn_child(&self.args, &self.log);
+        self.wait_listening();
+    }
+
+    fn spawn_child(args: &[String], log: &Path) -> Child {
+        let out = std::fs::OpenOptions::new()
+            .create(true)
+            .append(true)
+            .open(log)
+            .unwrap();
+        Command::new(tansu())
+            .args(args)
+            .current_dir(broker_cwd(log))
             .stdout(out.try_clone().unwrap())
             .stderr(out)
             .spawn()
-            .unwrap_or_else(|e| panic!("cannot start tansu: {e}"));
+            .unwrap_or_else(|e| panic!("cannot start tansu: {e}"))
+    }
+
+    fn spawn_with(dir: tempfile::TempDir, addr: String, log: PathBuf, args: Vec<String>) -> Self {
+        let child = Self::spawn_child(&args, &log);
         let mut b = Self {
             child,
             addr,
             log,
             _dir: dir,
+            args,
         };
         let deadline = Instant::now() + Duration::from_secs(30);
         while TcpStream::connect(&b.addr).is_err() {
@@ -167,6 +239,7 @@ impl Broker {
             addr: addr.clone(),
             log: log.clone(),
             _dir: dir,
+            args: Vec::new(),
         };
         open.wait_listening();
         let out = Command::new(tansu())
@@ -236,6 +309,12 @@ impl Broker {
         );
     }
 
+    /// A handle on a running broker at `addr` that can only produce (for a
+    /// producer on another thread).
+    pub fn connect(addr: &str) -> Producing {
+        Producing(addr.to_owned())
+    }
+
     /// Produce `lines` to `topic` (to `partition` when given), one record per
     /// batch (see the module doc), and wait for every acknowledgement.
     pub fn produce(&self, topic: &str, partition: Option<i32>, lines: &[Vec<u8>]) {
@@ -251,6 +330,19 @@ impl Broker {
         partition: Option<i32>,
         lines: &[Vec<u8>],
     ) {
+        produce_to(bootstrap, options, topic, partition, lines)
+    }
+}
+
+/// Produce `lines` through `bootstrap`, one record per batch.
+fn produce_to(
+    bootstrap: &str,
+    options: &[(&str, &str)],
+    topic: &str,
+    partition: Option<i32>,
+    lines: &[Vec<u8>],
+) {
+    {
         let mut cc = ClientConfig::new();
         for (k, v) in options {
             cc.set(*k, *v);
@@ -282,6 +374,15 @@ impl Broker {
     }
 }
 
+/// See [`Broker::connect`].
+pub struct Producing(String);
+
+impl Producing {
+    pub fn produce(&self, topic: &str, partition: Option<i32>, lines: &[Vec<u8>]) {
+        produce_to(&self.0, &[], topic, partition, lines)
+    }
+}
+
 impl Drop for Broker {
     fn drop(&mut self) {
         let _ = self.child.kill();
@@ -304,12 +405,7 @@ pub fn generated(
 
 /// The events `spec` generates, one per element.
 pub fn lines_of(spec: &driftd::source::generate::GenerateSpec) -> Vec<Vec<u8>> {
-    let mut out = Vec::new();
-    driftd::source::generate::generate(spec, &mut out).unwrap();
-    out.split(|&b| b == b'\n')
-        .filter(|l| !l.is_empty())
-        .map(<[u8]>::to_vec)
-        .collect()
+    driftd::testkit::lines(spec)
 }
 
 /// A record read back from a topic.
@@ -496,9 +592,8 @@ pub fn daemon_config(dir: &Path, broker: &str, http: &str, extra: &str) -> PathB
 brokers = "{broker}"
 topics = ["logs"]
 dead_letter_topic = "dead-letters"
+# The shipped consumer settings: tests add only what their point needs.
 [kafka.options]
-"session.timeout.ms" = "6000"
-"heartbeat.interval.ms" = "500"
 [http]
 listen = "{http}"
 [state]

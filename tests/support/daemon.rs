@@ -27,6 +27,12 @@ impl std::ops::DerefMut for Daemon {
     }
 }
 
+impl From<Child> for Daemon {
+    fn from(c: Child) -> Self {
+        Self(c)
+    }
+}
+
 impl Drop for Daemon {
     fn drop(&mut self) {
         if let Ok(None) = self.0.try_wait() {

@@ -64,8 +64,14 @@ function badge(text, kind) {
   return el("span", { class: "badge " + kind, text });
 }
 
+// A read token (http.read_token_env) comes in the page's fragment,
+// `/#token=...`, which the browser never sends to the server.
+const TOKEN = new URLSearchParams(location.hash.slice(1)).get("token");
+
 async function getJSON(path) {
-  const r = await fetch(path, { cache: "no-store", headers: { accept: "application/json" } });
+  const headers = { accept: "application/json" };
+  if (TOKEN) headers.authorization = "Bearer " + TOKEN;
+  const r = await fetch(path, { cache: "no-store", headers });
   if (!r.ok) throw new Error(path + " answered HTTP " + r.status);
   return r.json();
 }
@@ -388,6 +394,13 @@ function modelSection(m, page, windows, decisions) {
   return s;
 }
 
+// A model whose data could not be read or drawn: its name and why.
+function failedSection(m, e) {
+  return el("section", { class: "model", "data-model": m.model, "data-failed": "true" },
+    el("h2", {}, m.model, badge("cannot show", "bad")),
+    el("p", { class: "error", text: "cannot read this model from the API: " + (e && e.message ? e.message : String(e)) }));
+}
+
 let busy = false;
 
 async function refresh() {
@@ -397,17 +410,27 @@ async function refresh() {
   try {
     const all = await getJSON("/api/v1/models");
     const models = all.models || [];
+    // Each model is read and drawn on its own: one that cannot be read (or
+    // drawn) shows its error and leaves the others as they are. Names go in
+    // query parameters, never in the path, whatever they hold.
     const sections = await Promise.all(models.map(async (m) => {
       const name = encodeURIComponent(m.model);
-      const [page, windows, decisions] = await Promise.all([
-        getJSON(`/api/v1/models/${name}`),
-        getJSON(`/api/v1/models/${name}/windows?limit=${WINDOWS}`),
-        getJSON(`/api/v1/decisions?model=${name}&limit=${DECISIONS}`),
-      ]);
-      // The API lists windows newest first; the charts read oldest first.
-      windows.sort((a, b) => (a.window.end < b.window.end ? -1 : a.window.end > b.window.end ? 1 : 0));
-      return modelSection(m, page, windows, decisions);
+      try {
+        const [page, windows, decisions] = await Promise.all([
+          getJSON(`/api/v1/model?model=${name}`),
+          getJSON(`/api/v1/windows?model=${name}&limit=${WINDOWS}`),
+          getJSON(`/api/v1/decisions?model=${name}&limit=${DECISIONS}`),
+        ]);
+        // The API lists windows newest first; the charts read oldest first.
+        windows.sort((a, b) => (a.window.end < b.window.end ? -1 : a.window.end > b.window.end ? 1 : 0));
+        return modelSection(m, page, windows, decisions);
+      } catch (e) {
+        return failedSection(m, e);
+      }
     }));
+    // Anchors stay distinct whatever the names: `a.b` and `a/b` would
+    // otherwise both become `a_b`.
+    sections.forEach((s, i) => { s.id = `model-${i}-` + s.dataset.model.replace(/[^A-Za-z0-9_-]/g, "_").slice(0, 64); });
     const main = document.getElementById("models");
     const tabs = document.getElementById("tabs");
     if (sections.length === 0) {
