@@ -138,46 +138,61 @@ impl Decoder {
                 Some(mc) => self.fast_models.contains(name).then_some(mc),
                 None => Some(&self.default_model),
             };
-            if let Some(e) = super::fast::decode(bytes, eligible) {
-                return self.checked(e);
+            let mut ascii = false;
+            if let Some(e) = super::fast::decode(bytes, eligible, &mut ascii) {
+                self.check(&e, ascii)?;
+                return Ok(e);
             }
         }
         self.decode_inference_general(bytes)
     }
 
-    /// The event if its names and categorical values are fit to become
+    /// Whether the event's names and categorical values are fit to become
     /// metric labels, log fields and page text ([`super::check_name`],
     /// [`super::MAX_CATEGORY_BYTES`]); else why not.
-    fn checked<'a>(&self, e: InferenceEvent<'a>) -> Result<InferenceEvent<'a>, Rejection> {
-        super::check_name("the model name", &e.model)?;
-        if let Some(v) = &e.model_version {
-            super::check_name("the model version", v)?;
+    /// `ascii`: every string of the event is known to be ASCII without a
+    /// control character (the fast path's scan), so only lengths are checked.
+    fn check(&self, e: &InferenceEvent<'_>, ascii: bool) -> Result<(), Rejection> {
+        if ascii {
+            // The common case, in one pass over lengths.
+            let long = |n: &str| n.len() > super::MAX_NAME_BYTES;
+            let fine = !long(&e.model)
+                && !e.model_version.as_deref().is_some_and(long)
+                && e.features.iter().all(|(n, v)| {
+                    !long(n)
+                        && !matches!(v, FeatureValue::Category(s) if s.len() > super::MAX_CATEGORY_BYTES)
+                })
+                && e.embeddings.iter().all(|(n, _)| !long(n));
+            if fine {
+                return Ok(());
+            }
+        }
+        let name_ok = |n: &str| n.len() <= super::MAX_NAME_BYTES && !super::has_escapes(n);
+        let names_ok = name_ok(&e.model)
+            && e.model_version.as_deref().is_none_or(name_ok)
+            && e.features.iter().all(|(n, _)| name_ok(n))
+            && e.embeddings.iter().all(|(n, _)| name_ok(n));
+        if !names_ok {
+            super::check_name("the model name", &e.model)?;
+            if let Some(v) = &e.model_version {
+                super::check_name("the model version", v)?;
+            }
+            for (name, _) in &e.features {
+                super::check_name("a feature name", name)?;
+            }
+            for (name, _) in &e.embeddings {
+                super::check_name("an embedding name", name)?;
+            }
         }
         for (name, value) in &e.features {
-            super::check_name("a feature name", name)?;
             if let FeatureValue::Category(s) = value {
                 let long = s.len() > super::MAX_CATEGORY_BYTES;
-                if (long || s.chars().any(super::needs_escape)) && !self.is_text(&e.model, name) {
-                    return Err(Rejection::new(
-                        RejectReason::InvalidValue,
-                        if long {
-                            format!(
-                                "feature {name:?} has a categorical value of {} bytes, at most {} are allowed (kind = \"text\" compares long text by its length)",
-                                s.len(),
-                                super::MAX_CATEGORY_BYTES
-                            )
-                        } else {
-                            format!("feature {name:?} has a categorical value with a control character: {}",
-                                super::printable(s, 64))
-                        },
-                    ));
+                if (long || super::has_escapes(s)) && !self.is_text(&e.model, name) {
+                    return Err(category_problem(name, s, long));
                 }
             }
         }
-        for (name, _) in &e.embeddings {
-            super::check_name("an embedding name", name)?;
-        }
-        Ok(e)
+        Ok(())
     }
 
     /// Whether the model's feature `name` is configured as text.
@@ -191,8 +206,9 @@ impl Decoder {
         &self,
         bytes: &[u8],
     ) -> Result<InferenceEvent<'static>, Rejection> {
-        self.decode_general_unchecked(bytes)
-            .and_then(|e| self.checked(e))
+        let e = self.decode_general_unchecked(bytes)?;
+        self.check(&e, false)?;
+        Ok(e)
     }
 
     fn decode_general_unchecked(&self, bytes: &[u8]) -> Result<InferenceEvent<'static>, Rejection> {
@@ -340,6 +356,27 @@ impl Decoder {
         }
         Ok(root)
     }
+}
+
+/// Why a categorical value is refused.
+#[cold]
+#[inline(never)]
+fn category_problem(name: &str, s: &str, long: bool) -> Rejection {
+    Rejection::new(
+        RejectReason::InvalidValue,
+        if long {
+            format!(
+                "feature {name:?} has a categorical value of {} bytes, at most {} are allowed (kind = \"text\" compares long text by its length)",
+                s.len(),
+                super::MAX_CATEGORY_BYTES
+            )
+        } else {
+            format!(
+                "feature {name:?} has a categorical value with a control character: {}",
+                super::printable(s, 64)
+            )
+        },
+    )
 }
 
 /// RFC 6901 lookup without allocating for pointers that have no `~` escape
@@ -821,9 +858,12 @@ mod tests {
         let d = decoder();
         let default_model = d.default_model.clone();
         for line in out.split(|&b| b == b'\n').filter(|l| !l.is_empty()) {
-            let fast = super::super::fast::decode(line, |_| Some(&default_model));
+            let mut ascii = false;
+            let fast = super::super::fast::decode(line, |_| Some(&default_model), &mut ascii);
             assert!(fast.is_some(), "generated events fit the fast path");
-            assert_eq!(fast.unwrap(), d.decode_inference_general(line).unwrap());
+            let fast = fast.unwrap();
+            assert!(ascii);
+            assert_eq!(fast, d.decode_inference_general(line).unwrap());
         }
     }
 

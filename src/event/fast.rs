@@ -35,6 +35,8 @@ const STOPS: [bool; 256] = {
     }
     t[b'"' as usize] = true;
     t[b'\\' as usize] = true;
+    // DEL: valid JSON, but not in a name (the general decoder says so).
+    t[0x7f] = true;
     t
 };
 
@@ -54,9 +56,10 @@ fn stop_position(s: &[u8]) -> Option<(usize, bool)> {
         let w = u64::from_le_bytes(chunk.try_into().expect("eight bytes"));
         let quote = zero(w ^ (ONES * u64::from(b'"')));
         let slash = zero(w ^ (ONES * u64::from(b'\\')));
-        // A byte below 0x20 (bit 7 clear).
+        // A byte below 0x20 (bit 7 clear), or DEL.
         let control = w.wrapping_sub(ONES * 0x20) & !w & HIGHS;
-        let hits = quote | slash | control;
+        let del = zero(w ^ (ONES * 0x7f));
+        let hits = quote | slash | control | del;
         if hits != 0 {
             let p = hits.trailing_zeros() as usize / 8;
             // Only the bytes before the stop belong to the string.
@@ -108,6 +111,9 @@ enum Scalar<'a> {
 struct Scanner<'a> {
     b: &'a [u8],
     i: usize,
+    /// Every string read so far was ASCII (so, past the stops, free of
+    /// every character a name may not hold).
+    ascii: bool,
 }
 
 impl<'a> Scanner<'a> {
@@ -140,6 +146,7 @@ impl<'a> Scanner<'a> {
         }
         self.i = start + len + 1;
         let bytes = &rest[..len];
+        self.ascii &= ascii;
         if ascii {
             // SAFETY: every byte is below 0x80 (`stop_position` checked the
             // bytes before the stop), and ASCII is valid UTF-8. Measured:
@@ -517,12 +524,20 @@ fn fields<'a>(sc: &mut Scanner<'a>) -> Option<Fields<'a>> {
 }
 
 /// Decode `bytes` when the event and `model` settings allow the fast path;
-/// `None` sends the event to the general decoder.
+/// `None` sends the event to the general decoder. `ascii` is set to whether
+/// every string of the event was ASCII: then none holds a control character
+/// (the scan stops at those and at DEL), and only lengths are left to check.
+/// (An out-parameter: a tuple return copied the event.)
 pub fn decode<'a, 'c>(
     bytes: &'a [u8],
     model_for: impl Fn(&str) -> Option<&'c ModelConfig>,
+    ascii: &mut bool,
 ) -> Option<InferenceEvent<'a>> {
-    let mut sc = Scanner { b: bytes, i: 0 };
+    let mut sc = Scanner {
+        b: bytes,
+        i: 0,
+        ascii: true,
+    };
     let f = fields(&mut sc)?;
     let model = match f.model? {
         Scalar::Str(s) if !s.is_empty() => s,
@@ -574,6 +589,7 @@ pub fn decode<'a, 'c>(
         Some(Scalar::Str(s)) => Some(Cow::Borrowed(s)),
         _ => return None,
     };
+    *ascii = sc.ascii;
     Some(InferenceEvent {
         event_id,
         timestamp_ms,
@@ -596,6 +612,7 @@ mod tests {
         let mut sc = Scanner {
             b: literal.as_bytes(),
             i: 0,
+            ascii: true,
         };
         let n = sc.number()?;
         (sc.i == literal.len()).then_some(n)
@@ -622,6 +639,7 @@ mod tests {
                     proptest::num::u8::ANY,
                     proptest::strategy::Just(b'"'),
                     proptest::strategy::Just(b'\\'),
+                    proptest::strategy::Just(0x7fu8),
                     0x20u8..0x7f,
                 ],
                 0..40,

@@ -138,7 +138,7 @@ pub const MAX_CATEGORY_BYTES: usize = 1024;
 /// boundary after `max` bytes, saying how long it was: safe for a log line,
 /// a header or a terminal whatever it held.
 pub fn printable(s: &str, max: usize) -> String {
-    let clean = !s.chars().any(needs_escape);
+    let clean = !has_escapes(s);
     if clean && s.len() <= max {
         return s.to_owned();
     }
@@ -166,8 +166,48 @@ pub fn needs_escape(c: char) -> bool {
         || matches!(c, '\u{2028}' | '\u{2029}' | '\u{202a}'..='\u{202e}' | '\u{2066}'..='\u{2069}')
 }
 
+/// Whether any character of `s` is one [`needs_escape`] names. Runs for
+/// every name and category of every event, so eight bytes are looked at a
+/// time: a word with no byte below 0x20, no DEL (0x7f) and no byte of a
+/// non-ASCII character cannot hold one; only text with such a byte is
+/// decoded into characters and tested exactly.
+#[inline]
+pub fn has_escapes(s: &str) -> bool {
+    const ONES: u64 = 0x0101_0101_0101_0101;
+    const HIGHS: u64 = 0x8080_8080_8080_8080;
+    let mut chunks = s.as_bytes().chunks_exact(8);
+    let mut suspect = false;
+    for c in &mut chunks {
+        let w = u64::from_le_bytes(c.try_into().expect("eight bytes"));
+        // Bit 7 set in a byte below 0x20 (and maybe in bytes after one), or
+        // in a byte equal to 0x7f, or in a non-ASCII byte: never missed.
+        let below = w.wrapping_sub(ONES * 0x20) & !w & HIGHS;
+        let x = w ^ (ONES * 0x7f);
+        let del = x.wrapping_sub(ONES) & !x & HIGHS;
+        if (w & HIGHS) | below | del != 0 {
+            suspect = true;
+            break;
+        }
+    }
+    if !suspect {
+        suspect = chunks.remainder().iter().any(|&b| !(0x20..0x7f).contains(&b));
+    }
+    suspect && s.chars().any(needs_escape)
+}
+
 /// Why `name` cannot be a model, version, feature or embedding name, if it cannot.
+#[inline]
 pub fn check_name(what: &str, name: &str) -> Result<(), Rejection> {
+    if name.len() <= MAX_NAME_BYTES && !has_escapes(name) {
+        return Ok(());
+    }
+    name_problem(what, name)
+}
+
+/// [`check_name`]'s answer for a name that fails it, kept off the hot path.
+#[cold]
+#[inline(never)]
+fn name_problem(what: &str, name: &str) -> Result<(), Rejection> {
     if name.len() > MAX_NAME_BYTES {
         return Err(Rejection::new(
             RejectReason::InvalidName,
@@ -178,7 +218,7 @@ pub fn check_name(what: &str, name: &str) -> Result<(), Rejection> {
             ),
         ));
     }
-    if name.chars().any(needs_escape) {
+    if has_escapes(name) {
         return Err(Rejection::new(
             RejectReason::InvalidName,
             format!(
@@ -188,4 +228,39 @@ pub fn check_name(what: &str, name: &str) -> Result<(), Rejection> {
         ));
     }
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    proptest::proptest! {
+        // The byte scan says what the character test says, for any text.
+        #[test]
+        fn the_byte_scan_agrees_with_the_character_test(s in "\\PC*|[\\x00-\\x7f]{0,40}|.{0,20}") {
+            proptest::prop_assert_eq!(has_escapes(&s), s.chars().any(needs_escape));
+        }
+    }
+
+    #[test]
+    fn escapes_table() {
+        for (s, want) in [
+            ("plain", false),
+            ("模型-ü", false),
+            ("a\tb", true),
+            ("del\u{7f}", true),
+            ("c1\u{85}", true),
+            ("bidi\u{202e}", true),
+            ("line\u{2028}", true),
+            ("", false),
+        ] {
+            assert_eq!(has_escapes(s), want, "{s:?}");
+        }
+        assert_eq!(printable("a\nb", 100), "a\\nb");
+        let long = printable(&"x".repeat(600), 512);
+        assert!(
+            long.starts_with(&"x".repeat(512)) && long.ends_with("(600 bytes in all)"),
+            "{long}"
+        );
+    }
 }

@@ -134,6 +134,7 @@ impl FeatureTracker {
 /// Count one value of a categorical feature: under its own name while fewer
 /// than [`MAX_CATEGORIES`] are known (or the baseline knows it), else under
 /// [`OTHER`].
+#[inline]
 fn count_category(counts: &mut CategoryCounts, baseline: &CategoryCounts, s: &str) {
     // One lookup for a category seen before in the window; for the usual
     // handful of categories a scan with a short comparison beats the tree's
