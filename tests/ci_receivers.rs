@@ -428,5 +428,5 @@ min_backoff = "100ms"
     );
 
     sigterm(&daemon);
-    assert!(wait_exit(&mut daemon, minute, &log).success());
+    exit_cleanly(&mut daemon, minute, &log);
 }

@@ -80,7 +80,7 @@ fn the_broker_down_for_a_minute_and_back_loses_and_repeats_nothing() {
         assert_eq!(g, e);
     }
     sigterm(&daemon);
-    assert!(wait_exit(&mut daemon, minute, &log).success());
+    exit_cleanly(&mut daemon, minute, &log);
 }
 
 #[test]
@@ -124,7 +124,7 @@ fn a_long_receiver_outage_and_a_restart_still_deliver_each_decision_once() {
         (retries(&http)? >= 10.0).then_some(())
     });
     sigterm(&daemon);
-    assert!(wait_exit(&mut daemon, minute, &log).success());
+    exit_cleanly(&mut daemon, minute, &log);
     let mut daemon = spawn_daemon(&config, &log, &[]);
     wait_for(minute, "attempts failing after the restart", || {
         (retries(&http)? >= 20.0).then_some(())
@@ -140,7 +140,7 @@ fn a_long_receiver_outage_and_a_restart_still_deliver_each_decision_once() {
     assert_eq!(requests.len(), 1, "delivered once: {requests:?}");
     assert!(requests[0].signature_ok);
     sigterm(&daemon);
-    assert!(wait_exit(&mut daemon, minute, &log).success());
+    exit_cleanly(&mut daemon, minute, &log);
 }
 
 /// Whether this machine lets a process mount a tmpfs in a mount namespace of
@@ -274,7 +274,7 @@ fn a_full_disk_stops_checkpoints_not_the_daemon_and_they_resume() {
     assert_eq!(ok, "ok");
     drop(store);
     sigterm(&daemon);
-    assert!(wait_exit(&mut daemon, minute, &log).success());
+    exit_cleanly(&mut daemon, minute, &log);
 }
 
 #[test]
@@ -336,5 +336,5 @@ fn an_empty_assignment_is_detected_reported_and_rejoined() {
         "the daemon is running"
     );
     sigterm(&daemon);
-    assert!(wait_exit(&mut daemon, minute, &log).success());
+    exit_cleanly(&mut daemon, minute, &log);
 }

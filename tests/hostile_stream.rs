@@ -182,7 +182,7 @@ fn a_hostile_producer_costs_counts_never_availability_or_output() {
         assert_eq!(g, e);
     }
     sigterm(&daemon);
-    assert!(wait_exit(&mut daemon, minute, &log).success());
+    exit_cleanly(&mut daemon, minute, &log);
 }
 
 #[test]
@@ -249,5 +249,5 @@ fn a_missing_dead_letter_topic_is_reported_and_never_stops_consumption() {
         .count();
     assert_eq!(logged, 1);
     sigterm(&daemon);
-    assert!(wait_exit(&mut daemon, minute, &log).success());
+    exit_cleanly(&mut daemon, minute, &log);
 }

@@ -419,7 +419,7 @@ fn kill_9_at_fifty_random_points_gives_the_uninterrupted_windows() {
         "only {kills_mid_stream} kills landed mid-stream"
     );
     let mut d = spawn_daemon(&cfg, &log, &["--exit-when-idle", "3s"]);
-    assert!(wait_exit(&mut d, Duration::from_secs(180), &log).success());
+    exit_cleanly(&mut d, Duration::from_secs(180), &log);
     assert_eq!(consumed(&state), total);
 
     // The uninterrupted run over the same events.
@@ -439,7 +439,7 @@ fn kill_9_at_fifty_random_points_gives_the_uninterrupted_windows() {
     )
     .unwrap();
     let mut d = spawn_daemon(&ref_cfg, &ref_log, &["--exit-when-idle", "3s"]);
-    assert!(wait_exit(&mut d, Duration::from_secs(180), &ref_log).success());
+    exit_cleanly(&mut d, Duration::from_secs(180), &ref_log);
     let expected = windows(&ref_dir.path().join("state"));
     assert_eq!(consumed(&ref_dir.path().join("state")), total);
     assert!(expected.len() >= 20, "{} windows", expected.len());
@@ -641,7 +641,7 @@ fn consume_all_and_stop(daemon: &mut Daemon, http: &str, dir: &Path, log: &Path,
         (metric(&m, "driftd_events_consumed_total")? == 500.0).then_some(())
     });
     sigterm(daemon);
-    assert!(wait_exit(daemon, Duration::from_secs(30), log).success());
+    exit_cleanly(daemon, Duration::from_secs(30), log);
     let cp = Store::open_read_only(&dir.join("state"))
         .unwrap()
         .load()
@@ -843,7 +843,7 @@ fn decisions_are_delivered_signed_once_through_a_down_receiver_500s_and_429() {
     promtool_check(&m);
     assert!(get("/api/v1/decisions?outbox=true").unwrap().1.trim() == "[]");
     sigterm(&daemon);
-    assert!(wait_exit(&mut daemon, Duration::from_secs(30), &log).success());
+    exit_cleanly(&mut daemon, Duration::from_secs(30), &log);
     // Nothing is sent again after a restart: the delivery is recorded.
     let mut daemon = spawn_daemon(&config, &log, &[]);
     wait_for(Duration::from_secs(60), "/readyz after the restart", || {
@@ -852,7 +852,7 @@ fn decisions_are_delivered_signed_once_through_a_down_receiver_500s_and_429() {
     std::thread::sleep(Duration::from_secs(1));
     assert_eq!(state.lock().unwrap().requests.len(), 3);
     sigterm(&daemon);
-    assert!(wait_exit(&mut daemon, Duration::from_secs(30), &log).success());
+    exit_cleanly(&mut daemon, Duration::from_secs(30), &log);
 }
 
 #[test]
@@ -931,7 +931,7 @@ fn a_410_disables_the_target_and_the_delivery_is_dead() {
         404
     );
     sigterm(&daemon);
-    assert!(wait_exit(&mut daemon, Duration::from_secs(30), &log).success());
+    exit_cleanly(&mut daemon, Duration::from_secs(30), &log);
 }
 
 #[test]
@@ -995,7 +995,7 @@ fn a_decision_killed_before_delivery_and_a_slow_receiver_still_deliver_one_id() 
         Some(1.0)
     );
     sigterm(&daemon);
-    assert!(wait_exit(&mut daemon, Duration::from_secs(30), &log).success());
+    exit_cleanly(&mut daemon, Duration::from_secs(30), &log);
 }
 
 /// Make the test config consume the `feedback` topic too.
@@ -1098,7 +1098,7 @@ fn learned_checks_run_in_the_daemon_off_the_consumer() {
         "an event took up to {slowest_event} s, a learned check at least {fastest_check} s:\n{processing:?}\n{learned:?}"
     );
     sigterm(&daemon);
-    assert!(wait_exit(&mut daemon, Duration::from_secs(30), &log).success());
+    exit_cleanly(&mut daemon, Duration::from_secs(30), &log);
     let stored = windows(&dir.path().join("state"));
     assert_eq!(stored.len(), 3);
     for (i, (_, _, index, json)) in stored.iter().enumerate() {
@@ -1204,7 +1204,7 @@ fn the_quality_estimator_trains_on_the_feedback_topic() {
     assert!(versions.len() as u64 >= current);
     assert!(versions.iter().all(|v| v["validation_rmse"].is_f64()));
     sigterm(&daemon);
-    assert!(wait_exit(&mut daemon, Duration::from_secs(30), &log).success());
+    exit_cleanly(&mut daemon, Duration::from_secs(30), &log);
 
     let stored = windows(&dir.path().join("state"));
     assert_eq!(stored.len(), 5);

@@ -289,7 +289,7 @@ fn retrain_candidate_redeploy_rollback_and_rejection_end_to_end() {
     );
     promtool_check(&m);
     sigterm(&daemon);
-    assert!(wait_exit(&mut daemon, minute, &log).success());
+    exit_cleanly(&mut daemon, minute, &log);
 }
 
 #[test]
@@ -492,7 +492,7 @@ min_backoff = "100ms"
     let (_, m) = http_get(&http, "/metrics").unwrap();
     promtool_check(&m);
     sigterm(&daemon);
-    assert!(wait_exit(&mut daemon, minute, &log).success());
+    exit_cleanly(&mut daemon, minute, &log);
 }
 
 #[test]
@@ -526,7 +526,7 @@ fn write_endpoints_answer_403_without_a_configured_token() {
         assert!(body.contains("no API token is configured"), "{body}");
     }
     sigterm(&daemon);
-    assert!(wait_exit(&mut daemon, Duration::from_secs(30), &log).success());
+    exit_cleanly(&mut daemon, Duration::from_secs(30), &log);
 }
 
 #[test]
@@ -636,7 +636,7 @@ fn reload_applies_rules_and_thresholds_from_the_next_window_and_refuses_bad_conf
     assert_eq!(page["versions"][0]["events"], 5000, "{page}");
     promtool_check(&metrics());
     sigterm(&daemon);
-    assert!(wait_exit(&mut daemon, minute, &log).success());
+    exit_cleanly(&mut daemon, minute, &log);
 }
 
 #[test]
@@ -709,5 +709,5 @@ secret_env = "DRIFTD_TEST_WEBHOOK_SECRET"
     assert_eq!(report.event["data"]["report"]["model"], MODEL);
     assert!(report.event["data"]["report"]["latest_windows"].is_array());
     sigterm(&daemon);
-    assert!(wait_exit(&mut daemon, Duration::from_secs(30), &log).success());
+    exit_cleanly(&mut daemon, Duration::from_secs(30), &log);
 }

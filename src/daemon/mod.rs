@@ -56,6 +56,9 @@ const WINDOW_PUBLISH_DELAY: Duration = Duration::from_secs(1);
 /// Wait after a failed checkpoint before the next try.
 const CHECKPOINT_RETRY: Duration = Duration::from_secs(1);
 
+/// Tries of the checkpoint at shutdown before driftd exits with an error.
+const FINAL_CHECKPOINT_TRIES: u32 = 3;
+
 /// How long one poll waits; bounds the latency of shutdown and the clock.
 const POLL_TIMEOUT: Duration = Duration::from_millis(100);
 
@@ -342,8 +345,17 @@ pub fn run(
         }
     });
     d.dirty = true;
-    if !d.checkpoint(&mut source, &mut store, CommitMode::Sync) {
-        anyhow::bail!("the final checkpoint failed; the next start resumes from the previous one");
+    // A passing failure (the broker slow to acknowledge dead letters, the
+    // disk briefly full) gets two more tries within the shutdown deadline.
+    let mut tries = 1;
+    while !d.checkpoint(&mut source, &mut store, CommitMode::Sync) {
+        if tries == FINAL_CHECKPOINT_TRIES {
+            anyhow::bail!(
+                "the final checkpoint failed {tries} times; the next start resumes from the previous one"
+            );
+        }
+        tries += 1;
+        std::thread::sleep(CHECKPOINT_RETRY);
     }
     source.close(Duration::from_secs(5));
     // A delivery in flight finishes (or is retried after the restart: the

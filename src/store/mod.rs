@@ -177,6 +177,13 @@ pub struct StoredEstimatorVersion {
 }
 
 /// The state store.
+/// Every write transaction takes the write lock when it begins. A deferred
+/// one that reads first and writes later cannot wait for another connection's
+/// write (the daemon's checkpoints and the delivery worker's records are two
+/// connections): SQLite answers `database is locked` at once instead of
+/// using the busy timeout.
+const IMMEDIATE: rusqlite::TransactionBehavior = rusqlite::TransactionBehavior::Immediate;
+
 pub struct Store {
     conn: Connection,
     path: PathBuf,
@@ -487,7 +494,10 @@ impl Store {
             path: path.clone(),
             cause,
         };
-        let tx = self.conn.transaction().map_err(err)?;
+        let tx = self
+            .conn
+            .transaction_with_behavior(IMMEDIATE)
+            .map_err(err)?;
         let sequence: u64 = tx
             .query_row("SELECT sequence FROM engine WHERE id = 1", [], |r| r.get(0))
             .optional()
@@ -907,7 +917,7 @@ impl Store {
         f: impl FnOnce(&rusqlite::Transaction<'_>) -> rusqlite::Result<T>,
     ) -> Result<T, StoreError> {
         let run = |conn: &mut Connection| {
-            let tx = conn.transaction()?;
+            let tx = conn.transaction_with_behavior(IMMEDIATE)?;
             let v = f(&tx)?;
             tx.commit()?;
             Ok(v)
@@ -1034,6 +1044,40 @@ mod tests {
             index,
             report_json: format!(r#"{{"window":{{"end":"2026-11-24T00:{index:02}:00Z"}}}}"#),
         }
+    }
+
+    /// The daemon checkpoints on one connection while the delivery worker
+    /// records attempts on another: neither write may fail for the other
+    /// (a transaction that read first and then writes would get
+    /// SQLITE_BUSY_SNAPSHOT without waiting, and a failed final checkpoint
+    /// fails the shutdown).
+    #[test]
+    fn checkpoints_and_delivery_writes_on_two_connections_never_collide() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut daemon = Store::open(dir.path()).unwrap();
+        let mut worker = Store::open(dir.path()).unwrap();
+        let stop = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+        let writes = {
+            let stop = stop.clone();
+            std::thread::spawn(move || {
+                let mut n = 0u32;
+                while !stop.load(std::sync::atomic::Ordering::Relaxed) {
+                    worker.begin_send("d", "ci").unwrap();
+                    worker.interrupted_sends().unwrap();
+                    n += 1;
+                }
+                n
+            })
+        };
+        let mut off = Offsets::new();
+        for i in 0..5000 {
+            off.insert(("logs".into(), 0), i);
+            daemon
+                .checkpoint(b"state", &off, &[w("m", i as u64)], 3)
+                .unwrap_or_else(|e| panic!("checkpoint {i}: {e}"));
+        }
+        stop.store(true, std::sync::atomic::Ordering::Relaxed);
+        assert!(writes.join().unwrap() > 0);
     }
 
     #[test]

@@ -92,6 +92,17 @@ pub fn wait_exit(child: &mut Child, timeout: Duration, log: &Path) -> std::proce
     }
 }
 
+/// Wait for the daemon to exit and require a clean exit, showing its log
+/// otherwise: a failed shutdown says why.
+pub fn exit_cleanly(child: &mut Child, timeout: Duration, log: &Path) {
+    let status = wait_exit(child, timeout, log);
+    assert!(
+        status.success(),
+        "driftd exited with {status}:\n{}",
+        std::fs::read_to_string(log).unwrap_or_default()
+    );
+}
+
 pub fn sigterm(child: &Child) {
     let ok = Command::new("kill")
         .args(["-TERM", &child.id().to_string()])
