@@ -17,6 +17,8 @@ use support::broker::*;
 use support::daemon::*;
 
 const MODEL: &str = "alt-text-captioner";
+/// A model whose upstream pipeline changes.
+const UPSTREAM: &str = "upstream-changed";
 /// 2026-11-24T00:00:00Z.
 const T0: i64 = 1_795_478_400_000;
 
@@ -201,7 +203,14 @@ min_backoff = "100ms"
             &generated(Scenario::Stable, 2500, name, 9 + i as u64),
         );
     }
-    for name in &odd {
+    // A model whose upstream pipeline changes after its baseline (1,000
+    // events learned, the change from the first window on): the page shows
+    // the checks that flagged, as the API reports them.
+    let mut spec = GenerateSpec::new(Scenario::UpstreamChange, 2000);
+    spec.model = UPSTREAM.into();
+    spec.drift_at = 1000;
+    broker.produce("logs", None, &lines_of(&spec));
+    for name in odd.iter().chain([&UPSTREAM]) {
         let encoded: String = name.bytes().map(|b| format!("%{b:02X}")).collect();
         wait_for(minute, &format!("a window of model {name:?}"), || {
             let (status, body) = http_get(&http, &format!("/api/v1/windows?model={encoded}"))?;
@@ -215,9 +224,49 @@ min_backoff = "100ms"
     assert!(page["status_line"]
         .as_str()
         .unwrap()
-        .starts_with(&format!("{} models", 1 + odd.len())));
+        .starts_with(&format!("{} models", 2 + odd.len())));
     let models = page["models"].as_array().unwrap();
-    assert_eq!(models.len(), 1 + odd.len(), "{page}");
+    assert_eq!(models.len(), 2 + odd.len(), "{page}");
+    let upstream = models.iter().find(|m| m["model"] == UPSTREAM).unwrap();
+    let api = get_json(&http, &format!("/api/v1/windows?model={UPSTREAM}"));
+    let dq = &api.as_array().unwrap().last().unwrap()["data_quality"];
+    let flagged: Vec<(String, Vec<String>)> = dq["features"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|f| {
+            let checks = strs(&f["flagged"])
+                .iter()
+                .map(|c| c.replace('_', " "))
+                .collect();
+            (f["name"].as_str().unwrap().to_owned(), checks)
+        })
+        .collect();
+    let shown: Vec<(String, Vec<String>)> = upstream["data_quality"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|r| {
+            let checks = strs(&r["flagged"]).iter().map(|c| c.to_string()).collect();
+            (r["feature"].as_str().unwrap().to_owned(), checks)
+        })
+        .collect();
+    assert_eq!(shown, flagged, "{upstream}");
+    assert!(
+        flagged.iter().filter(|(_, c)| !c.is_empty()).count() >= 4,
+        "{flagged:?}"
+    );
+    assert!(upstream["heading"]
+        .as_str()
+        .unwrap()
+        .contains("data quality"));
+    assert!(
+        upstream["new_features"]
+            .as_str()
+            .unwrap()
+            .contains("exif_orientation"),
+        "{upstream}"
+    );
     for name in &odd {
         let other = models
             .iter()

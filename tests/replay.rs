@@ -420,3 +420,93 @@ fn replay_progress_is_a_bar_on_stderr_and_leaves_stdout_alone() {
         "{err}"
     );
 }
+
+/// The flags of each window's data-quality checks, as `feature:check`.
+fn data_quality_flags(w: &Value) -> Vec<String> {
+    let dq = &w["data_quality"];
+    let mut flags: Vec<String> =
+        dq["features"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .flat_map(|f| {
+                f["flagged"].as_array().unwrap().iter().map(move |c| {
+                    format!("{}:{}", f["name"].as_str().unwrap(), c.as_str().unwrap())
+                })
+            })
+            .collect();
+    if dq["new_features"]["flagged"] == true {
+        flags.push("new_features".into());
+    }
+    assert_eq!(dq["issues"].as_u64().unwrap() as usize, flags.len());
+    flags
+}
+
+#[test]
+fn data_quality_checks_flag_an_upstream_change_and_stay_quiet_otherwise() {
+    let rule = format!(
+        "{SMALL_WINDOWS}
+[[rules]]
+name = \"upstream-broke\"
+action = \"notify\"
+when = {{ metric = \"data_quality.issues\", op = \">=\", value = 3 }}
+"
+    );
+    // Before the change (first 200 s: windows 0-2), nothing; after it every
+    // break shows as its own check, and a rule on the count fires.
+    let (ws, _) = windows("upstream-change", "40000", &[], Some(&rule));
+    assert!(ws.len() >= 6, "{}", ws.len());
+    for w in &ws[..3] {
+        assert!(data_quality_flags(w).is_empty(), "{w}");
+    }
+    let last = ws.last().unwrap();
+    assert_eq!(
+        data_quality_flags(last),
+        [
+            "brightness:out_of_range",
+            "contrast:missing_rate",
+            "file_size_kb:wrong_type",
+            "format:absent",
+            "source:unseen_categories",
+            "new_features",
+        ]
+    );
+    let dq = &last["data_quality"];
+    assert_eq!(
+        dq["new_features"]["names"],
+        serde_json::json!(["exif_orientation"])
+    );
+    let source = dq["features"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|f| f["name"] == "source")
+        .unwrap();
+    let unseen = source["unseen_share"].as_f64().unwrap();
+    assert!((unseen - 0.25).abs() < 0.03, "{source}");
+    let fired: Vec<&Value> = ws
+        .iter()
+        .flat_map(|w| w["decisions"].as_array().unwrap())
+        .filter(|d| d["outcome"] == "fired")
+        .collect();
+    assert_eq!(fired.len(), 1);
+    assert_eq!(fired[0]["rule"], "upstream-broke");
+    assert_eq!(fired[0]["evidence"][0]["metric"], "data_quality.issues");
+
+    // The other scenarios change distributions, captions or serving, not the
+    // data's shape: no flag in any window (a strong covariate shift moves
+    // values beyond the reference's range, which is what that check reports).
+    for scenario in ["stable", "quality-drop", "broken", "joint-shift"] {
+        let (ws, _) = windows(scenario, "40000", &[], Some(SMALL_WINDOWS));
+        for w in &ws {
+            assert!(data_quality_flags(w).is_empty(), "{scenario}: {w}");
+        }
+    }
+    let (ws, _) = windows("covariate-shift", "40000", &[], Some(SMALL_WINDOWS));
+    let flagged: std::collections::BTreeSet<String> =
+        ws.iter().flat_map(data_quality_flags).collect();
+    assert_eq!(
+        flagged.into_iter().collect::<Vec<_>>(),
+        ["brightness:out_of_range", "width:out_of_range"]
+    );
+}

@@ -82,6 +82,8 @@ const WINDOW_COLUMNS: &[(&str, &str)] = &[
     ("bleu_4", "/captions/references/bleu_4"),
     ("rouge_l", "/captions/references/rouge_l"),
     ("cider_d", "/captions/references/cider_d"),
+    ("data_quality_issues", "/data_quality/issues"),
+    ("new_feature_share", "/data_quality/new_features/share"),
     ("learned_drift", "/learned/drift"),
     ("classifier_auc", "/learned/classifier/auc"),
     (
@@ -266,12 +268,30 @@ fn windows_frame(reports: &[Value]) -> PolarsResult<DataFrame> {
 fn features_frame(reports: &[Value]) -> PolarsResult<DataFrame> {
     let mut owners = Vec::new();
     let mut features: Vec<&Value> = Vec::new();
+    // Each feature's data-quality checks, beside its drift figures.
+    let mut checks: Vec<Option<&Value>> = Vec::new();
     for r in reports {
         for f in r["drift"]["features"].as_array().into_iter().flatten() {
             owners.push(r);
             features.push(f);
+            checks.push(
+                r["data_quality"]["features"]
+                    .as_array()
+                    .into_iter()
+                    .flatten()
+                    .find(|q| q["name"] == f["name"]),
+            );
         }
     }
+    let check = |name: &str| {
+        Column::new(
+            name.into(),
+            checks
+                .iter()
+                .map(|q| q.and_then(|q| q[name].as_f64()))
+                .collect::<Vec<Option<f64>>>(),
+        )
+    };
     let mut cols = key_columns(&owners);
     let text = |name: &str, key: &str| {
         Column::new(
@@ -306,6 +326,26 @@ fn features_frame(reports: &[Value]) -> PolarsResult<DataFrame> {
         ),
         number("reference_count", "reference_count"),
         number("current_count", "current_count"),
+        check("missing_rate"),
+        check("wrong_type_share"),
+        check("unseen_share"),
+        check("out_of_range_share"),
+        Column::new(
+            "data_quality_flags".into(),
+            checks
+                .iter()
+                .map(|q| {
+                    let flags = (*q)?["flagged"].as_array()?;
+                    Some(
+                        flags
+                            .iter()
+                            .filter_map(Value::as_str)
+                            .collect::<Vec<_>>()
+                            .join(","),
+                    )
+                })
+                .collect::<Vec<Option<String>>>(),
+        ),
     ]);
     DataFrame::new(features.len(), cols)
 }

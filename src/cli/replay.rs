@@ -327,6 +327,36 @@ struct Judged<'a> {
     decisions: &'a [crate::rules::Decision],
 }
 
+/// The flagged data-quality checks of a window, with their shares.
+fn data_quality_summary(dq: &crate::monitor::data_quality::DataQualityReport) -> String {
+    use crate::monitor::data_quality::Check;
+    let mut parts: Vec<String> = Vec::new();
+    for f in &dq.features {
+        for c in &f.flagged {
+            let share = match c {
+                Check::MissingRate => Some(f.missing_rate),
+                Check::WrongType => Some(f.wrong_type_share),
+                Check::UnseenCategories => f.unseen_share,
+                Check::OutOfRange => f.out_of_range_share,
+                Check::Absent | Check::NewFeatures => None,
+            };
+            parts.push(match share {
+                Some(v) => format!("{} {} {:.1}%", f.name, c.as_str(), v * 100.0),
+                None => format!("{} {}", f.name, c.as_str()),
+            });
+        }
+    }
+    let new = &dq.new_features;
+    if new.flagged {
+        parts.push(format!(
+            "new features in {:.1}% of events ({})",
+            new.share * 100.0,
+            new.names.join(", ")
+        ));
+    }
+    parts.join(", ")
+}
+
 fn emit(
     out: &mut dyn Write,
     r: &WindowReport,
@@ -375,6 +405,13 @@ fn emit(
                 r.captions.boilerplate_prefix_rate * 100.0,
                 r.captions.clip_score_mean.map(|c| format!(", CLIPScore {c:.3}")).unwrap_or_default(),
             )?;
+            if r.data_quality.issues > 0 {
+                writeln!(
+                    out,
+                    "  data quality: {}",
+                    data_quality_summary(&r.data_quality)
+                )?;
+            }
             if let Some(l) = &r.learned {
                 writeln!(out, "  learned: {}", learned_summary(l))?;
             }

@@ -450,6 +450,8 @@ pub struct Config {
     pub learn_events: u64,
     pub model_pointer: String,
     pub drift: DriftDefaults,
+    /// `[data_quality]`: when the data-quality checks flag.
+    pub data_quality: crate::monitor::data_quality::DataQualitySettings,
     /// Learned-check settings of models without a section of their own.
     pub learned: crate::learned::LearnedSettings,
     /// Estimator settings of models without a section of their own.
@@ -581,6 +583,7 @@ impl Default for Config {
             learn_events: raw::RawBaseline::default().learn_events,
             model_pointer: raw::RawRouting::default().model,
             drift: DriftDefaults::default(),
+            data_quality: Default::default(),
             learned: crate::learned::LearnedSettings::default(),
             estimator: crate::learned::estimator::EstimatorSettings::default(),
             models: BTreeMap::new(),
@@ -938,6 +941,7 @@ fn validate(raw: RawConfig, base: &Path, problems: &mut Vec<ConfigProblem>) -> C
         dataset_drift_share: d.dataset_drift_share,
     };
 
+    let data_quality = resolve_data_quality(&raw.data_quality, &mut problem);
     let learned = resolve_learned(
         &crate::learned::LearnedSettings::default(),
         &raw.learned,
@@ -1232,6 +1236,7 @@ fn validate(raw: RawConfig, base: &Path, problems: &mut Vec<ConfigProblem>) -> C
         learn_events: raw.baseline.learn_events,
         model_pointer: raw.routing.model,
         drift,
+        data_quality,
         learned,
         estimator,
         models,
@@ -1678,6 +1683,57 @@ fn validate_rules(
     out
 }
 
+/// `[data_quality]` over the defaults, checked.
+fn resolve_data_quality(
+    raw: &raw::RawDataQuality,
+    problem: &mut dyn FnMut(String, String),
+) -> crate::monitor::data_quality::DataQualitySettings {
+    let mut s = crate::monitor::data_quality::DataQualitySettings::default();
+    if let Some(v) = raw.enabled {
+        s.enabled = v;
+    }
+    for (name, v, into, max) in [
+        ("alpha", raw.alpha, &mut s.alpha, 0.5),
+        (
+            "missing_rate_change",
+            raw.missing_rate_change,
+            &mut s.missing_rate_change,
+            1.0,
+        ),
+        (
+            "wrong_type_share",
+            raw.wrong_type_share,
+            &mut s.wrong_type_share,
+            1.0,
+        ),
+        ("unseen_share", raw.unseen_share, &mut s.unseen_share, 1.0),
+        (
+            "out_of_range_share",
+            raw.out_of_range_share,
+            &mut s.out_of_range_share,
+            1.0,
+        ),
+        (
+            "new_feature_share",
+            raw.new_feature_share,
+            &mut s.new_feature_share,
+            1.0,
+        ),
+    ] {
+        if let Some(v) = v {
+            if v > 0.0 && v <= max {
+                *into = v;
+            } else {
+                problem(
+                    format!("data_quality.{name}"),
+                    format!("must be greater than 0 and at most {max}, got {v}"),
+                );
+            }
+        }
+    }
+    s
+}
+
 /// `over` applied to `base`, checked; problems under `key`.
 fn resolve_learned(
     base: &crate::learned::LearnedSettings,
@@ -2061,6 +2117,29 @@ mod tests {
             assert!(got.iter().any(|g| g == w), "missing {w:?} in {got:#?}");
         }
         assert_eq!(got.len(), want.len(), "{got:#?}");
+    }
+
+    #[test]
+    fn data_quality_levels_are_checked_and_applied() {
+        let got =
+            problems("[data_quality]\nalpha = 0\nunseen_share = 1.5\nout_of_range_share = -0.1\n");
+        assert_eq!(
+            got,
+            [
+                "data_quality.alpha: must be greater than 0 and at most 0.5, got 0",
+                "data_quality.unseen_share: must be greater than 0 and at most 1, got 1.5",
+                "data_quality.out_of_range_share: must be greater than 0 and at most 1, got -0.1",
+            ]
+        );
+        let c = Config::from_toml(
+            "[data_quality]\nenabled = false\nmissing_rate_change = 0.2\n",
+            "t",
+            &no_env,
+        )
+        .unwrap();
+        assert!(!c.data_quality.enabled);
+        assert_eq!(c.data_quality.missing_rate_change, 0.2);
+        assert_eq!(c.data_quality.alpha, 0.001);
     }
 
     #[test]

@@ -46,12 +46,38 @@ pub struct RawConfig {
     pub rollback: Option<RawComparison>,
     /// Timetables: retraining whatever the drift, and evaluation reports.
     pub schedules: Vec<RawSchedule>,
+    /// Data-quality checks of every window against the baseline: missing,
+    /// wrong-typed, unseen and out-of-range values, absent and new features.
+    pub data_quality: RawDataQuality,
     /// Learned checks (domain classifier, embedding MMD) for every model;
     /// `[models.<name>.learned]` overrides any of these keys.
     pub learned: RawLearned,
     /// The caption-quality estimator trained on joined feedback ratings;
     /// `[models.<name>.estimator]` overrides any of these keys.
     pub estimator: RawEstimator,
+}
+
+/// `[data_quality]`. A check flags when its share reaches the level below
+/// and the count behind it is improbable at the reference's own rate.
+#[derive(Debug, Default, Clone, Deserialize)]
+#[serde(default)]
+pub struct RawDataQuality {
+    /// Run the checks (default true).
+    pub enabled: Option<bool>,
+    /// Significance of the binomial test behind every flag (default 0.001).
+    pub alpha: Option<f64>,
+    /// Rise of a feature's missing rate over the reference's (default 0.05).
+    pub missing_rate_change: Option<f64>,
+    /// Share of a feature's values of the wrong type (default 0.01).
+    pub wrong_type_share: Option<f64>,
+    /// Share of a categorical feature's values in categories the reference
+    /// lacks (default 0.01).
+    pub unseen_share: Option<f64>,
+    /// Share of a numeric feature's values outside the reference's 0.1 % and
+    /// 99.9 % quantiles (default 0.01).
+    pub out_of_range_share: Option<f64>,
+    /// Share of events carrying a feature the baseline lacks (default 0.01).
+    pub new_feature_share: Option<f64>,
 }
 
 /// The caption-quality estimator; every key optional (a model's section

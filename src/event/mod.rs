@@ -190,7 +190,10 @@ pub fn has_escapes(s: &str) -> bool {
         }
     }
     if !suspect {
-        suspect = chunks.remainder().iter().any(|&b| !(0x20..0x7f).contains(&b));
+        suspect = chunks
+            .remainder()
+            .iter()
+            .any(|&b| !(0x20..0x7f).contains(&b));
     }
     suspect && s.chars().any(needs_escape)
 }

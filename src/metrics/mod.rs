@@ -111,6 +111,9 @@ pub struct Metrics {
     pub feature_drift: Family<Labels, FGauge>,
     pub dataset_drift_share: Family<Labels, FGauge>,
     pub dataset_drift: Family<Labels, FGauge>,
+    pub data_quality_issues: Family<Labels, FGauge>,
+    pub data_quality_ratio: Family<Labels, FGauge>,
+    pub data_quality_flagged: Family<Labels, FGauge>,
     pub caption_quality: Family<Labels, FGauge>,
     pub error_ratio: Family<Labels, FGauge>,
     pub empty_caption_ratio: Family<Labels, FGauge>,
@@ -309,6 +312,21 @@ impl Metrics {
             dataset_drift: reg!(
                 "dataset_drift",
                 "1 when the model's last closed window drifted as a whole",
+                Family::default()
+            ),
+            data_quality_issues: reg!(
+                "data_quality_issues",
+                "Data-quality flags raised in the model's last closed window",
+                Family::default()
+            ),
+            data_quality_ratio: reg!(
+                "data_quality_ratio",
+                "A feature's missing, wrong-type, unseen or out-of-range share in the model's last closed window (new_feature: the events with features the baseline lacks)",
+                Family::default()
+            ),
+            data_quality_flagged: reg!(
+                "data_quality_flagged",
+                "1 when the data-quality check flagged the feature in the model's last closed window",
                 Family::default()
             ),
             caption_quality: reg!(
@@ -515,6 +533,62 @@ impl Metrics {
     }
 
     /// Set the gauges of a model from its newest closed window.
+    /// The data-quality checks of a closed window: per feature and check,
+    /// its share and whether it flagged (label values bounded by the
+    /// model's features and the fixed checks).
+    fn record_data_quality(&self, w: &WindowReport) {
+        use crate::monitor::data_quality::Check;
+        let dq = &w.data_quality;
+        self.data_quality_issues
+            .get_or_create(&crate::labels![("model", w.model.clone())])
+            .set(dq.issues as f64);
+        let labels = |feature: &str, check: &str| {
+            crate::labels![
+                ("model", w.model.clone()),
+                ("feature", feature.to_owned()),
+                ("check", check.to_owned()),
+            ]
+        };
+        for f in &dq.features {
+            let shares = [
+                ("missing_rate", Some(f.missing_rate)),
+                ("wrong_type", Some(f.wrong_type_share)),
+                ("unseen_categories", f.unseen_share),
+                ("out_of_range", f.out_of_range_share),
+            ];
+            for (check, share) in shares {
+                if let Some(v) = share {
+                    self.data_quality_ratio
+                        .get_or_create(&labels(&f.name, check))
+                        .set(v);
+                }
+            }
+            for c in Check::ALL {
+                let applies = match c {
+                    Check::UnseenCategories => f.unseen_share.is_some(),
+                    Check::OutOfRange => f.out_of_range_share.is_some(),
+                    Check::NewFeatures => false,
+                    _ => true,
+                };
+                if applies {
+                    self.data_quality_flagged
+                        .get_or_create(&labels(&f.name, c.as_str()))
+                        .set(f64::from(u8::from(f.flagged.contains(&c))));
+                }
+            }
+        }
+        let all = crate::labels![
+            ("model", w.model.clone()),
+            ("check", "new_features".to_owned())
+        ];
+        self.data_quality_ratio
+            .get_or_create(&all)
+            .set(dq.new_features.share);
+        self.data_quality_flagged
+            .get_or_create(&all)
+            .set(f64::from(u8::from(dq.new_features.flagged)));
+    }
+
     pub fn record_window(&self, w: &WindowReport) {
         let model = || crate::labels![("model", w.model.clone())];
         self.windows_closed.get_or_create(&model()).inc();
@@ -547,6 +621,7 @@ impl Metrics {
         self.dataset_drift_share
             .get_or_create(&model())
             .set(w.drift.dataset.share);
+        self.record_data_quality(w);
         self.dataset_drift
             .get_or_create(&model())
             .set(f64::from(u8::from(w.drift.dataset.drift)));
@@ -713,6 +788,55 @@ fn test_values(t: &Tests) -> Vec<(&'static str, f64)> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_window_s_data_quality_checks_become_series() {
+        use crate::source::generate::{generate, GenerateSpec, Scenario};
+        let mut spec = GenerateSpec::new(Scenario::UpstreamChange, 12_000);
+        spec.drift_at = 1_000;
+        let mut out = Vec::new();
+        generate(&spec, &mut out).unwrap();
+        let config = crate::config::Config::from_toml(
+            "[windows]\nkind = \"count\"\nevents = 2000\n[baseline]\nlearn_events = 1000\n",
+            "t",
+            &|_| None,
+        )
+        .unwrap();
+        let mut e = crate::monitor::Engine::new(
+            config,
+            crate::quality::Vocabulary::english(),
+            Default::default(),
+        );
+        let mut last = None;
+        for line in out.split(|&b| b == b'\n').filter(|l| !l.is_empty()) {
+            last = e.process(line).unwrap().pop().or(last);
+        }
+        let m = Metrics::new();
+        m.record_window(&last.unwrap());
+        let text = m.render_text();
+        for want in [
+            r#"driftd_data_quality_issues{model="alt-text-captioner"} 6.0"#,
+            r#"driftd_data_quality_flagged{model="alt-text-captioner",feature="format",check="absent"} 1.0"#,
+            r#"driftd_data_quality_flagged{model="alt-text-captioner",feature="format",check="missing_rate"} 0.0"#,
+            r#"driftd_data_quality_flagged{model="alt-text-captioner",feature="file_size_kb",check="wrong_type"} 1.0"#,
+            r#"driftd_data_quality_flagged{model="alt-text-captioner",feature="height",check="out_of_range"} 0.0"#,
+            r#"driftd_data_quality_flagged{model="alt-text-captioner",check="new_features"} 1.0"#,
+            r#"driftd_data_quality_ratio{model="alt-text-captioner",check="new_features"} 1.0"#,
+        ] {
+            assert!(text.lines().any(|l| l == want), "no {want} in\n{text}");
+        }
+        let brightness = text
+            .lines()
+            .find_map(|l| {
+                l.strip_prefix(
+                    r#"driftd_data_quality_ratio{model="alt-text-captioner",feature="brightness",check="out_of_range"} "#,
+                )
+            })
+            .and_then(|v| v.parse::<f64>().ok());
+        assert!(brightness.is_some_and(|v| v > 0.99), "{brightness:?}");
+        // Checks that do not apply to a feature's kind have no series.
+        assert!(!text.contains(r#"feature="brightness",check="unseen_categories""#));
+    }
 
     #[test]
     fn hostile_label_values_cannot_forge_a_series() {

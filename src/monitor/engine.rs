@@ -10,6 +10,7 @@ use serde::{Deserialize, Serialize};
 
 use super::bounds::{self, Shed, Truncations};
 use super::clock::{self, Admit, EventClock};
+use super::data_quality::{DataQualityReport, NewFeatures};
 use super::evaluate::{decide, DriftReport};
 use super::tracker::{CaptionTracker, CaptionWindow, FeatureTracker, SignalTracker, SignalWindow};
 use crate::baseline::{Collector, FeatureProfile, Profile};
@@ -45,6 +46,9 @@ pub struct WindowReport {
     pub drift: DriftReport,
     pub captions: CaptionWindow,
     pub signals: SignalWindow,
+    /// Missing, wrong-typed, unseen and out-of-range values, absent and new
+    /// features (`[data_quality]`).
+    pub data_quality: DataQualityReport,
     /// The learned checks, when the model has them on (`[learned]`).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub learned: Option<LearnedReport>,
@@ -192,6 +196,9 @@ struct Window {
     /// The estimator's predicted rating of each caption (when on).
     #[serde(default)]
     predicted: crate::sketch::Moments,
+    /// Features of the events that the baseline lacks.
+    #[serde(default)]
+    new_features: NewFeatures,
 }
 
 /// Feedback joined while a window was open.
@@ -1000,6 +1007,7 @@ impl Engine {
                     feedback: std::mem::take(carry),
                     sample,
                     predicted: Default::default(),
+                    new_features: NewFeatures::default(),
                 };
                 *next_index += 1;
                 w
@@ -1188,6 +1196,13 @@ impl Engine {
                     .saturating_sub(scored_captions.len() as u64);
                 c
             },
+            data_quality: super::data_quality::assess(
+                w.signals.events,
+                &w.features,
+                features,
+                &w.new_features,
+                &self.config.data_quality,
+            ),
             signals: w.signals.report(),
             learned: None,
             estimator,
@@ -1540,17 +1555,25 @@ fn track(
     // Trackers were made from the baseline, so both maps have the same keys in
     // the same order, and the event's features are sorted by name too: one
     // merge pass matches them (a baseline feature the event lacks is missing).
+    // Features the baseline lacks are passed over, and counted.
     let mut values = e.features.iter().peekable();
+    let new = &mut w.new_features;
+    let mut any_new = false;
     for ((name, t), p) in w.features.iter_mut().zip(baseline.values()) {
-        while values
-            .next_if(|(n, _)| crate::event::cmp_short(n, name).is_lt())
-            .is_some()
-        {}
+        while let Some((n, _)) = values.next_if(|(n, _)| crate::event::cmp_short(n, name).is_lt()) {
+            new.name(n);
+            any_new = true;
+        }
         match values.next_if(|(n, _)| crate::event::eq_short(n, name)) {
             Some((_, v)) => t.observe(v, p),
             None => t.observe(&FeatureValue::Null, p),
         }
     }
+    for (n, _) in values {
+        new.name(n);
+        any_new = true;
+    }
+    new.events += u64::from(any_new);
     if e.error.is_none() {
         let caption = caption_of(e);
         let clip = clip_of(e);

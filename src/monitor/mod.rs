@@ -5,6 +5,7 @@
 
 pub mod bounds;
 pub mod clock;
+pub mod data_quality;
 pub mod engine;
 pub mod evaluate;
 pub mod tracker;

@@ -7,13 +7,14 @@
 use rustc_hash::FxHashMap;
 use serde::Serialize;
 
+use super::data_quality::RANGE_TAIL;
 use super::evaluate::{numeric_histogram_counts, Comparison, Histogram, Tests};
 use crate::baseline::FeatureProfile;
 use crate::config::FeatureKind;
 use crate::event::FeatureValue;
 use crate::quality::{self, Vocabulary};
 use crate::sketch::quantile::QuantileFn;
-use crate::sketch::quantile::{ks_distance, wasserstein_distance};
+use crate::sketch::quantile::{ks_distance, wasserstein_distance, Range};
 use crate::sketch::tails::{with_exact_tails, DEFAULT_TAIL};
 use crate::sketch::{CategoryCounts, Kll, Moments, Tails};
 use crate::stats::{self, binned, ks, NumericTests, WassersteinResult};
@@ -26,7 +27,14 @@ pub const OTHER: &str = "__other__";
 /// Distinct captions remembered per window for the duplicate share.
 const MAX_CAPTIONS: usize = 4096;
 
+fn all_values() -> Range {
+    Range::ALL
+}
+
 /// Values of one feature in one window.
+// Most features are numeric and every event touches every tracker: the
+// numeric variant stays inline rather than behind a box.
+#[allow(clippy::large_enum_variant)]
 #[derive(Debug, Clone, PartialEq, Serialize, serde::Deserialize)]
 pub enum FeatureTracker {
     Numeric {
@@ -38,6 +46,11 @@ pub enum FeatureTracker {
         moments: Moments,
         missing: u64,
         mismatched: u64,
+        /// The reference's central range, and the values outside it.
+        #[serde(default = "all_values")]
+        range: Range,
+        #[serde(default)]
+        out_of_range: u64,
     },
     Categorical {
         counts: CategoryCounts,
@@ -58,6 +71,8 @@ impl FeatureTracker {
                 moments: Moments::default(),
                 missing: 0,
                 mismatched: 0,
+                range: n.quantiles.range(RANGE_TAIL),
+                out_of_range: 0,
             },
             FeatureProfile::Categorical(_) => Self::Categorical {
                 counts: CategoryCounts::default(),
@@ -80,6 +95,8 @@ impl FeatureTracker {
                     moments,
                     missing,
                     mismatched,
+                    range,
+                    out_of_range,
                 },
                 FeatureProfile::Numeric(p),
             ) => {
@@ -103,6 +120,7 @@ impl FeatureTracker {
                         tails.push(x);
                         bins[binned::bin_index(&p.edges, x)] += 1;
                         moments.push(x);
+                        *out_of_range += u64::from(!range.contains(x));
                     }
                     _ => *missing += 1,
                 }
@@ -174,6 +192,13 @@ impl FeatureTracker {
             } => sketch.memory_bytes() + tails.memory_bytes() + bins.len() * 8,
             // A BTreeMap entry: the key's bytes plus the String header and count.
             Self::Categorical { counts, .. } => counts.0.keys().map(|k| k.len() + 24 + 8).sum(),
+        }
+    }
+
+    /// Values of the wrong kind (counted as missing too).
+    pub fn mismatched(&self) -> u64 {
+        match self {
+            Self::Numeric { mismatched, .. } | Self::Categorical { mismatched, .. } => *mismatched,
         }
     }
 

@@ -17,6 +17,7 @@ use std::collections::{BTreeMap, VecDeque};
 
 use serde::{Deserialize, Serialize};
 
+use crate::monitor::data_quality::FeatureQuality;
 use crate::monitor::engine::WindowReport;
 use crate::monitor::evaluate::{FeatureReport, Tests};
 
@@ -214,6 +215,27 @@ pub const WINDOW_METRICS: &[(&str, WindowFn)] = &[
     ("quality.estimator_validation_rmse", |r| {
         r.estimator.as_ref()?.validation_rmse
     }),
+    ("data_quality.issues", |r| {
+        Some(r.data_quality.issues as f64)
+    }),
+    ("data_quality.missing_rate_change_max", |r| {
+        Some(r.data_quality.max_of(|f| Some(f.missing_rate_change)))
+    }),
+    ("data_quality.wrong_type_share_max", |r| {
+        Some(r.data_quality.max_of(|f| Some(f.wrong_type_share)))
+    }),
+    ("data_quality.unseen_share_max", |r| {
+        Some(r.data_quality.max_of(|f| f.unseen_share))
+    }),
+    ("data_quality.out_of_range_share_max", |r| {
+        Some(r.data_quality.max_of(|f| f.out_of_range_share))
+    }),
+    ("data_quality.absent_features", |r| {
+        Some(r.data_quality.absent().count() as f64)
+    }),
+    ("data_quality.new_feature_share", |r| {
+        Some(r.data_quality.new_features.share)
+    }),
     ("learned.drift", |r| Some(flag(r.learned.as_ref()?.drift))),
     ("learned.classifier_auc", |r| {
         Some(learned_classifier(r)?.auc)
@@ -229,6 +251,20 @@ pub const WINDOW_METRICS: &[(&str, WindowFn)] = &[
 fn learned_classifier(r: &WindowReport) -> Option<&crate::learned::DomainDrift> {
     r.learned.as_ref()?.classifier.as_ref()?.result.as_ref()
 }
+
+type QualityFn = fn(&FeatureQuality) -> Option<f64>;
+
+/// What `feature.<name>.<stat>` may name of the feature's data-quality
+/// checks (present for every baseline feature, with or without values).
+pub const QUALITY_STATS: &[(&str, QualityFn)] = &[
+    ("missing_rate", |f| Some(f.missing_rate)),
+    ("missing_rate_change", |f| Some(f.missing_rate_change)),
+    ("wrong_type_share", |f| Some(f.wrong_type_share)),
+    ("unseen_share", |f| f.unseen_share),
+    ("out_of_range_share", |f| f.out_of_range_share),
+    ("absent", |f| Some(flag(f.absent))),
+    ("data_quality_issues", |f| Some(f.flagged.len() as f64)),
+];
 
 type EmbeddingFn = fn(&crate::learned::window::EmbeddingCheck) -> Option<f64>;
 
@@ -309,6 +345,11 @@ pub enum Metric {
         stat: &'static str,
         get: EmbeddingFn,
     },
+    Quality {
+        feature: String,
+        stat: &'static str,
+        get: QualityFn,
+    },
 }
 
 impl Metric {
@@ -323,16 +364,27 @@ impl Metric {
                     "unknown metric {name:?}: a feature metric is feature.<name>.<stat>"
                 ));
             };
+            if feature.is_empty() {
+                return Err(format!("metric {name:?} names no feature"));
+            }
+            if let Some((s, get)) = QUALITY_STATS.iter().find(|(s, _)| *s == stat) {
+                return Ok(Self::Quality {
+                    feature: feature.to_owned(),
+                    stat: s,
+                    get: *get,
+                });
+            }
             let Some((s, get)) = FEATURE_STATS.iter().find(|(s, _)| *s == stat) else {
-                let stats: Vec<&str> = FEATURE_STATS.iter().map(|(s, _)| *s).collect();
+                let stats: Vec<&str> = FEATURE_STATS
+                    .iter()
+                    .map(|(s, _)| *s)
+                    .chain(QUALITY_STATS.iter().map(|(s, _)| *s))
+                    .collect();
                 return Err(format!(
                     "unknown feature statistic {stat:?} in {name:?}; one of: {}",
                     stats.join(", ")
                 ));
             };
-            if feature.is_empty() {
-                return Err(format!("metric {name:?} names no feature"));
-            }
             return Ok(Self::Feature {
                 feature: feature.to_owned(),
                 stat: s,
@@ -385,6 +437,7 @@ impl Metric {
             Self::Embedding {
                 embedding, stat, ..
             } => format!("embedding.{embedding}.{stat}"),
+            Self::Quality { feature, stat, .. } => format!("feature.{feature}.{stat}"),
         }
     }
 
@@ -398,6 +451,11 @@ impl Metric {
             Self::Embedding { embedding, get, .. } => {
                 get(r.learned.as_ref()?.embeddings.get(embedding)?)
             }
+            Self::Quality { feature, get, .. } => get(r
+                .data_quality
+                .features
+                .iter()
+                .find(|f| f.name == *feature)?),
         }
         .filter(|x| !x.is_nan())
     }
@@ -445,7 +503,7 @@ impl Condition {
                     matches!(*name, "dataset_drift" | "drift_share" | "drifted_features")
                 }
                 Metric::Feature { .. } => true,
-                Metric::Embedding { .. } => false,
+                Metric::Embedding { .. } | Metric::Quality { .. } => false,
             },
             Self::All(cs) | Self::Any(cs) => cs.iter().any(Condition::reads_drift),
         }

@@ -670,3 +670,46 @@ fn a_candidate_registered_before_any_window_is_not_taken_for_the_incumbent() {
     assert_eq!(l.incumbent.as_deref(), Some("v2"));
     assert_eq!(l.probation_windows(), None, "no [rollback], no probation");
 }
+
+#[test]
+fn data_quality_metrics_read_the_window_and_each_feature() {
+    let mut r = report();
+    let name = |m: &str| Metric::parse(m).unwrap();
+    // A stable window: every feature present, nothing flagged.
+    assert_eq!(name("data_quality.issues").value(&r), Some(0.0));
+    assert_eq!(name("feature.source.unseen_share").value(&r), Some(0.0));
+    assert_eq!(name("feature.brightness.unseen_share").value(&r), None);
+    assert!(name("feature.brightness.out_of_range_share")
+        .value(&r)
+        .is_some_and(|v| v < 0.01));
+    assert_eq!(name("feature.nope.missing_rate").value(&r), None);
+    // Quality metrics never read drift verdicts (`min_samples` does not
+    // withhold them).
+    let c = Condition::Compare {
+        metric: name("feature.source.absent"),
+        op: Op::Gt,
+        value: 0.0,
+    };
+    assert!(!c.reads_drift());
+    let source = r
+        .data_quality
+        .features
+        .iter_mut()
+        .find(|f| f.name == "source")
+        .unwrap();
+    source.unseen_share = Some(0.3);
+    source.flagged = vec![crate::monitor::data_quality::Check::UnseenCategories];
+    r.data_quality.issues = 1;
+    assert_eq!(name("data_quality.unseen_share_max").value(&r), Some(0.3));
+    assert_eq!(
+        name("feature.source.data_quality_issues").value(&r),
+        Some(1.0)
+    );
+    assert_eq!(name("data_quality.issues").name(), "data_quality.issues");
+    assert_eq!(
+        name("feature.source.unseen_share").name(),
+        "feature.source.unseen_share"
+    );
+    let err = Metric::parse("feature.source.unseen").unwrap_err();
+    assert!(err.contains("unseen_share") && err.contains("psi"), "{err}");
+}

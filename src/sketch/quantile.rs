@@ -116,6 +116,50 @@ impl QuantileSummary {
         }
     }
 
+    /// The reference's range for the out-of-range check: the values at the
+    /// `tail` and `1 - tail` quantiles (ranks `floor(tail * (n - 1))` and
+    /// `ceil((1 - tail) * (n - 1))`), and the share of the sample strictly
+    /// outside them. A sampled summary uses its nearest kept ranks outward
+    /// (the range is never narrower) and counts every value below (above) the
+    /// kept rank as outside: an upper bound of the share, so a test against
+    /// it errs towards quiet.
+    pub fn range(&self, tail: f64) -> Range {
+        let n = self.count();
+        let last = n.saturating_sub(1);
+        let lo_rank = ((tail * last as f64).floor() as u64).min(last);
+        let hi_rank = (((1.0 - tail) * last as f64).ceil() as u64).clamp(lo_rank, last);
+        match self {
+            Self::Exact { values } => {
+                let (low, high) = (values[lo_rank as usize], values[hi_rank as usize]);
+                let below = values.partition_point(|&x| x < low);
+                let above = values.len() - values.partition_point(|&x| x <= high);
+                Range {
+                    low,
+                    high,
+                    outside: (below + above) as f64 / values.len().max(1) as f64,
+                }
+            }
+            Self::Sampled { ranks, values, .. } => {
+                // Kept ranks at or below lo_rank / at or above hi_rank.
+                let i = ranks.partition_point(|&r| r <= lo_rank).saturating_sub(1);
+                let j = ranks.partition_point(|&r| r < hi_rank).min(ranks.len() - 1);
+                let (low, high) = (values[i], values[j]);
+                // Values tied with an end are inside. Below the first kept
+                // rank holding `low` every value may be smaller, above the
+                // last holding `high` every value may be larger.
+                let first_low = values.partition_point(|&x| x < low);
+                let last_high = values.partition_point(|&x| x <= high) - 1;
+                let below = ranks[first_low];
+                let above = last - ranks[last_high];
+                Range {
+                    low,
+                    high,
+                    outside: (below + above) as f64 / n.max(1) as f64,
+                }
+            }
+        }
+    }
+
     /// Structural checks for a summary read from a file.
     pub fn validate(&self) -> Result<(), String> {
         let values = match self {
@@ -150,6 +194,28 @@ impl QuantileSummary {
             return Err("summary values are not ascending".into());
         }
         Ok(())
+    }
+}
+
+/// The central range of a reference sample (see [`QuantileSummary::range`]).
+#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
+pub struct Range {
+    pub low: f64,
+    pub high: f64,
+    /// Share of the reference strictly outside `[low, high]`.
+    pub outside: f64,
+}
+
+impl Range {
+    /// Every value is inside.
+    pub const ALL: Self = Self {
+        low: f64::NEG_INFINITY,
+        high: f64::INFINITY,
+        outside: 0.0,
+    };
+
+    pub fn contains(&self, x: f64) -> bool {
+        x >= self.low && x <= self.high
     }
 }
 
@@ -375,6 +441,31 @@ mod tests {
     fn sorted(mut v: Vec<f64>) -> Vec<f64> {
         v.sort_by(f64::total_cmp);
         v
+    }
+
+    proptest! {
+        // The exact range is the sample's; a sampled summary's is never
+        // narrower and its outside share never below the true one.
+        #[test]
+        fn ranges_bound_the_sample(
+            v in prop::collection::vec(-200i32..200, 30..400),
+            tail in prop::sample::select(vec![0.001, 0.01, 0.1]),
+        ) {
+            let v = sorted(v.into_iter().map(|x| x as f64 / 8.0).collect());
+            let outside = |r: &Range| {
+                v.iter().filter(|&&x| !r.contains(x)).count() as f64 / v.len() as f64
+            };
+            let exact = QuantileSummary::Exact { values: v.clone() }.range(tail);
+            let last = (v.len() - 1) as f64;
+            prop_assert_eq!(exact.low, v[(tail * last).floor() as usize]);
+            prop_assert_eq!(exact.high, v[((1.0 - tail) * last).ceil() as usize]);
+            prop_assert!((exact.outside - outside(&exact)).abs() < 1e-12);
+            let sampled = QuantileSummary::from_sorted(&v, 10, 8);
+            prop_assert!(!sampled.is_exact());
+            let r = sampled.range(tail);
+            prop_assert!(r.low <= exact.low && r.high >= exact.high, "{:?} vs {:?}", r, exact);
+            prop_assert!(r.outside >= outside(&r) - 1e-12, "{:?}: {}", r, outside(&r));
+        }
     }
 
     proptest! {

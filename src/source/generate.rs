@@ -25,6 +25,11 @@ pub enum Scenario {
     /// correlated +0.8, then -0.8. Every marginal distribution is unchanged,
     /// so only a multivariate check (the domain classifier) can see it.
     JointShift,
+    /// The image pipeline upstream changes: brightness arrives in percent,
+    /// file size sometimes as text ("245.1 KB"), contrast is often null, the
+    /// format field is gone, a new source appears and a new field
+    /// (`exif_orientation`) is sent. The data-quality checks' scenario.
+    UpstreamChange,
 }
 
 /// What to generate.
@@ -181,6 +186,32 @@ fn embedding(rng: &mut XorShift, topic: &[f64], agreement: f64) -> Vec<f64> {
     v.iter().map(|x| ((x / norm) * 1e4).round() / 1e4).collect()
 }
 
+/// One event's features after the upstream change (see
+/// [`Scenario::UpstreamChange`]).
+fn upstream_change(rng: &mut XorShift, f: &mut serde_json::Value) {
+    use serde_json::json;
+    let Some(f) = f.as_object_mut() else {
+        return;
+    };
+    if let Some(b) = f.get("brightness").and_then(|b| b.as_f64()) {
+        f.insert("brightness".into(), json!((b * 1e4).round() / 1e2));
+    }
+    if rng.uniform() < 0.4 {
+        if let Some(kb) = f.get("file_size_kb").and_then(|k| k.as_f64()) {
+            f.insert("file_size_kb".into(), json!(format!("{kb} KB")));
+        }
+    }
+    if rng.uniform() < 0.2 {
+        f.insert("contrast".into(), serde_json::Value::Null);
+    }
+    f.remove("format");
+    if rng.uniform() < 0.25 {
+        f.insert("source".into(), json!("tablet"));
+    }
+    let orientation = 1 + (rng.uniform() * 8.0) as u32;
+    f.insert("exif_orientation".into(), json!(orientation.min(8)));
+}
+
 /// Write `spec.events` NDJSON events to `out`.
 pub fn generate(spec: &GenerateSpec, out: &mut dyn Write) -> std::io::Result<()> {
     let mut rng = XorShift::new(spec.seed);
@@ -281,7 +312,13 @@ pub fn generate(spec: &GenerateSpec, out: &mut dyn Write) -> std::io::Result<()>
             }),
         };
         line.clear();
-        serde_json::to_writer(&mut line, &event).map_err(std::io::Error::other)?;
+        if changed && spec.scenario == Scenario::UpstreamChange {
+            let mut v = serde_json::to_value(&event).map_err(std::io::Error::other)?;
+            upstream_change(&mut rng, &mut v["features"]);
+            serde_json::to_writer(&mut line, &v).map_err(std::io::Error::other)?;
+        } else {
+            serde_json::to_writer(&mut line, &event).map_err(std::io::Error::other)?;
+        }
         line.push(b'\n');
         out.write_all(&line)?;
     }

@@ -84,6 +84,11 @@ def main() -> None:
                         points: c.querySelectorAll('circle').length,
                         lines: c.querySelectorAll('path.series').length,
                     })),
+                    data_quality: [...s.querySelectorAll('table.quality tbody tr')]
+                        .map(r => ({feature: r.dataset.feature,
+                                    flagged: [...r.querySelectorAll('td:last-child .badge')]
+                                        .map(b => b.innerText)})),
+                    new_features: s.querySelector('p.new-features')?.innerText ?? null,
                     decisions: [...s.querySelectorAll('table.decisions tbody tr')]
                         .map(r => r.innerText.replace(/\\s+/g, ' ').trim()),
                 }))""",

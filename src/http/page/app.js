@@ -270,6 +270,45 @@ function versionsTable(m) {
   return el("div", {}, table, notes);
 }
 
+// A window's data-quality flags as "feature check" strings (none for
+// windows stored before the checks existed).
+function qualityFlags(w) {
+  const dq = w.data_quality;
+  if (!dq) return [];
+  const flags = [];
+  for (const f of dq.features || []) {
+    for (const c of f.flagged || []) flags.push(`${f.name} ${c.replace(/_/g, " ")}`);
+  }
+  if (dq.new_features && dq.new_features.flagged) {
+    flags.push(`new features: ${(dq.new_features.names || []).join(", ")}`);
+  }
+  return flags;
+}
+
+// What the latest window's data-quality checks found, feature by feature.
+function dataQualityPanel(w) {
+  const dq = w && w.data_quality;
+  if (!dq) return null;
+  const share = (v, ref) => isNum(v) ? `${pct(v)}${isNum(ref) ? ` (reference ${pct(ref, 2)})` : ""}` : "";
+  const rows = (dq.features || []).map((f) => el("tr", { class: f.flagged.length ? "drift" : null, "data-feature": f.name },
+    el("td", {}, f.name, f.absent ? badge("absent", f.flagged.includes("absent") ? "bad" : "muted") : null),
+    el("td", { class: "num", text: share(f.missing_rate, f.reference_missing_rate) }),
+    el("td", { class: "num", text: pct(f.wrong_type_share) }),
+    el("td", { class: "num", text: share(f.unseen_share, f.reference_unseen_share) }),
+    el("td", { class: "num", text: share(f.out_of_range_share, f.reference_out_of_range_share) }),
+    el("td", {}, f.flagged.map((c) => badge(c.replace(/_/g, " "), "bad")))));
+  const nf = dq.new_features || {};
+  return el("div", { class: "data-quality" },
+    el("h3", {}, "Data quality, last window ", dq.issues ? badge(`${dq.issues} flagged`, "bad") : badge("clean", "ok")),
+    el("div", { class: "scroll" }, el("table", { class: "quality" },
+      el("thead", {}, el("tr", {}, el("th", { text: "feature" }), el("th", { class: "num", text: "missing" }),
+        el("th", { class: "num", text: "wrong type" }), el("th", { class: "num", text: "unseen categories" }),
+        el("th", { class: "num", text: "out of range" }), el("th", { text: "flagged" }))),
+      el("tbody", {}, rows))),
+    nf.events ? el("p", { class: nf.flagged ? "new-features" : "muted new-features" },
+      `Features the baseline lacks, in ${pct(nf.share)} of events: ${(nf.names || []).join(", ")}${nf.other ? ` and ${count(nf.other)} more` : ""}`) : null);
+}
+
 function latestWindows(windows) {
   const newest = windows.slice(-10).reverse();
   const hasLearned = newest.some((w) => isNum(aucOf(w)));
@@ -283,6 +322,8 @@ function latestWindows(windows) {
       el("td", { class: "num", text: count(w.signals.events) }),
       el("td", {}, `${ds.drifted}/${ds.total} `, ds.drift ? badge("drift", "bad") : null,
         drifted.length ? el("div", { class: "muted", text: drifted.join(", ") }) : null),
+      el("td", {}, qualityFlags(w).length ? badge(`${qualityFlags(w).length}`, "bad") : "0",
+        qualityFlags(w).length ? el("div", { class: "muted", text: qualityFlags(w).join(", ") }) : null),
       el("td", { class: "num", text: pct(w.signals.error_rate) }),
       el("td", { class: "num", text: num(w.signals.latency_ms_p90, 0) }),
       el("td", { class: "num", text: pct(w.captions.boilerplate_prefix_rate) }),
@@ -294,7 +335,7 @@ function latestWindows(windows) {
   return el("div", { class: "scroll" }, el("table", { class: "windows" },
     el("thead", {}, el("tr", {},
       el("th", { text: "window end (UTC)" }), el("th", { text: "version" }), el("th", { class: "num", text: "events" }),
-      el("th", { text: "drifted features" }), el("th", { class: "num", text: "errors" }),
+      el("th", { text: "drifted features" }), el("th", { text: "data quality" }), el("th", { class: "num", text: "errors" }),
       el("th", { class: "num", text: "p90 latency ms" }), el("th", { class: "num", text: "boilerplate" }),
       el("th", { class: "num", text: "empty" }),
       hasLearned ? el("th", { class: "num", text: "classifier AUC" }) : null,
@@ -377,14 +418,18 @@ function modelSection(m, page, windows, decisions) {
   const status = m.silent ? badge("silent", "bad") : badge("receiving", "ok");
   const latest = windows.length ? windows[windows.length - 1] : null;
   const drift = latest && latest.drift.dataset.drift ? badge("dataset drift", "bad") : null;
+  const dq = latest && qualityFlags(latest).length ? badge("data quality", "bad") : null;
   const s = el("section", { class: "model", id, "data-model": m.model },
-    el("h2", {}, m.model, status, drift,
+    el("h2", {}, m.model, status, drift, dq,
       el("span", { class: "muted", text: `last event ${num(m.seconds_since_last_event, 0)} s ago` })),
     el("h3", { text: "Versions" }), versionsTable(m));
   if (windows.length === 0) {
     s.append(el("p", { class: "muted empty", text: "No closed window yet (a baseline is being learned or the first window is open)." }));
   } else {
-    s.append(el("h3", { text: "Latest windows" }), latestWindows(windows),
+    s.append(el("h3", { text: "Latest windows" }), latestWindows(windows));
+    const dqPanel = dataQualityPanel(latest);
+    if (dqPanel) s.append(dqPanel);
+    s.append(
       el("h3", { text: `Drift per feature, last ${windows.length} window${windows.length === 1 ? "" : "s"}` }), driftHeatmap(windows),
       el("h3", { text: "Quality trends" }), qualityCharts(windows));
   }
