@@ -225,6 +225,8 @@ pub struct ModelConfig {
     pub exclude: BTreeSet<String>,
     pub features: BTreeMap<String, FeatureConfig>,
     pub dataset_drift_share: f64,
+    /// The data-quality checks (`[data_quality]` with this model's overrides).
+    pub data_quality: crate::monitor::data_quality::DataQualitySettings,
     /// The learned checks (`[learned]` with this model's overrides).
     pub learned: crate::learned::LearnedSettings,
     /// The caption-quality estimator (`[estimator]` with this model's overrides).
@@ -233,15 +235,13 @@ pub struct ModelConfig {
 
 impl ModelConfig {
     /// A model with no settings of its own: every feature, inferred kinds,
-    /// the global learned settings.
-    pub fn defaults(
-        drift: &DriftDefaults,
-        learned: &crate::learned::LearnedSettings,
-        estimator: &crate::learned::estimator::EstimatorSettings,
-    ) -> Self {
+    /// the global data-quality, learned and estimator settings.
+    pub fn defaults(config: &Config) -> Self {
+        let drift = &config.drift;
         Self {
-            learned: learned.clone(),
-            estimator: estimator.clone(),
+            data_quality: config.data_quality.clone(),
+            learned: config.learned.clone(),
+            estimator: config.estimator.clone(),
             fields: FieldPaths::default(),
             baseline: None,
             include_unlisted_features: true,
@@ -795,7 +795,7 @@ impl Config {
         self.models
             .get(model)
             .cloned()
-            .unwrap_or_else(|| ModelConfig::defaults(&self.drift, &self.learned, &self.estimator))
+            .unwrap_or_else(|| ModelConfig::defaults(self))
     }
 }
 
@@ -941,7 +941,12 @@ fn validate(raw: RawConfig, base: &Path, problems: &mut Vec<ConfigProblem>) -> C
         dataset_drift_share: d.dataset_drift_share,
     };
 
-    let data_quality = resolve_data_quality(&raw.data_quality, &mut problem);
+    let data_quality = resolve_data_quality(
+        &crate::monitor::data_quality::DataQualitySettings::default(),
+        &raw.data_quality,
+        "data_quality",
+        &mut problem,
+    );
     let learned = resolve_learned(
         &crate::learned::LearnedSettings::default(),
         &raw.learned,
@@ -956,7 +961,14 @@ fn validate(raw: RawConfig, base: &Path, problems: &mut Vec<ConfigProblem>) -> C
     );
     let mut models = BTreeMap::new();
     for (name, m) in raw.models {
-        let model = validate_model(&name, m, &drift, (&learned, &estimator), base, &mut problem);
+        let model = validate_model(
+            &name,
+            m,
+            &drift,
+            (&learned, &estimator, &data_quality),
+            base,
+            &mut problem,
+        );
         models.insert(name, model);
     }
     let mut file_key = |key: &str, v: &Option<String>| -> Option<PathBuf> {
@@ -1683,12 +1695,14 @@ fn validate_rules(
     out
 }
 
-/// `[data_quality]` over the defaults, checked.
+/// `raw` applied to `base`, checked; problems under `key`.
 fn resolve_data_quality(
+    base: &crate::monitor::data_quality::DataQualitySettings,
     raw: &raw::RawDataQuality,
+    key: &str,
     problem: &mut dyn FnMut(String, String),
 ) -> crate::monitor::data_quality::DataQualitySettings {
-    let mut s = crate::monitor::data_quality::DataQualitySettings::default();
+    let mut s = base.clone();
     if let Some(v) = raw.enabled {
         s.enabled = v;
     }
@@ -1725,7 +1739,7 @@ fn resolve_data_quality(
                 *into = v;
             } else {
                 problem(
-                    format!("data_quality.{name}"),
+                    format!("{key}.{name}"),
                     format!("must be greater than 0 and at most {max}, got {v}"),
                 );
             }
@@ -1882,9 +1896,10 @@ fn validate_model(
     name: &str,
     m: RawModel,
     drift: &DriftDefaults,
-    (learned, estimator): (
+    (learned, estimator, data_quality): (
         &crate::learned::LearnedSettings,
         &crate::learned::estimator::EstimatorSettings,
+        &crate::monitor::data_quality::DataQualitySettings,
     ),
     base: &Path,
     problem: &mut dyn FnMut(String, String),
@@ -1935,6 +1950,12 @@ fn validate_model(
         path
     });
     let learned = resolve_learned(learned, &m.learned, &format!("{base_key}.learned"), problem);
+    let data_quality = resolve_data_quality(
+        data_quality,
+        &m.data_quality,
+        &format!("{base_key}.data_quality"),
+        problem,
+    );
     let estimator = resolve_estimator(
         estimator,
         &m.estimator,
@@ -1942,6 +1963,7 @@ fn validate_model(
         problem,
     );
     ModelConfig {
+        data_quality,
         learned,
         estimator,
         baseline,
@@ -2140,6 +2162,22 @@ mod tests {
         assert!(!c.data_quality.enabled);
         assert_eq!(c.data_quality.missing_rate_change, 0.2);
         assert_eq!(c.data_quality.alpha, 0.001);
+        // A model's section overrides the global one, key by key; models
+        // without one take the global settings.
+        let c = Config::from_toml(
+            "[data_quality]\nunseen_share = 0.2\n[models.m.data_quality]\nalpha = 0.01\n",
+            "t",
+            &no_env,
+        )
+        .unwrap();
+        let m = c.model("m").data_quality;
+        assert_eq!((m.alpha, m.unseen_share), (0.01, 0.2));
+        let other = c.model("other").data_quality;
+        assert_eq!((other.alpha, other.unseen_share), (0.001, 0.2));
+        assert_eq!(
+            problems("[models.m.data_quality]\nwrong_type_share = 0\n"),
+            ["models.m.data_quality.wrong_type_share: must be greater than 0 and at most 1, got 0"]
+        );
     }
 
     #[test]

@@ -58,7 +58,8 @@ pub struct RawConfig {
 }
 
 /// `[data_quality]`. A check flags when its share reaches the level below
-/// and the count behind it is improbable at the reference's own rate.
+/// and the count behind it is improbable at the reference's own rate; a
+/// model's `[models.<name>.data_quality]` overrides any of these keys.
 #[derive(Debug, Default, Clone, Deserialize)]
 #[serde(default)]
 pub struct RawDataQuality {
@@ -615,6 +616,8 @@ pub struct RawModel {
     /// Reference profile (written by `driftd baseline`) for this model; its
     /// versions learn a baseline from their first events when unset.
     pub baseline: Option<String>,
+    /// Overrides of `[data_quality]` for this model.
+    pub data_quality: RawDataQuality,
     /// Overrides of `[learned]` for this model.
     pub learned: RawLearned,
     /// Overrides of `[estimator]` for this model.

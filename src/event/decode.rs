@@ -110,8 +110,7 @@ pub struct Decoder {
 
 impl Decoder {
     pub fn new(config: &Config) -> Self {
-        let default_model =
-            ModelConfig::defaults(&config.drift, &config.learned, &config.estimator);
+        let default_model = ModelConfig::defaults(config);
         Self {
             default_model,
             fast_routing: config.model_pointer == "/model",

@@ -1201,7 +1201,7 @@ impl Engine {
                 &w.features,
                 features,
                 &w.new_features,
-                &self.config.data_quality,
+                &mc.data_quality,
             ),
             signals: w.signals.report(),
             learned: None,
