@@ -56,6 +56,18 @@ impl Default for DataQualitySettings {
     }
 }
 
+/// Windows with fewer events are measured, never flagged: a handful of
+/// events says too little about a rate.
+pub const MIN_EVENTS: u64 = 30;
+
+/// The rate at which the next value shows what `k` of `n` reference values
+/// showed (the rule of succession, (k + 1) / (n + 2)): never 0, so a test
+/// against a reference that happened not to show a fault still asks for
+/// more than one faulty value.
+fn expected(k: u64, n: u64) -> f64 {
+    (k as f64 + 1.0) / (n as f64 + 2.0)
+}
+
 /// A check that can flag.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Serialize)]
 #[serde(rename_all = "snake_case")]
@@ -107,7 +119,8 @@ pub struct FeatureQuality {
     #[serde(skip_serializing_if = "Option::is_none")]
     pub unseen_share: Option<f64>,
     /// Categorical: the share expected from the reference (its categories
-    /// seen once, over its count: the Good-Turing estimate of unseen mass).
+    /// seen once and its count beyond the category cap, over its count: the
+    /// Good-Turing estimate of unseen mass, by succession).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub reference_unseen_share: Option<f64>,
     /// Numeric: share of the values outside the reference's range.
@@ -202,8 +215,8 @@ pub fn binomial_upper_tail(k: u64, n: u64, p: f64) -> f64 {
     Binomial::new(p, n).map_or(1.0, |b| b.sf(k - 1))
 }
 
-/// Whether `k` of `n` at rate `share` reaches `level` and is improbable at
-/// the reference's rate `p0`.
+/// Whether `k` of `n` reaches `level` and is improbable at the reference's
+/// rate `p0`.
 fn flags(k: u64, n: u64, p0: f64, level: f64, alpha: f64) -> bool {
     n > 0 && k as f64 / n as f64 >= level && binomial_upper_tail(k, n, p0) < alpha
 }
@@ -235,7 +248,24 @@ pub fn assess(
         features.push(f);
     }
     let share = ratio(new.events, events);
-    let flagged = s.enabled && flags(new.events, events, 0.0, s.new_feature_share, s.alpha);
+    // The reference's events, none of which carried a feature it lacks.
+    let reference_events = profiles
+        .values()
+        .map(|p| {
+            let (c, m) = p.counts();
+            c + m
+        })
+        .max()
+        .unwrap_or(0);
+    let flagged = s.enabled
+        && events >= MIN_EVENTS
+        && flags(
+            new.events,
+            events,
+            expected(0, reference_events),
+            s.new_feature_share,
+            s.alpha,
+        );
     issues += usize::from(flagged);
     DataQualityReport {
         issues,
@@ -261,21 +291,32 @@ fn feature(
     let nulls = missing.saturating_sub(wrong);
     let n = values + missing;
     let (ref_count, ref_missing) = p.counts();
-    let r0 = ratio(ref_missing, ref_count + ref_missing);
+    let ref_total = ref_count + ref_missing;
+    let r0 = ratio(ref_missing, ref_total);
     let missing_rate = ratio(nulls, n);
     let mut flagged = Vec::new();
+    let judged = s.enabled && n >= MIN_EVENTS;
     let mut check = |c: Check, on: bool| {
-        if s.enabled && on {
+        if judged && on {
             flagged.push(c);
         }
     };
     check(
         Check::MissingRate,
-        missing_rate - r0 >= s.missing_rate_change && binomial_upper_tail(nulls, n, r0) < s.alpha,
+        missing_rate - r0 >= s.missing_rate_change
+            && binomial_upper_tail(nulls, n, expected(ref_missing, ref_total)) < s.alpha,
     );
+    // The reference's wrong types are not kept (a profile holds values):
+    // taken as none.
     check(
         Check::WrongType,
-        flags(wrong, n, 0.0, s.wrong_type_share, s.alpha),
+        flags(
+            wrong,
+            n,
+            expected(0, ref_total),
+            s.wrong_type_share,
+            s.alpha,
+        ),
     );
     let (mut unseen_share, mut reference_unseen_share) = (None, None);
     let (mut out_of_range_share, mut reference_out_of_range_share) = (None, None);
@@ -287,8 +328,17 @@ fn feature(
                 .filter(|(k, _)| !cp.categories.0.contains_key(k.as_str()))
                 .map(|(_, c)| c)
                 .sum();
+            // Unseen mass: the categories seen once (Good-Turing), and what
+            // the reference counted beyond its category cap (any of those
+            // may come again under a name it did not keep).
             let singletons = cp.categories.0.values().filter(|&&c| c == 1).count() as u64;
-            let p0 = ratio(singletons, cp.count);
+            let beyond_cap = cp
+                .categories
+                .0
+                .get(super::tracker::OTHER)
+                .copied()
+                .unwrap_or(0);
+            let p0 = expected(singletons + beyond_cap, cp.count);
             check(
                 Check::UnseenCategories,
                 flags(unseen, values, p0, s.unseen_share, s.alpha),
@@ -304,25 +354,26 @@ fn feature(
             },
             FeatureProfile::Numeric(_),
         ) => {
+            // A new value falls beyond the k-th of m ordered reference
+            // values with probability about k / (m + 1): at least one
+            // rank's worth each side, however small the reference.
+            let (m, _) = p.counts();
+            let p0 = range.outside.max(2.0 / (m as f64 + 1.0)).min(1.0);
             check(
                 Check::OutOfRange,
-                flags(
-                    *out_of_range,
-                    values,
-                    range.outside,
-                    s.out_of_range_share,
-                    s.alpha,
-                ),
+                flags(*out_of_range, values, p0, s.out_of_range_share, s.alpha),
             );
             out_of_range_share = Some(ratio(*out_of_range, values));
             reference_out_of_range_share = Some(range.outside);
         }
         _ => {}
     }
-    // No value at all: improbable when the reference's missing rate to the
-    // power of the window's events is below alpha.
-    let absent = n > 0 && values == 0;
-    if s.enabled && absent && r0.powf(n as f64) < s.alpha {
+    // Not in any event (null or missing throughout; a feature sent with the
+    // wrong type is there): improbable when the reference's missing rate to
+    // the power of the window's events is below alpha.
+    let absent = n > 0 && values == 0 && wrong == 0;
+    let p_absent = expected(ref_missing, ref_total).powf(n as f64);
+    if judged && absent && p_absent < s.alpha {
         // Absent says it all: not also a missing rate.
         flagged.retain(|c| *c != Check::MissingRate);
         flagged.push(Check::Absent);
@@ -457,8 +508,8 @@ mod tests {
             assert!((b.reference_missing_rate - 50.0 / 5_050.0).abs() < 1e-12);
             let range = b.reference_out_of_range_share.unwrap();
             assert!(range > 0.0 && range <= 0.0025, "{range}");
-            // Good-Turing: one category seen once in 5,000.
-            assert_eq!(r.features[1].reference_unseen_share, Some(1.0 / 5_000.0));
+            // Good-Turing: one category seen once in 5,000, by succession.
+            assert_eq!(r.features[1].reference_unseen_share, Some(2.0 / 5_002.0));
         }
     }
 
@@ -513,20 +564,83 @@ mod tests {
 
     #[test]
     fn an_absent_feature_flags_only_when_improbable() {
-        let p = profiles();
         let s = DataQualitySettings::default();
         let gone = |rng: &mut XorShift, f: &str| match f {
             "brightness" => FeatureValue::Null,
             _ => stable(rng, f),
         };
-        // The reference misses 1 % of brightness: 1 event without it is
-        // ordinary, 5 are not (0.0099^5 < 0.001).
-        let one = assess(1, &window(&p, 1, gone), &p, &NewFeatures::default(), &s);
-        assert!(one.features[0].absent);
-        assert!(one.features[0].flagged.is_empty());
-        let five = assess(5, &window(&p, 5, gone), &p, &NewFeatures::default(), &s);
-        assert_eq!(five.features[0].flagged, [Check::Absent]);
-        assert_eq!(five.absent().count(), 1);
+        // The reference misses 1 % of brightness: a window too small to
+        // judge is measured only; 30 events without it are improbable.
+        let p = profiles();
+        let few = assess(29, &window(&p, 29, gone), &p, &NewFeatures::default(), &s);
+        assert!(few.features[0].absent);
+        assert!(few.features[0].flagged.is_empty());
+        let enough = assess(30, &window(&p, 30, gone), &p, &NewFeatures::default(), &s);
+        assert_eq!(enough.features[0].flagged, [Check::Absent]);
+        assert_eq!(enough.absent().count(), 1);
+        // A reference that misses it 80 % of the time: 30 events without it
+        // are ordinary (0.8^30 > 0.001), 40 are not.
+        let mut mostly_missing = profiles();
+        let values: Vec<f64> = (0..1_000).map(|i| i as f64).collect();
+        mostly_missing.insert(
+            "brightness".into(),
+            FeatureProfile::from_data(&FeatureData::Numeric {
+                values,
+                missing: 4_000,
+                source: FeatureKind::Numeric,
+            })
+            .unwrap(),
+        );
+        let p = &mostly_missing;
+        let r = assess(30, &window(p, 30, gone), p, &NewFeatures::default(), &s);
+        assert!(r.features[0].absent && r.features[0].flagged.is_empty());
+        let r = assess(40, &window(p, 40, gone), p, &NewFeatures::default(), &s);
+        assert_eq!(r.features[0].flagged, [Check::Absent]);
+    }
+
+    /// A small reference (every value kept, so its range is its minimum and
+    /// maximum) and a reference that never missed a value: windows of the
+    /// same data do not flag for one value beyond them.
+    #[test]
+    fn small_or_spotless_references_do_not_flag_stable_windows() {
+        let mut rng = XorShift::new(3);
+        let mut values: Vec<f64> = (0..1_000).map(|_| rng.normal()).collect();
+        values.sort_by(f64::total_cmp);
+        let mut p = profiles();
+        p.insert(
+            "brightness".into(),
+            FeatureProfile::from_data(&FeatureData::Numeric {
+                values,
+                missing: 0,
+                source: FeatureKind::Numeric,
+            })
+            .unwrap(),
+        );
+        let s = DataQualitySettings::default();
+        let mut beyond = 0.0;
+        for seed in 0..200 {
+            let mut rng = XorShift::new(100 + seed);
+            let mut t: BTreeMap<String, FeatureTracker> = p
+                .iter()
+                .map(|(k, pr)| (k.clone(), FeatureTracker::for_profile(pr)))
+                .collect();
+            for i in 0..50 {
+                for (k, tr) in t.iter_mut() {
+                    // One null in the window, where the reference had none.
+                    let v = match k.as_str() {
+                        "brightness" if i == 0 => FeatureValue::Null,
+                        "brightness" => FeatureValue::Number(rng.normal()),
+                        _ => stable(&mut rng, k),
+                    };
+                    tr.observe(&v, &p[k]);
+                }
+            }
+            let r = assess(50, &t, &p, &NewFeatures::default(), &s);
+            assert_eq!(r.issues, 0, "window {seed}: {r:#?}");
+            beyond += r.features[0].out_of_range_share.unwrap();
+        }
+        // Values beyond the reference's extremes do occur (about 2 in 1,001).
+        assert!(beyond > 0.0);
     }
 
     #[test]
@@ -539,5 +653,51 @@ mod tests {
         assert_eq!(new.names.len(), MAX_NEW_NAMES);
         assert_eq!(new.names["f0"], 101);
         assert_eq!(new.other, 100 - MAX_NEW_NAMES as u64);
+    }
+}
+
+#[cfg(test)]
+mod engine_tests {
+    use crate::config::Config;
+    use crate::monitor::Engine;
+    use crate::quality::Vocabulary;
+    use crate::source::generate::{GenerateSpec, Scenario};
+
+    /// What the engine counts as a new feature: a key with a value that the
+    /// baseline neither profiled nor saw while learning.
+    #[test]
+    fn null_keys_and_unprofiled_features_are_not_new() {
+        let config = Config::from_toml(
+            "[windows]\nkind = \"count\"\nevents = 500\n[baseline]\nlearn_events = 500\n",
+            "t",
+            &|_| None,
+        )
+        .unwrap();
+        let mut e = Engine::new(config, Vocabulary::english(), Default::default());
+        let lines = crate::testkit::lines(&GenerateSpec::new(Scenario::Stable, 1_500));
+        let mut reports = Vec::new();
+        for (i, line) in lines.iter().enumerate() {
+            let mut v: serde_json::Value = serde_json::from_slice(line).unwrap();
+            let f = v["features"].as_object_mut().unwrap();
+            // Always null: a path the producer does not fill.
+            f.insert("latency_path".into(), serde_json::Value::Null);
+            // Mixed kinds while learning: left out of the baseline.
+            f.insert(
+                "mixed".into(),
+                if i % 2 == 0 { 1.into() } else { "one".into() },
+            );
+            // Appears with values after the baseline is learned.
+            if i >= 1_000 {
+                f.insert("fresh".into(), 7.into());
+            }
+            reports.extend(e.process(&serde_json::to_vec(&v).unwrap()).unwrap());
+        }
+        assert_eq!(reports.len(), 2);
+        let first = &reports[0].data_quality.new_features;
+        assert_eq!((first.events, first.flagged), (0, false), "{first:?}");
+        let second = &reports[1].data_quality.new_features;
+        assert_eq!(second.names, ["fresh"]);
+        assert_eq!(second.events, 500);
+        assert!(second.flagged);
     }
 }

@@ -3,7 +3,7 @@
 //! version's state, learn or load its baseline, track the open windows, and
 //! evaluate each window against the baseline when it closes.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 
 use rustc_hash::FxHashMap;
 use serde::{Deserialize, Serialize};
@@ -249,6 +249,10 @@ enum Baseline {
     Ready {
         features: BTreeMap<String, FeatureProfile>,
         source: BaselineSource,
+        /// Features the learning events had but could not be profiled (no
+        /// usable value, or mixed kinds): known, so never "new".
+        #[serde(default)]
+        unprofiled: BTreeSet<String>,
     },
 }
 
@@ -869,6 +873,7 @@ impl Engine {
                 Some(p) => Baseline::Ready {
                     features: p.features.clone(),
                     source: BaselineSource::Profile,
+                    unprofiled: BTreeSet::new(),
                 },
                 None => Baseline::Learning {
                     collectors: BTreeMap::new(),
@@ -946,16 +951,23 @@ impl Engine {
             self.counters.learned += 1;
             if *events >= learn_events {
                 let mut features = BTreeMap::new();
+                let mut unprofiled = BTreeSet::new();
                 for (name, c) in std::mem::take(collectors) {
                     // A feature with no usable value in the learning events
                     // (or mixed kinds) cannot be monitored; it is left out.
-                    if let Some(p) = c.finish().ok().as_ref().and_then(FeatureProfile::from_data) {
-                        features.insert(name, p);
+                    match c.finish().ok().as_ref().and_then(FeatureProfile::from_data) {
+                        Some(p) => {
+                            features.insert(name, p);
+                        }
+                        None => {
+                            unprofiled.insert(name);
+                        }
                     }
                 }
                 state.baseline = Baseline::Ready {
                     features,
                     source: BaselineSource::Learned,
+                    unprofiled,
                 };
             }
             return Vec::new();
@@ -978,7 +990,12 @@ impl Engine {
             state.late_pending += 1;
             self.counters.late_events += 1;
         } else {
-            let Baseline::Ready { features, .. } = &state.baseline else {
+            let Baseline::Ready {
+                features,
+                unprofiled,
+                ..
+            } = &state.baseline
+            else {
                 unreachable!("learning returned above")
             };
             let next_index = &mut state.next_index;
@@ -1016,7 +1033,8 @@ impl Engine {
                 true => self.estimators.get(&key.0).and_then(Estimator::model),
                 false => None,
             };
-            tracked_clip = Some(track(window, &event, features, &self.vocab, estimate));
+            let baseline = (features, unprofiled);
+            tracked_clip = Some(track(window, &event, baseline, &self.vocab, estimate));
             if let Some(s) = &mut window.sample {
                 s.observe(&event);
             }
@@ -1089,7 +1107,9 @@ impl Engine {
         w.signals.late_events += std::mem::take(&mut state.late_pending);
         w.signals.future_events += std::mem::take(&mut state.future_pending);
         let (features, source) = match &state.baseline {
-            Baseline::Ready { features, source } => (features, *source),
+            Baseline::Ready {
+                features, source, ..
+            } => (features, *source),
             Baseline::Learning { .. } => {
                 unreachable!("windows open only after the baseline is ready")
             }
@@ -1541,7 +1561,7 @@ pub fn prepare(e: &mut InferenceEvent<'_>, vocab: &Vocabulary) {
 fn track(
     w: &mut Window,
     e: &InferenceEvent<'_>,
-    baseline: &BTreeMap<String, FeatureProfile>,
+    (baseline, unprofiled): (&BTreeMap<String, FeatureProfile>, &BTreeSet<String>),
     vocab: &Vocabulary,
     estimate: Option<&LinearModel>,
 ) -> Option<f64> {
@@ -1555,23 +1575,28 @@ fn track(
     // Trackers were made from the baseline, so both maps have the same keys in
     // the same order, and the event's features are sorted by name too: one
     // merge pass matches them (a baseline feature the event lacks is missing).
-    // Features the baseline lacks are passed over, and counted.
+    // Features the baseline lacks are passed over, and counted when they
+    // have a value (a configured path the event lacks comes as null).
     let mut values = e.features.iter().peekable();
     let new = &mut w.new_features;
     let mut any_new = false;
-    for ((name, t), p) in w.features.iter_mut().zip(baseline.values()) {
-        while let Some((n, _)) = values.next_if(|(n, _)| crate::event::cmp_short(n, name).is_lt()) {
+    let mut note = |n: &str, v: &FeatureValue<'_>| {
+        if !matches!(v, FeatureValue::Null) && !unprofiled.contains(n) {
             new.name(n);
             any_new = true;
+        }
+    };
+    for ((name, t), p) in w.features.iter_mut().zip(baseline.values()) {
+        while let Some((n, v)) = values.next_if(|(n, _)| crate::event::cmp_short(n, name).is_lt()) {
+            note(n, v);
         }
         match values.next_if(|(n, _)| crate::event::eq_short(n, name)) {
             Some((_, v)) => t.observe(v, p),
             None => t.observe(&FeatureValue::Null, p),
         }
     }
-    for (n, _) in values {
-        new.name(n);
-        any_new = true;
+    for (n, v) in values {
+        note(n, v);
     }
     new.events += u64::from(any_new);
     if e.error.is_none() {

@@ -534,7 +534,7 @@ impl Condition {
     pub fn features(&self) -> Vec<&str> {
         match self {
             Self::Compare {
-                metric: Metric::Feature { feature, .. },
+                metric: Metric::Feature { feature, .. } | Metric::Quality { feature, .. },
                 ..
             } => vec![feature.as_str()],
             Self::Compare { .. } => Vec::new(),

@@ -306,7 +306,7 @@ function dataQualityPanel(w) {
         el("th", { class: "num", text: "out of range" }), el("th", { text: "flagged" }))),
       el("tbody", {}, rows))),
     nf.events ? el("p", { class: nf.flagged ? "new-features" : "muted new-features" },
-      `Features the baseline lacks, in ${pct(nf.share)} of events: ${(nf.names || []).join(", ")}${nf.other ? ` and ${count(nf.other)} more` : ""}`) : null);
+      `Features the baseline lacks, in ${pct(nf.share)} of events: ${(nf.names || []).join(", ")}${nf.other ? ` and others (${count(nf.other)} more occurrences)` : ""}`) : null);
 }
 
 function latestWindows(windows) {
