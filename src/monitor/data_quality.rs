@@ -643,6 +643,28 @@ mod tests {
         assert!(beyond > 0.0);
     }
 
+    /// A numeric feature's numbers sent as strings are numbers, as the
+    /// baseline reads them (`kind = "numeric"` learns from such strings).
+    #[test]
+    fn numbers_in_strings_are_values_of_a_numeric_feature() {
+        let p = profiles();
+        let as_text = |rng: &mut XorShift, f: &str| match f {
+            "brightness" => FeatureValue::Category(format!(" {} ", rng.normal()).into()),
+            _ => stable(rng, f),
+        };
+        let t = window(&p, 500, as_text);
+        assert_eq!(t["brightness"].counts(), (500, 0));
+        assert_eq!(t["brightness"].mismatched(), 0);
+        let r = assess(
+            500,
+            &t,
+            &p,
+            &NewFeatures::default(),
+            &DataQualitySettings::default(),
+        );
+        assert_eq!(r.issues, 0, "{r:#?}");
+    }
+
     #[test]
     fn new_feature_names_are_capped() {
         let mut new = NewFeatures::default();
