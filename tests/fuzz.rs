@@ -8,7 +8,7 @@
 //! docs/hardening.md:
 //!
 //! ```text
-//! DRIFTD_FUZZ_CASES=1000000 cargo test --release --test fuzz -- --nocapture
+//! DRIFTD_FUZZ_CASES=1000000 cargo test --profile fuzz --test fuzz -- --nocapture
 //! ```
 //!
 //! `DRIFTD_FUZZ_SEED` repeats a run; a failure prints the seed and case.
