@@ -104,14 +104,6 @@ pub enum ProfileError {
 }
 
 impl FeatureProfile {
-    /// The reference's (non-null values, missing values).
-    pub fn counts(&self) -> (u64, u64) {
-        match self {
-            Self::Numeric(n) => (n.count, n.missing),
-            Self::Categorical(c) => (c.count, c.missing),
-        }
-    }
-
     /// Numbers that are the feature's own values (not token counts or
     /// embedding norms): the learned checks' columns.
     pub fn is_plain_number(&self) -> bool {

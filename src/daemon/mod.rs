@@ -168,15 +168,17 @@ pub fn run(
             engine.restore_bytes(&cp.engine)
         } else {
             engine.restore(&crate::monitor::engine::Snapshot {
-                core: cp.engine.clone(),
+                core: cp.engine,
                 versions: cp
                     .engine_versions
-                    .iter()
-                    .map(|(m, v, s)| crate::monitor::engine::VersionPart {
-                        model: m.clone(),
-                        version: v.clone(),
-                        state: s.clone(),
-                    })
+                    .into_iter()
+                    .map(
+                        |(model, version, state)| crate::monitor::engine::VersionPart {
+                            model,
+                            version,
+                            state,
+                        },
+                    )
                     .collect(),
             })
         };

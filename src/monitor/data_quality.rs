@@ -251,10 +251,7 @@ pub fn assess(
     // The reference's events, none of which carried a feature it lacks.
     let reference_events = profiles
         .values()
-        .map(|p| {
-            let (c, m) = p.counts();
-            c + m
-        })
+        .map(|p| p.count() + p.missing())
         .max()
         .unwrap_or(0);
     let flagged = s.enabled
@@ -290,7 +287,7 @@ fn feature(
     let wrong = t.mismatched();
     let nulls = missing.saturating_sub(wrong);
     let n = values + missing;
-    let (ref_count, ref_missing) = p.counts();
+    let (ref_count, ref_missing) = (p.count(), p.missing());
     let ref_total = ref_count + ref_missing;
     let r0 = ratio(ref_missing, ref_total);
     let missing_rate = ratio(nulls, n);
@@ -357,8 +354,7 @@ fn feature(
             // A new value falls beyond the k-th of m ordered reference
             // values with probability about k / (m + 1): at least one
             // rank's worth each side, however small the reference.
-            let (m, _) = p.counts();
-            let p0 = range.outside.max(2.0 / (m as f64 + 1.0)).min(1.0);
+            let p0 = range.outside.max(2.0 / (ref_count as f64 + 1.0)).min(1.0);
             check(
                 Check::OutOfRange,
                 flags(*out_of_range, values, p0, s.out_of_range_share, s.alpha),

@@ -106,15 +106,19 @@ impl FeatureTracker {
                     (FeatureValue::Category(s), FeatureKind::Text) => {
                         Some(s.split_whitespace().count() as f64)
                     }
-                    // As the baseline reads a numeric feature: a string that
-                    // is a finite number is that number.
-                    (FeatureValue::Category(s), FeatureKind::Numeric)
-                        if s.trim().parse::<f64>().is_ok_and(f64::is_finite) =>
-                    {
-                        s.trim().parse::<f64>().ok()
-                    }
                     (FeatureValue::Vector(v), FeatureKind::Embedding) => {
                         Some(v.iter().map(|x| x * x).sum::<f64>().sqrt())
+                    }
+                    // As the baseline reads a numeric feature: a string that
+                    // is a finite number is that number.
+                    (FeatureValue::Category(s), FeatureKind::Numeric) => {
+                        match s.trim().parse::<f64>() {
+                            Ok(x) if x.is_finite() => Some(x),
+                            _ => {
+                                *mismatched += 1;
+                                None
+                            }
+                        }
                     }
                     _ => {
                         *mismatched += 1;

@@ -316,14 +316,15 @@ function latestWindows(windows) {
   const rows = newest.map((w) => {
     const ds = w.drift.dataset;
     const drifted = w.drift.features.filter((f) => f.drift).map((f) => f.name);
+    const flags = qualityFlags(w);
     return el("tr", { class: ds.drift ? "drift" : null },
       el("td", { text: when(w.window.end) }),
       el("td", { text: w.model_version }),
       el("td", { class: "num", text: count(w.signals.events) }),
       el("td", {}, `${ds.drifted}/${ds.total} `, ds.drift ? badge("drift", "bad") : null,
         drifted.length ? el("div", { class: "muted", text: drifted.join(", ") }) : null),
-      el("td", {}, qualityFlags(w).length ? badge(`${qualityFlags(w).length}`, "bad") : "0",
-        qualityFlags(w).length ? el("div", { class: "muted", text: qualityFlags(w).join(", ") }) : null),
+      el("td", {}, flags.length ? badge(`${flags.length}`, "bad") : "0",
+        flags.length ? el("div", { class: "muted", text: flags.join(", ") }) : null),
       el("td", { class: "num", text: pct(w.signals.error_rate) }),
       el("td", { class: "num", text: num(w.signals.latency_ms_p90, 0) }),
       el("td", { class: "num", text: pct(w.captions.boilerplate_prefix_rate) }),
