@@ -45,28 +45,20 @@ const STOPS: [bool; 256] = {
 /// its bytes is `"`, `\\` or below 0x20), then byte by byte in the last few.
 #[inline(always)]
 fn stop_position(s: &[u8]) -> Option<(usize, bool)> {
-    const ONES: u64 = 0x0101_0101_0101_0101;
-    const HIGHS: u64 = 0x8080_8080_8080_8080;
-    // Bit 7 of a byte of the result is set when that byte of `w` is zero
-    // (exact for the lowest such byte, which is all the scan needs).
-    let zero = |w: u64| w.wrapping_sub(ONES) & !w & HIGHS;
+    use super::swar;
     let mut high = 0;
     let mut i = 0;
     while let Some(chunk) = s.get(i..i + 8) {
         let w = u64::from_le_bytes(chunk.try_into().expect("eight bytes"));
-        let quote = zero(w ^ (ONES * u64::from(b'"')));
-        let slash = zero(w ^ (ONES * u64::from(b'\\')));
-        // A byte below 0x20 (bit 7 clear), or DEL.
-        let control = w.wrapping_sub(ONES * 0x20) & !w & HIGHS;
-        let del = zero(w ^ (ONES * 0x7f));
-        let hits = quote | slash | control | del;
+        let hits =
+            swar::equal(w, b'"') | swar::equal(w, b'\\') | swar::control(w) | swar::equal(w, 0x7f);
         if hits != 0 {
             let p = hits.trailing_zeros() as usize / 8;
             // Only the bytes before the stop belong to the string.
-            high |= w & HIGHS & ((1u64 << (8 * p)) - 1);
+            high |= swar::high(w) & ((1u64 << (8 * p)) - 1);
             return Some((i + p, high == 0));
         }
-        high |= w & HIGHS;
+        high |= swar::high(w);
         i += 8;
     }
     let p = s[i..].iter().position(|&c| STOPS[usize::from(c)])?;

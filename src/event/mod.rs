@@ -166,6 +166,33 @@ pub fn needs_escape(c: char) -> bool {
         || matches!(c, '\u{2028}' | '\u{2029}' | '\u{202a}'..='\u{202e}' | '\u{2066}'..='\u{2069}')
 }
 
+/// Tests of eight bytes at a time (one `u64`, little-endian): each sets bit
+/// 7 of the bytes it finds, exactly for the lowest such byte (a byte after
+/// it may be set too), which is all a scan for the first or for any needs.
+pub(crate) mod swar {
+    const ONES: u64 = 0x0101_0101_0101_0101;
+    const HIGHS: u64 = 0x8080_8080_8080_8080;
+
+    /// Bytes equal to `b`.
+    #[inline(always)]
+    pub fn equal(w: u64, b: u8) -> u64 {
+        let x = w ^ (ONES * u64::from(b));
+        x.wrapping_sub(ONES) & !x & HIGHS
+    }
+
+    /// Bytes below 0x20 (control characters).
+    #[inline(always)]
+    pub fn control(w: u64) -> u64 {
+        w.wrapping_sub(ONES * 0x20) & !w & HIGHS
+    }
+
+    /// Bytes of 0x80 or more (not ASCII), every one of them.
+    #[inline(always)]
+    pub fn high(w: u64) -> u64 {
+        w & HIGHS
+    }
+}
+
 /// Whether any character of `s` is one [`needs_escape`] names. Runs for
 /// every name and category of every event, so eight bytes are looked at a
 /// time: a word with no byte below 0x20, no DEL (0x7f) and no byte of a
@@ -173,18 +200,12 @@ pub fn needs_escape(c: char) -> bool {
 /// decoded into characters and tested exactly.
 #[inline]
 pub fn has_escapes(s: &str) -> bool {
-    const ONES: u64 = 0x0101_0101_0101_0101;
-    const HIGHS: u64 = 0x8080_8080_8080_8080;
     let mut chunks = s.as_bytes().chunks_exact(8);
     let mut suspect = false;
     for c in &mut chunks {
         let w = u64::from_le_bytes(c.try_into().expect("eight bytes"));
-        // Bit 7 set in a byte below 0x20 (and maybe in bytes after one), or
-        // in a byte equal to 0x7f, or in a non-ASCII byte: never missed.
-        let below = w.wrapping_sub(ONES * 0x20) & !w & HIGHS;
-        let x = w ^ (ONES * 0x7f);
-        let del = x.wrapping_sub(ONES) & !x & HIGHS;
-        if (w & HIGHS) | below | del != 0 {
+        // A byte below 0x20, DEL, or a non-ASCII byte: never missed.
+        if swar::high(w) | swar::control(w) | swar::equal(w, 0x7f) != 0 {
             suspect = true;
             break;
         }
