@@ -1078,6 +1078,14 @@ fn learned_checks_run_in_the_daemon_off_the_consumer() {
         metric(&m, &format!("driftd_learned_drift{{model=\"{MODEL}\"}}")),
         Some(1.0)
     );
+    // Every one of the 100 label shuffles scored below the observed AUC.
+    assert_eq!(
+        metric(
+            &m,
+            &format!("driftd_learned_classifier_p_value{{model=\"{MODEL}\"}}")
+        ),
+        Some(1.0 / 101.0)
+    );
     let caption_auc = format!(
         "driftd_learned_embedding_drift{{model=\"{MODEL}\",embedding=\"caption\",statistic=\"classifier_auc\"}}"
     );

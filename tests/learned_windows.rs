@@ -187,7 +187,8 @@ fn learned_settings_are_validated() {
     let cfg = dir.path().join("driftd.toml");
     std::fs::write(
         &cfg,
-        "[learned]\nsample_size = 5\nmmd_alpha = 1.5\n[models.m.learned]\nfolds = 1\n",
+        "[learned]\nsample_size = 5\nmmd_alpha = 1.5\nclassifier_alpha = 0\n\
+         [models.m.learned]\nfolds = 1\nsample_size = 512\nreference_size = 300\n",
     )
     .unwrap();
     let out = driftd(&["check-config", "--config", p(&cfg)]);
@@ -197,6 +198,8 @@ fn learned_settings_are_validated() {
         "learned.sample_size: must be between 20 and 4096, got 5",
         "learned.mmd_alpha: must be in (0, 1), got 1.5",
         "models.m.learned.folds: must be between 2 and 20, got 1",
+        "learned.classifier_alpha: must be in (0, 1), got 0",
+        "models.m.learned.reference_size: must be at least sample_size (512), got 300",
     ] {
         assert!(err.contains(needle), "missing {needle:?} in {err}");
     }
@@ -259,11 +262,17 @@ fn report_runs_the_learned_checks_on_files_and_profiles() {
     assert_eq!(r["learned"]["drift"], true);
     assert_eq!(r["learned"]["reference_events"], 6000);
     assert!(unflagged(&r), "a per-feature test flagged the joint shift");
-    // Unchanged data: AUC near 0.5. (At 256 rows a side the null AUC
-    // exceeds the 0.55 threshold in about 6 % of samples, README; this one
-    // is not asserted below it.)
+    assert_eq!(r["learned"]["reference_sample"], 256);
+    assert_eq!(r["learned"]["classifier"]["p_value"], 1.0 / 101.0);
+    // Unchanged data: AUC near 0.5 and a p-value of no note (a single
+    // verdict is drift with probability 5 %; this one is not).
     let r = report(&["--reference", p(&reference)], &same);
     assert!(auc(&r) < 0.6, "{}", r["learned"]);
+    assert!(
+        r["learned"]["classifier"]["p_value"].as_f64().unwrap() >= 0.05,
+        "{}",
+        r["learned"]
+    );
 
     // A profile keeps the reference sample.
     let profile = dir.path().join("profile.json");
@@ -271,7 +280,9 @@ fn report_runs_the_learned_checks_on_files_and_profiles() {
     assert!(out.status.success());
     let saved: Value = serde_json::from_str(&std::fs::read_to_string(&profile).unwrap()).unwrap();
     assert_eq!(saved["sample"]["seen"], 6000);
-    assert_eq!(saved["sample"]["events"].as_array().unwrap().len(), 256);
+    // The reference pool: `reference_size` rows, of which each comparison
+    // draws `sample_size`.
+    assert_eq!(saved["sample"]["events"].as_array().unwrap().len(), 2048);
     let r = report(&["--baseline", p(&profile)], &flipped);
     assert!(auc(&r) > 0.75, "{}", r["learned"]);
 
@@ -378,5 +389,54 @@ fn a_profile_baseline_brings_its_reference_sample() {
         let skipped = w["learned"]["classifier"]["skipped"].as_str().unwrap();
         assert!(skipped.contains("(reference 0, window 256)"), "{skipped}");
         assert_eq!(w["learned"]["drift"], false);
+    }
+}
+
+/// Each window is compared with its own draw of `sample_size` events from a
+/// reference pool of `reference_size`: a learned baseline of 3,000 events
+/// keeps 2,048 of them, and no two windows get the same draw.
+#[test]
+fn every_window_draws_its_own_reference_from_a_larger_pool() {
+    use driftd::monitor::Engine;
+    use driftd::quality::Vocabulary;
+    use driftd::source::generate::{GenerateSpec, Scenario};
+
+    let config = driftd::config::Config::from_toml(
+        &format!("{LEARNED}sample_size = 64\n"),
+        "test.toml",
+        &|_| None,
+    )
+    .unwrap();
+    let mut engine = Engine::new(config, Vocabulary::english(), Default::default());
+    engine.defer_learned(true);
+    let mut spec = GenerateSpec::new(Scenario::Stable, 24_000);
+    spec.embedding_dims = 4;
+    let mut jobs = Vec::new();
+    for line in driftd::testkit::lines(&spec) {
+        for w in engine.process(&line).unwrap() {
+            jobs.push(w.learned_job.expect("learned checks are on"));
+        }
+    }
+    assert!(jobs.len() >= 3, "{} windows", jobs.len());
+    let key = |e: &driftd::learned::window::Sampled| format!("{:?}", e.numbers);
+    let draws: Vec<std::collections::BTreeSet<String>> = jobs
+        .iter()
+        .map(|j| j.reference.iter().map(key).collect())
+        .collect();
+    for (j, d) in jobs.iter().zip(&draws) {
+        assert_eq!(j.reference.len(), 64);
+        assert_eq!(d.len(), 64, "drawn without replacement");
+        assert_eq!(j.reference_seen, 3000);
+    }
+    let pool: std::collections::BTreeSet<&String> = draws.iter().flatten().collect();
+    assert!(
+        pool.len() > 64 * 2,
+        "{} distinct reference events",
+        pool.len()
+    );
+    for a in 0..draws.len() {
+        for b in a + 1..draws.len() {
+            assert_ne!(draws[a], draws[b], "windows {a} and {b}");
+        }
     }
 }

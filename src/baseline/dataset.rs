@@ -23,12 +23,12 @@ pub struct Dataset {
     pub rows: u64,
     pub features: BTreeMap<String, FeatureData>,
     /// A uniform sample of the rows (numeric columns and embeddings) for the
-    /// learned checks, of at most `learned.sample_size` rows.
+    /// learned checks, of at most `learned.reference_size` rows.
     pub sample: DatasetSample,
 }
 
 /// Size and seed of a dataset's row sample: the model's
-/// `learned.sample_size`, seeded by the file's name.
+/// `learned.reference_size`, seeded by the file's name.
 fn sample_plan(config: &Config, model: Option<&str>, path: &Path) -> (usize, u64) {
     let l = config.model(model.unwrap_or_default()).learned;
     let name = path
@@ -36,7 +36,7 @@ fn sample_plan(config: &Config, model: Option<&str>, path: &Path) -> (usize, u64
         .and_then(|n| n.to_str())
         .unwrap_or_default();
     let seed = sample_seed(&l, model.unwrap_or_default(), name, 0);
-    (l.sample_size, seed)
+    (l.reference_size, seed)
 }
 
 /// Why a dataset could not be read. Every variant names the file.

@@ -10,9 +10,9 @@
 //!   (exact tests), otherwise 2,001 quantiles (KS within 1/2000; see
 //!   `tests/baseline_accuracy.rs` for measured Wasserstein error);
 //! - categorical features: count, missing and the count of every category;
-//! - `sample`: up to `learned.sample_size` reference rows (numeric values and
-//!   embedding vectors), the reference of the learned checks. With 512-dim
-//!   embeddings at the default 256 rows that is about 2 MB of JSON.
+//! - `sample`: up to `learned.reference_size` reference rows (numeric values and
+//!   embedding vectors), the reference of the learned checks. With two
+//!   512-dim embeddings at the default 2,048 rows that is about 20 MB of JSON.
 
 use std::collections::BTreeMap;
 use std::path::Path;

@@ -90,6 +90,7 @@ const WINDOW_COLUMNS: &[(&str, &str)] = &[
         "classifier_auc_std_error",
         "/learned/classifier/auc_std_error",
     ),
+    ("classifier_p_value", "/learned/classifier/p_value"),
     ("predicted_quality", "/estimator/predicted_mean"),
     ("estimator_version", "/estimator/version"),
 ];

@@ -15,7 +15,7 @@ use clap::ValueEnum;
 
 use crate::baseline::{read_dataset, Dataset, Profile};
 use crate::config::Config;
-use crate::learned::window::DatasetSample;
+use crate::learned::window::{draw, DatasetSample};
 use crate::learned::LearnedJob;
 use crate::monitor::{evaluate, Reference};
 use crate::report::{render_html, render_json, HtmlContext};
@@ -223,6 +223,9 @@ pub fn report(
         };
         let empty = DatasetSample::default();
         let reference = sample.unwrap_or(&empty);
+        // The files' samples hold up to `reference_size` rows; the checks
+        // compare `sample_size` of each.
+        let n = settings.sample_size;
         LearnedJob {
             seed: settings.seed,
             columns: numeric
@@ -230,9 +233,9 @@ pub fn report(
                 .filter(|k| current.features.contains_key(*k))
                 .cloned()
                 .collect(),
-            reference: reference.events.clone(),
+            reference: draw(&reference.events, n, !settings.seed),
             reference_seen: reference.seen,
-            current: current.sample.events.clone(),
+            current: draw(&current.sample.events, n, settings.seed.rotate_left(32)),
             current_seen: current.sample.seen,
             settings,
         }
@@ -279,7 +282,11 @@ pub fn baseline(
         model_seen = model_seen.or(ds.model.clone());
         sample = Some(match sample.take() {
             None => ds.sample.clone(),
-            Some(acc) => acc.merge(ds.sample.clone(), learned.sample_size, rows ^ learned.seed),
+            Some(acc) => acc.merge(
+                ds.sample.clone(),
+                learned.reference_size,
+                rows ^ learned.seed,
+            ),
         });
         match &mut merged {
             None => {

@@ -526,9 +526,10 @@ fn learned_summary(l: &crate::learned::LearnedReport) -> String {
     if let Some(c) = &l.classifier {
         parts.push(match (&c.result, &c.skipped) {
             (Some(r), _) => format!(
-                "classifier AUC {:.3} \u{b1} {:.3}{}",
+                "classifier AUC {:.3} \u{b1} {:.3}, p {:.3}{}",
                 r.auc,
                 r.auc_std_error,
+                r.p_value,
                 flag(r.drift)
             ),
             (None, why) => format!("classifier skipped ({})", why.as_deref().unwrap_or("")),
@@ -543,7 +544,7 @@ fn learned_summary(l: &crate::learned::LearnedReport) -> String {
             ));
         }
         if let Some(c) = &e.classifier {
-            s.push_str(&format!(" AUC {:.3}", c.auc));
+            s.push_str(&format!(" AUC {:.3}, p {:.3}", c.auc, c.p_value));
         }
         if let Some(why) = &e.skipped {
             s.push_str(&format!(" skipped ({why})"));

@@ -1778,6 +1778,13 @@ fn resolve_learned(
         &mut s.sample_size,
     );
     count(
+        "reference_size",
+        over.reference_size,
+        20,
+        16_384,
+        &mut s.reference_size,
+    );
+    count(
         "permutations",
         over.permutations,
         0,
@@ -1787,6 +1794,11 @@ fn resolve_learned(
     count("folds", over.folds, 2, 20, &mut s.folds);
     for (name, v, into) in [
         ("mmd_alpha", over.mmd_alpha, &mut s.mmd_alpha),
+        (
+            "classifier_alpha",
+            over.classifier_alpha,
+            &mut s.classifier_alpha,
+        ),
         ("auc_threshold", over.auc_threshold, &mut s.auc_threshold),
     ] {
         if let Some(v) = v {
@@ -1812,6 +1824,16 @@ fn resolve_learned(
     }
     if let Some(seed) = over.seed {
         s.seed = seed;
+    }
+    // Windows draw their share of the reference from it.
+    if s.reference_size < s.sample_size {
+        problem(
+            format!("{key}.reference_size"),
+            format!(
+                "must be at least sample_size ({}), got {}",
+                s.sample_size, s.reference_size
+            ),
+        );
     }
     s
 }

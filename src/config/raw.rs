@@ -113,19 +113,25 @@ pub struct RawLearned {
     /// Run the learned checks when a window closes (default false: they
     /// cost milliseconds per window, see the README).
     pub enabled: Option<bool>,
-    /// Most events sampled per window, and for the reference (default 256).
+    /// Most events sampled per window, and drawn per window from the
+    /// reference (default 256).
     pub sample_size: Option<u64>,
+    /// Most events kept of the reference (default 2048, at least `sample_size`).
+    pub reference_size: Option<u64>,
     /// Domain classifier on the numeric features (default true).
     pub classifier: Option<bool>,
     /// MMD with a permutation test on each embedding (default true).
     pub embeddings: Option<bool>,
     /// Domain classifier on each embedding as well (default false).
     pub embedding_classifier: Option<bool>,
-    /// Permutations of the MMD p-value (default 100).
+    /// Permutations of the MMD and classifier p-values (default 100).
     pub permutations: Option<u64>,
     /// An embedding drifts when its MMD p-value is below this (default 0.05).
     pub mmd_alpha: Option<f64>,
-    /// The classifier flags drift at this held-out ROC AUC or more (default 0.55).
+    /// The classifier flags drift when its permutation p-value is below this
+    /// (default 0.05)...
+    pub classifier_alpha: Option<f64>,
+    /// ...and its held-out ROC AUC is at least this (default 0.5: no floor).
     pub auc_threshold: Option<f64>,
     /// Cross-validation folds of the classifier (default 5).
     pub folds: Option<u64>,

@@ -128,6 +128,7 @@ pub struct Metrics {
     pub learned_failures: Counter,
     pub learned_drift: Family<Labels, FGauge>,
     pub learned_classifier_auc: Family<Labels, FGauge>,
+    pub learned_classifier_p_value: Family<Labels, FGauge>,
     pub learned_embedding: Family<Labels, FGauge>,
     pub estimator_version: Family<Labels, FGauge>,
     pub estimator_training_samples: Family<Labels, FGauge>,
@@ -399,9 +400,14 @@ impl Metrics {
                 "Held-out ROC AUC of the domain classifier telling the reference sample from the model's last closed window (0.5: indistinguishable)",
                 Family::default()
             ),
+            learned_classifier_p_value: reg!(
+                "learned_classifier_p_value",
+                "Permutation p-value of the domain classifier's AUC on the model's last closed window (drift below learned.classifier_alpha)",
+                Family::default()
+            ),
             learned_embedding: reg!(
                 "learned_embedding_drift",
-                "Embedding drift of the model's last closed window, by embedding and statistic (mmd2, p_value, mean_shift, classifier_auc)",
+                "Embedding drift of the model's last closed window, by embedding and statistic (mmd2, p_value, mean_shift, classifier_auc, classifier_p_value)",
                 Family::default()
             ),
             estimator_version: reg!(
@@ -702,6 +708,11 @@ impl Metrics {
                 self.learned_classifier_auc
                     .get_or_create(&model())
                     .set(r.auc);
+                if !r.p_value.is_nan() {
+                    self.learned_classifier_p_value
+                        .get_or_create(&model())
+                        .set(r.p_value);
+                }
             }
             // Embedding names are bounded (learned::window::MAX_EMBEDDINGS).
             for (name, e) in &l.embeddings {
@@ -715,6 +726,9 @@ impl Metrics {
                 }
                 if let Some(c) = &e.classifier {
                     stats.push(("classifier_auc", c.auc));
+                    if !c.p_value.is_nan() {
+                        stats.push(("classifier_p_value", c.p_value));
+                    }
                 }
                 for (stat, v) in stats {
                     self.learned_embedding

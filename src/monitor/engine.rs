@@ -867,7 +867,7 @@ impl Engine {
                     Some(s) => EventSample::from_dataset(s, seed),
                     None => EventSample::new(0, seed),
                 }),
-                None => Some(EventSample::new(learned.sample_size, seed)),
+                None => Some(EventSample::new(learned.reference_size, seed)),
             };
             let baseline = match self.profiles.get(&key.0) {
                 Some(p) => Baseline::Ready {
@@ -1167,13 +1167,16 @@ impl Engine {
         let learned_job = match (&state.reference, w.sample.take()) {
             (Some(reference), Some(current)) => Some(Box::new(LearnedJob {
                 seed: sample_seed(&mc.learned, model, &state.version, w.index),
+                reference: reference.draw(
+                    mc.learned.sample_size,
+                    !sample_seed(&mc.learned, model, &state.version, w.index),
+                ),
                 settings: mc.learned.clone(),
                 columns: features
                     .iter()
                     .filter(|(_, p)| p.is_plain_number())
                     .map(|(k, _)| k.clone())
                     .collect(),
-                reference: reference.events().to_vec(),
                 reference_seen: reference.seen(),
                 current_seen: current.seen(),
                 current: current.into_events(),

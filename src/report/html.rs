@@ -121,9 +121,11 @@ fn learned_section(out: &mut String, l: &crate::learned::LearnedReport) {
                 "domain classifier",
                 &c.columns.join(", "),
                 format!(
-                    "ROC AUC {} &plusmn; {} (threshold {})",
+                    "ROC AUC {} &plusmn; {}, permutation p {} (alpha {}; AUC floor {})",
                     num(r.auc),
                     num(r.auc_std_error),
+                    num(r.p_value),
+                    num(r.level),
                     num(r.threshold)
                 ),
                 Some(r.drift),
@@ -149,7 +151,11 @@ fn learned_section(out: &mut String, l: &crate::learned::LearnedReport) {
             ));
         }
         if let Some(c) = &e.classifier {
-            figures.push(format!("classifier ROC AUC {}", num(c.auc)));
+            figures.push(format!(
+                "classifier ROC AUC {}, p {}",
+                num(c.auc),
+                num(c.p_value)
+            ));
         }
         if let Some(why) = &e.skipped {
             figures.push(esc(why));

@@ -246,6 +246,9 @@ pub const WINDOW_METRICS: &[(&str, WindowFn)] = &[
     ("learned.classifier_drift", |r| {
         Some(flag(learned_classifier(r)?.drift))
     }),
+    ("learned.classifier_p_value", |r| {
+        Some(learned_classifier(r)?.p_value).filter(|p| !p.is_nan())
+    }),
 ];
 
 fn learned_classifier(r: &WindowReport) -> Option<&crate::learned::DomainDrift> {
@@ -276,6 +279,9 @@ pub const EMBEDDING_STATS: &[(&str, EmbeddingFn)] = &[
     ("p_value", |e| Some(e.mmd.as_ref()?.p_value)),
     ("mean_shift", |e| Some(e.mmd.as_ref()?.mean_shift)),
     ("classifier_auc", |e| Some(e.classifier.as_ref()?.auc)),
+    ("classifier_p_value", |e| {
+        Some(e.classifier.as_ref()?.p_value).filter(|p| !p.is_nan())
+    }),
 ];
 
 /// What `feature.<name>.<stat>` may name: the feature's score and drift flag
