@@ -154,7 +154,7 @@ fn events_and_feedback() {
     let config = Config::from_toml(
         "[baseline]\nlearn_events = 50\n[windows]\nsize = \"10s\"\n\
          [limits]\nmax_models = 8\nmax_versions_per_model = 4\nmax_state_bytes = 4000000\n\
-         [learned]\nenabled = true\nsample_size = 32\npermutations = 10\n\
+         [learned]\nenabled = true\nsample_size = 32\npermutations = 20\n\
          [estimator]\nenabled = true\nmin_examples = 20\nretrain_after = 20\n",
         "fuzz",
         &|_| None,
@@ -244,7 +244,7 @@ fn profiles() {
     );
     let profile = std::fs::read(dir.path().join("p.json")).unwrap();
     let config = Config::from_toml(
-        "[baseline]\nlearn_events = 50\n[learned]\nenabled = true\nsample_size = 32\npermutations = 10\n",
+        "[baseline]\nlearn_events = 50\n[learned]\nenabled = true\nsample_size = 32\npermutations = 20\n",
         "fuzz",
         &|_| None,
     )

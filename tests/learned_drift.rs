@@ -50,8 +50,8 @@ fn a_flipped_correlation_is_found_by_the_classifier_and_by_no_column_test() {
     assert!(!blind.drift, "{blind:?}");
 }
 
-/// No drift: the classifier's AUC stays near 0.5 and below the threshold
-/// in most of 20 independent pairs of windows.
+/// No drift: the classifier's AUC stays near 0.5 and its permutation test
+/// quiet in most of 20 independent pairs of windows.
 #[test]
 fn the_classifier_rarely_alarms_without_drift() {
     let mut rng = XorShift::new(7);

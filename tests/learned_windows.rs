@@ -188,7 +188,11 @@ fn learned_settings_are_validated() {
     std::fs::write(
         &cfg,
         "[learned]\nsample_size = 5\nmmd_alpha = 1.5\nclassifier_alpha = 0\n\
-         [models.m.learned]\nfolds = 1\nsample_size = 512\nreference_size = 300\n",
+         [models.m.learned]\nfolds = 1\nsample_size = 512\nreference_size = 300\n\
+         [models.few.learned]\npermutations = 10\n\
+         [models.none.learned]\npermutations = 0\n\
+         [models.none-floor.learned]\npermutations = 0\nauc_threshold = 0.55\n\
+         [models.wide.learned]\nsample_size = 4096\n",
     )
     .unwrap();
     let out = driftd(&["check-config", "--config", p(&cfg)]);
@@ -200,8 +204,17 @@ fn learned_settings_are_validated() {
         "models.m.learned.folds: must be between 2 and 20, got 1",
         "learned.classifier_alpha: must be in (0, 1), got 0",
         "models.m.learned.reference_size: must be at least sample_size (512), got 300",
+        // A p-value of 10 shuffles is at least 1/11: never below 0.05.
+        "models.few.learned.permutations: must be at least 20 for a p-value below mmd_alpha = 0.05, got 10",
+        "models.few.learned.permutations: must be at least 20 for a p-value below classifier_alpha = 0.05, got 10",
+        "models.none.learned.auc_threshold: with permutations = 0 the classifier is judged by auc_threshold alone",
     ] {
         assert!(err.contains(needle), "missing {needle:?} in {err}");
+    }
+    // A larger sample than the inherited pool makes the pool the sample;
+    // a threshold above 0.5 makes permutations = 0 valid.
+    for quiet in ["models.wide", "models.none-floor"] {
+        assert!(!err.contains(quiet), "{quiet:?} in {err}");
     }
 }
 

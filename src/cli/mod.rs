@@ -235,7 +235,11 @@ pub fn report(
                 .collect(),
             reference: draw(&reference.events, n, !settings.seed),
             reference_seen: reference.seen,
-            current: draw(&current.sample.events, n, settings.seed.rotate_left(32)),
+            current: draw(
+                &current.sample.events,
+                n,
+                settings.seed ^ 0x6375_7272_656e_7400,
+            ),
             current_seen: current.sample.seen,
             settings,
         }

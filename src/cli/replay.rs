@@ -519,6 +519,15 @@ fn estimator_summary(e: &crate::monitor::engine::EstimatorWindow) -> String {
     s
 }
 
+/// `, p 0.123`, or nothing without a p-value.
+fn p_value(p: f64) -> String {
+    if p.is_nan() {
+        String::new()
+    } else {
+        format!(", p {p:.3}")
+    }
+}
+
 /// One line of the learned checks' verdicts.
 fn learned_summary(l: &crate::learned::LearnedReport) -> String {
     let flag = |d: bool| if d { " DRIFT" } else { "" };
@@ -526,10 +535,10 @@ fn learned_summary(l: &crate::learned::LearnedReport) -> String {
     if let Some(c) = &l.classifier {
         parts.push(match (&c.result, &c.skipped) {
             (Some(r), _) => format!(
-                "classifier AUC {:.3} \u{b1} {:.3}, p {:.3}{}",
+                "classifier AUC {:.3} \u{b1} {:.3}{}{}",
                 r.auc,
                 r.auc_std_error,
-                r.p_value,
+                p_value(r.p_value),
                 flag(r.drift)
             ),
             (None, why) => format!("classifier skipped ({})", why.as_deref().unwrap_or("")),
@@ -544,7 +553,7 @@ fn learned_summary(l: &crate::learned::LearnedReport) -> String {
             ));
         }
         if let Some(c) = &e.classifier {
-            s.push_str(&format!(" AUC {:.3}, p {:.3}", c.auc, c.p_value));
+            s.push_str(&format!(" AUC {:.3}{}", c.auc, p_value(c.p_value)));
         }
         if let Some(why) = &e.skipped {
             s.push_str(&format!(" skipped ({why})"));

@@ -1825,13 +1825,63 @@ fn resolve_learned(
     if let Some(seed) = over.seed {
         s.seed = seed;
     }
-    // Windows draw their share of the reference from it.
+    // Windows draw their share of the reference from it. An inherited
+    // (or default) pool smaller than this section's sample is the sample.
     if s.reference_size < s.sample_size {
+        if over.reference_size.is_some() {
+            problem(
+                format!("{key}.reference_size"),
+                format!(
+                    "must be at least sample_size ({}), got {}",
+                    s.sample_size, s.reference_size
+                ),
+            );
+        } else {
+            s.reference_size = s.sample_size;
+        }
+    }
+    // A p-value is at least 1 / (permutations + 1): fewer could never flag.
+    // Checked where a key involved is set (inherited values were checked
+    // where they were set).
+    let involved = over.permutations.is_some()
+        || over.mmd_alpha.is_some()
+        || over.classifier_alpha.is_some()
+        || over.auc_threshold.is_some()
+        || over.embeddings.is_some()
+        || over.classifier.is_some()
+        || over.embedding_classifier.is_some();
+    let checks = [
+        ("mmd_alpha", s.mmd_alpha, s.embeddings),
+        (
+            "classifier_alpha",
+            s.classifier_alpha,
+            s.classifier || s.embedding_classifier,
+        ),
+    ];
+    for (name, alpha, on) in checks {
+        if involved && on && s.permutations > 0 && 1.0 / (s.permutations as f64 + 1.0) >= alpha {
+            problem(
+                format!("{key}.permutations"),
+                format!(
+                    "must be at least {} for a p-value below {name} = {alpha}, got {}",
+                    (1.0 / alpha).floor() as u64,
+                    s.permutations
+                ),
+            );
+        }
+    }
+    if involved
+        && s.permutations == 0
+        && (s.classifier || s.embedding_classifier)
+        && s.auc_threshold <= 0.5
+    {
         problem(
-            format!("{key}.reference_size"),
+            format!("{key}.auc_threshold"),
             format!(
-                "must be at least sample_size ({}), got {}",
-                s.sample_size, s.reference_size
+                "with permutations = 0 the classifier is judged by auc_threshold alone and \
+                 must be above 0.5 (0.55 flags about 6 % of windows without drift at 256 \
+                 rows a side), got {}",
+                s.auc_threshold
             ),
         );
     }

@@ -170,12 +170,14 @@ impl EventSample {
         }
     }
 
-    /// Continue from a stored sample (a profile's reference).
-    pub fn from_dataset(d: &DatasetSample, seed: u64) -> Self {
+    /// Continue from a stored sample (a profile's reference), at most
+    /// `capacity` of its events (drawn with `seed` when it has more).
+    pub fn from_dataset(d: &DatasetSample, capacity: usize, seed: u64) -> Self {
+        let events = draw(&d.events, capacity, seed);
         Self(Reservoir::from_items(
-            d.events.len().max(1),
+            events.len().max(1),
             d.seen,
-            d.events.clone(),
+            events,
             seed,
         ))
     }
@@ -262,6 +264,7 @@ pub struct LearnedJob {
     pub settings: LearnedSettings,
     /// Numeric features of the baseline: the classifier's columns.
     pub columns: Vec<String>,
+    /// This window's draw of `sample_size` from the reference pool.
     pub reference: Vec<Sampled>,
     /// Events the reference sample was drawn from.
     pub reference_seen: u64,

@@ -864,7 +864,7 @@ impl Engine {
                 // A profile without one (written before driftd 0.1's learned
                 // checks) gives an empty reference: the checks say so.
                 Some(p) => Some(match &p.sample {
-                    Some(s) => EventSample::from_dataset(s, seed),
+                    Some(s) => EventSample::from_dataset(s, learned.reference_size, seed),
                     None => EventSample::new(0, seed),
                 }),
                 None => Some(EventSample::new(learned.reference_size, seed)),

@@ -120,14 +120,23 @@ fn learned_section(out: &mut String, l: &crate::learned::LearnedReport) {
                 out,
                 "domain classifier",
                 &c.columns.join(", "),
-                format!(
-                    "ROC AUC {} &plusmn; {}, permutation p {} (alpha {}; AUC floor {})",
-                    num(r.auc),
-                    num(r.auc_std_error),
-                    num(r.p_value),
-                    num(r.level),
-                    num(r.threshold)
-                ),
+                if r.p_value.is_nan() {
+                    format!(
+                        "ROC AUC {} &plusmn; {} (no permutation p-value; AUC floor {})",
+                        num(r.auc),
+                        num(r.auc_std_error),
+                        num(r.threshold)
+                    )
+                } else {
+                    format!(
+                        "ROC AUC {} &plusmn; {}, permutation p {} (alpha {}; AUC floor {})",
+                        num(r.auc),
+                        num(r.auc_std_error),
+                        num(r.p_value),
+                        num(r.level),
+                        num(r.threshold)
+                    )
+                },
                 Some(r.drift),
             ),
             (None, why) => row(
@@ -151,11 +160,11 @@ fn learned_section(out: &mut String, l: &crate::learned::LearnedReport) {
             ));
         }
         if let Some(c) = &e.classifier {
-            figures.push(format!(
-                "classifier ROC AUC {}, p {}",
-                num(c.auc),
-                num(c.p_value)
-            ));
+            figures.push(if c.p_value.is_nan() {
+                format!("classifier ROC AUC {}", num(c.auc))
+            } else {
+                format!("classifier ROC AUC {}, p {}", num(c.auc), num(c.p_value))
+            });
         }
         if let Some(why) = &e.skipped {
             figures.push(esc(why));
