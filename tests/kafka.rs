@@ -1044,13 +1044,17 @@ fn learned_checks_run_in_the_daemon_off_the_consumer() {
         dir.path(),
         &broker.addr,
         &http,
+        // 20 permutations (the fewest a 5 % level allows): each drifted
+        // window refits every classifier that many times, and a debug build
+        // fits 30 times slower than a release one; what is tested here is
+        // where the checks run, not their resolution.
         "[windows]\nsize = \"1m\"\nallowed_lateness = \"5s\"\n[baseline]\nlearn_events = 3000\n\
-         [learned]\nenabled = true\nembedding_classifier = true\n",
+         [learned]\nenabled = true\nembedding_classifier = true\npermutations = 20\n",
     );
     let log = dir.path().join("driftd.log");
     let mut daemon = spawn_daemon(&config, &log, &[]);
     // Minutes 0, 1 and 2 close (the last stays open: nothing passes it).
-    let m = wait_for(Duration::from_secs(120), "three windows published", || {
+    let m = wait_for(Duration::from_secs(300), "three windows published", || {
         let (_, m) = http_get(&http, "/metrics")?;
         (metric(&m, "driftd_events_consumed_total") == Some(24_000.0)
             && metric(
@@ -1078,13 +1082,13 @@ fn learned_checks_run_in_the_daemon_off_the_consumer() {
         metric(&m, &format!("driftd_learned_drift{{model=\"{MODEL}\"}}")),
         Some(1.0)
     );
-    // Every one of the 100 label shuffles scored below the observed AUC.
+    // Every one of the 20 label shuffles scored below the observed AUC.
     assert_eq!(
         metric(
             &m,
             &format!("driftd_learned_classifier_p_value{{model=\"{MODEL}\"}}")
         ),
-        Some(1.0 / 101.0)
+        Some(1.0 / 21.0)
     );
     let caption_auc = format!(
         "driftd_learned_embedding_drift{{model=\"{MODEL}\",embedding=\"caption\",statistic=\"classifier_auc\"}}"

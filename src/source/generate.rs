@@ -30,6 +30,21 @@ pub enum Scenario {
     /// format field is gone, a new source appears and a new field
     /// (`exif_orientation`) is sent. The data-quality checks' scenario.
     UpstreamChange,
+    /// Brightness darkens by 0.2 standard deviations: a small shift.
+    SmallShift,
+    /// Brightness darkens gradually, from nothing at the change to one
+    /// standard deviation at the last event.
+    GradualRamp,
+    /// Nothing changes, but every day cycles: the share of mobile images
+    /// between 30 % and 60 % and brightness by +-0.3 sd over 24 hours of
+    /// event time (midday brightest). Benign when the reference holds a day.
+    DailyCycle,
+    /// Only the caption embeddings move: their agreement with the image's
+    /// topic drops from 0.6 to 0.45; every feature and caption is unchanged.
+    EmbeddingShift,
+    /// Scanned images (a tenth of traffic) darken by one standard
+    /// deviation; other sources are unchanged. Overall it is a 0.1 sd shift.
+    SegmentShift,
 }
 
 /// What to generate.
@@ -230,6 +245,20 @@ pub fn generate(spec: &GenerateSpec, out: &mut dyn Write) -> std::io::Result<()>
         let rot = changed && spec.scenario == Scenario::QualityDrop;
         let broken = changed && spec.scenario == Scenario::Broken;
         let ts = spec.start_ms + (i as f64 * step_ms) as i64;
+        // Brightness offset in standard deviations, and the day's phase.
+        let mut darken = match spec.scenario {
+            Scenario::SmallShift if changed => 0.2,
+            Scenario::GradualRamp if changed => {
+                let span = spec.events.saturating_sub(spec.drift_at).max(1) as f64;
+                (i - spec.drift_at) as f64 / span
+            }
+            _ => 0.0,
+        };
+        let day = (ts - spec.start_ms) as f64 / 86_400_000.0 * std::f64::consts::TAU;
+        if spec.scenario == Scenario::DailyCycle {
+            // Brightest at midday: -cos is -1 at midnight, +1 at noon.
+            darken = 0.3 * day.cos();
+        }
 
         let subject_i = ((rng.uniform() * SUBJECTS.len() as f64) as usize).min(SUBJECTS.len() - 1);
         let mut words = format!(
@@ -240,7 +269,11 @@ pub fn generate(spec: &GenerateSpec, out: &mut dyn Write) -> std::io::Result<()>
             pick(&mut rng, &PLACES)
         );
         words = words.trim_end().to_owned();
-        let mut agreement = 0.6;
+        let mut agreement = if changed && spec.scenario == Scenario::EmbeddingShift {
+            0.45
+        } else {
+            0.6
+        };
         if rot {
             agreement = 0.15;
             let u = rng.uniform();
@@ -265,9 +298,21 @@ pub fn generate(spec: &GenerateSpec, out: &mut dyn Write) -> std::io::Result<()>
         let latency = (rng.normal() * 0.3 + 4.9).exp() * if broken { 4.0 } else { 1.0 };
         let source = if shift {
             weighted(&mut rng, &SOURCES, &[0.3, 0.3, 0.4])
+        } else if spec.scenario == Scenario::DailyCycle {
+            // Mobile 45 % +- 15 %, most at midday; the rest as usual.
+            let mobile = 0.45 - 0.15 * day.cos();
+            let rest = 1.0 - mobile;
+            weighted(
+                &mut rng,
+                &SOURCES,
+                &[mobile, rest * 0.35 / 0.45, rest * 0.1 / 0.45],
+            )
         } else {
             weighted(&mut rng, &SOURCES, &[0.55, 0.35, 0.1])
         };
+        if changed && spec.scenario == Scenario::SegmentShift && source == "scanner" {
+            darken = 1.0;
+        }
         let width = [640u32, 800, 1024, 1280, 2048, 4096]
             [((rng.uniform() * if shift { 6.0 } else { 4.0 }) as usize).min(5)];
         let z_brightness = rng.normal();
@@ -277,7 +322,8 @@ pub fn generate(spec: &GenerateSpec, out: &mut dyn Write) -> std::io::Result<()>
             z_contrast = rho * z_brightness + (1.0 - rho * rho).sqrt() * z_contrast;
         }
         let features = Features {
-            brightness: ((z_brightness * 0.15 + if shift { 0.35 } else { 0.5 }).clamp(0.0, 1.0)
+            brightness: (((z_brightness - darken) * 0.15 + if shift { 0.35 } else { 0.5 })
+                .clamp(0.0, 1.0)
                 * 1e4)
                 .round()
                 / 1e4,
@@ -376,5 +422,88 @@ mod tests {
             .map(|l| d.decode_inference(l.as_bytes()).unwrap().timestamp_ms)
             .collect();
         assert_eq!((ts[1] - ts[0], ts[2] - ts[1]), (10, 10));
+    }
+
+    /// Mean brightness of `events`' events `range`, over those whose source
+    /// is `source` (any when None), in the stable stream's standard
+    /// deviations (0.15) from its mean (0.5).
+    fn brightness(spec: &GenerateSpec, range: std::ops::Range<usize>, source: Option<&str>) -> f64 {
+        let (mut sum, mut n) = (0.0, 0.0);
+        for l in &lines(spec)[range] {
+            let v: serde_json::Value = serde_json::from_str(l).unwrap();
+            let f = &v["features"];
+            if source.is_none_or(|s| f["source"] == s) {
+                sum += f["brightness"].as_f64().unwrap();
+                n += 1.0;
+            }
+        }
+        (sum / n - 0.5) / 0.15
+    }
+
+    #[test]
+    fn the_evaluation_scenarios_shift_what_they_say() {
+        let spec = |s: Scenario, events: u64| {
+            let mut g = GenerateSpec::new(s, events);
+            g.seed = 5;
+            g
+        };
+        // Small shift: -0.2 sd after the change, nothing before.
+        let small = spec(Scenario::SmallShift, 40_000);
+        assert!(brightness(&small, 0..20_000, None).abs() < 0.03);
+        assert!((brightness(&small, 20_000..40_000, None) + 0.2).abs() < 0.03);
+        // Ramp: 0 at the change, -1 sd at the end, -0.5 on average.
+        let ramp = spec(Scenario::GradualRamp, 40_000);
+        assert!((brightness(&ramp, 20_000..40_000, None) + 0.5).abs() < 0.03);
+        assert!((brightness(&ramp, 38_000..40_000, None) + 0.95).abs() < 0.06);
+        // Segment: scanners -1 sd, the others unchanged.
+        let segment = spec(Scenario::SegmentShift, 40_000);
+        assert!((brightness(&segment, 20_000..40_000, Some("scanner")) + 1.0).abs() < 0.1);
+        assert!(brightness(&segment, 20_000..40_000, Some("mobile")).abs() < 0.05);
+        // Daily cycle: darkest at midnight, brightest at noon; more mobile
+        // images at noon. One event a second for a day.
+        let mut day = spec(Scenario::DailyCycle, 86_400);
+        day.rate = 1.0;
+        let hour = |h: usize| h * 3600..h * 3600 + 3600;
+        assert!((brightness(&day, hour(0), None) + 0.3).abs() < 0.06);
+        assert!((brightness(&day, hour(12), None) - 0.3).abs() < 0.06);
+        let mobile = |r: std::ops::Range<usize>| {
+            let ls = &lines(&day)[r];
+            ls.iter()
+                .filter(|l| l.contains("\"source\":\"mobile\""))
+                .count() as f64
+                / ls.len() as f64
+        };
+        assert!((mobile(hour(0)) - 0.30).abs() < 0.03, "{}", mobile(hour(0)));
+        assert!(
+            (mobile(hour(12)) - 0.60).abs() < 0.03,
+            "{}",
+            mobile(hour(12))
+        );
+        // Embedding shift: captions agree less with their image; features
+        // and captions unchanged.
+        let mut emb = spec(Scenario::EmbeddingShift, 4_000);
+        emb.embedding_dims = 16;
+        let mut stable = emb.clone();
+        stable.scenario = Scenario::Stable;
+        let cosine = |l: &String| {
+            let v: serde_json::Value = serde_json::from_str(l).unwrap();
+            let e = &v["embeddings"];
+            let (a, b) = (e["image"].as_array(), e["caption"].as_array());
+            a.zip(b).map(|(a, b)| {
+                a.iter()
+                    .zip(b)
+                    .map(|(x, y)| x.as_f64().unwrap() * y.as_f64().unwrap())
+                    .sum::<f64>()
+            })
+        };
+        let mean_cos = |ls: &[String]| {
+            let c: Vec<f64> = ls.iter().filter_map(cosine).collect();
+            c.iter().sum::<f64>() / c.len() as f64
+        };
+        let (e, s) = (lines(&emb), lines(&stable));
+        assert!(mean_cos(&e[2000..]) < mean_cos(&s[2000..]) - 0.05);
+        let features =
+            |l: &String| serde_json::from_str::<serde_json::Value>(l).unwrap()["features"].clone();
+        assert!(e.iter().zip(&s).all(|(a, b)| features(a) == features(b)));
     }
 }
