@@ -1164,13 +1164,12 @@ impl Engine {
                 trained: e.take_fresh(),
             }
         });
+        let seed = sample_seed(&mc.learned, model, &state.version, w.index);
         let learned_job = match (&state.reference, w.sample.take()) {
             (Some(reference), Some(current)) => Some(Box::new(LearnedJob {
-                seed: sample_seed(&mc.learned, model, &state.version, w.index),
-                reference: reference.draw(
-                    mc.learned.sample_size,
-                    !sample_seed(&mc.learned, model, &state.version, w.index),
-                ),
+                seed,
+                // The window's draw of the reference, on a stream of its own.
+                reference: reference.draw(mc.learned.sample_size, !seed),
                 settings: mc.learned.clone(),
                 columns: features
                     .iter()
